@@ -1,0 +1,7 @@
+"""gatetheory: mean-field and random-matrix theory of randomly initialised gated RNNs."""
+
+__version__ = "0.1.0"
+
+from .cell import Cell  # noqa: E402
+from .errors import (CellError, ConvergenceError, GateTheoryError, ParameterError,  # noqa: E402
+                     UnsafeExpressionError)

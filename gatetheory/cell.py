@@ -1,0 +1,257 @@
+"""The Cell: states, random couplings U_k[expr], per-site definitions and the update (THEORY.md sec. 1)."""
+
+import hashlib
+import keyword
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .errors import CellError, ParameterError
+from .functions import ALLOWED_FUNCTIONS
+from .spec import is_coupling_name, is_xi_name, parse_expression, real_symbol
+
+TIMES = ("discrete", "continuous")
+_ALLOWED_FUNCTION_CLASSES = tuple(
+    f for f in ALLOWED_FUNCTIONS.values() if isinstance(f, type) and issubclass(f, sp.Function))
+
+
+@dataclass(frozen=True)
+class Field:
+    """A pre-activation u_i = sum_j (U_matrix)_ij source(site j): Gaussian across sites (sec. 2)."""
+
+    symbol: sp.Symbol
+    matrix: str
+    source: sp.Expr
+
+    def latex(self):
+        return r"%s = %s\left[%s\right]" % (sp.latex(self.symbol), _latex_name(self.matrix),
+                                            sp.latex(self.source))
+
+
+def _latex_name(name):
+    head, _, tail = name.partition("_")
+    return f"{head}_{{{tail}}}" if tail else head
+
+
+def _check_identifier(name, what):
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise CellError(f"{what} {name!r} is not a valid identifier")
+    if name.startswith("_"):
+        raise CellError(f"{what} {name!r} may not start with an underscore")
+    if is_coupling_name(name) or is_xi_name(name):
+        raise CellError(f"{what} {name!r} uses a reserved prefix (U_ is for couplings, xi_ for quenched normals)")
+    if name in ALLOWED_FUNCTIONS:
+        raise CellError(f"{what} {name!r} is the name of a function")
+
+
+def _name_of(item, what):
+    name = item.name if isinstance(item, sp.Symbol) else item
+    _check_identifier(name, what)
+    return name
+
+
+class Cell:
+    """A gated cell: N sites, each with `states`, talking only through random couplings U_k[...].
+
+    Expressions may be strings (parsed by the safe reader, never evaluated) or SymPy
+    expressions in which `coupling("U_k")(expr)` applies a random matrix.
+    """
+
+    def __init__(self, name, time, states, params=None, define=None, update=None, description="",
+                 bounds=None):
+        if not isinstance(name, str) or not name:
+            raise CellError("cell name must be a non-empty string")
+        self.name = name
+        if time not in TIMES:
+            raise CellError(f"cell {name}: time must be one of {TIMES}, got {time!r}")
+        self.time = time
+        self.description = description
+        if not states:
+            raise CellError(f"cell {name}: at least one state is needed")
+        state_names = [_name_of(s, "state") for s in states]
+        if len(set(state_names)) != len(state_names):
+            raise CellError(f"cell {name}: duplicate state names {state_names}")
+        self.states = tuple(real_symbol(s) for s in state_names)
+        self.params = self._read_params(params or {}, set(state_names))
+        self.bounds = self._read_bounds(bounds or {})
+        self.fields = []
+        self._field_by_key = {}
+        self.defines = []
+        scope = set(state_names) | {p.name for p in self.params}
+        for key, expr in (define or {}).items():
+            dname = _name_of(key, "definition")
+            if dname in scope:
+                raise CellError(f"cell {name}: definition {dname!r} clashes with a state, parameter or earlier definition")
+            value = self._read_expression(expr, scope, f"define {dname}")
+            scope.add(dname)
+            self.defines.append((real_symbol(dname), value))
+        self.updates = self._read_updates(update or {}, scope, state_names)
+        self.xis = tuple(sorted({s for e in self._all_expressions() for s in e.free_symbols
+                                  if is_xi_name(s.name)}, key=lambda s: s.name))
+        self.matrices = tuple(dict.fromkeys(f.matrix for f in self.fields))
+        self._check_fields_are_per_site()
+
+    # -- construction helpers -------------------------------------------------------------
+    def _read_params(self, params, state_names):
+        out = {}
+        for key, value in params.items():
+            pname = _name_of(key, "parameter")
+            if pname in state_names:
+                raise CellError(f"cell {self.name}: parameter {pname!r} clashes with a state")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ParameterError(f"cell {self.name}: default of parameter {pname!r} must be a finite number, got {value!r}")
+            out[real_symbol(pname)] = float(value)
+        return out
+
+    def _read_bounds(self, bounds):
+        out = {}
+        for key, pair in bounds.items():
+            sym = self.param_symbol(key)
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise CellError(f"cell {self.name}: bounds of {key} must be a pair [low, high]")
+            lo, hi = (None if v is None or v in (float("-inf"), float("inf")) else float(v) for v in pair)
+            out[sym] = (lo, hi)
+        self.bounds = out
+        for sym in out:
+            self._check_bound(sym, self.params[sym])
+        return out
+
+    def _check_bound(self, sym, value):
+        lo, hi = self.bounds.get(sym, (None, None))
+        if (lo is not None and value <= lo) or (hi is not None and value >= hi):
+            raise ParameterError(f"parameter {sym.name} = {value:g} is out of range: it must lie in the open "
+                                 f"interval ({'-inf' if lo is None else lo}, {'inf' if hi is None else hi})")
+
+    def _read_updates(self, update, scope, state_names):
+        missing = [s for s in state_names if s not in update]
+        if missing:
+            what = "time derivative" if self.time == "continuous" else "update"
+            raise CellError(f"cell {self.name}: no {what} given for state(s) {missing}")
+        extra = [k for k in update if k not in state_names]
+        if extra:
+            raise CellError(f"cell {self.name}: update given for unknown state(s) {extra}")
+        return {real_symbol(s): self._read_expression(update[s], scope, f"update {s}") for s in state_names}
+
+    def _read_expression(self, expr, scope, where):
+        where = f"cell {self.name}, {where}"
+        if isinstance(expr, str):
+            expr = parse_expression(expr, scope, where)
+        elif isinstance(expr, (int, float)):
+            expr = sp.Float(expr)
+        elif not isinstance(expr, sp.Basic):
+            raise CellError(f"{where}: expected a string or SymPy expression, got {type(expr).__name__}")
+        expr = expr.xreplace({s: real_symbol(s.name) for s in expr.free_symbols if isinstance(s, sp.Symbol)})
+        for sym in expr.free_symbols:
+            if sym.name not in scope and not is_xi_name(sym.name):
+                raise CellError(f"{where}: unknown symbol {sym.name!r}")
+        return self._extract_fields(expr, where)
+
+    def _extract_fields(self, expr, where):
+        """Replace each coupling application U_k[source] by its field symbol, innermost first."""
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, sp.Function) and not isinstance(node, AppliedUndef) \
+                    and not isinstance(node, _ALLOWED_FUNCTION_CLASSES) and type(node) not in ALLOWED_FUNCTIONS.values():
+                raise CellError(f"{where}: function {type(node).__name__} is not allowed")
+        applications = [n for n in sp.postorder_traversal(expr) if isinstance(n, AppliedUndef)]
+        mapping = {}
+        for app in applications:
+            fname = type(app).__name__
+            if not is_coupling_name(fname):
+                raise CellError(f"{where}: unknown function {fname!r}")
+            if len(app.args) != 1:
+                raise CellError(f"{where}: {fname}[...] takes one per-site expression")
+            source = app.args[0].xreplace(mapping)
+            mapping[app] = self._field_symbol(fname, source)
+        return expr.xreplace(mapping) if mapping else expr
+
+    def _field_symbol(self, matrix, source):
+        key = (matrix, sp.srepr(source))
+        if key not in self._field_by_key:
+            base = "u_" + matrix[2:]
+            taken = {f.symbol.name for f in self.fields} | {s.name for s in self.states} | \
+                    {p.name for p in self.params} | {d.name for d, _ in self.defines}
+            name, k = base, 2
+            while name in taken:
+                name, k = f"{base}{k}", k + 1
+            field = Field(real_symbol(name), matrix, source)
+            self.fields.append(field)
+            self._field_by_key[key] = field
+        return self._field_by_key[key].symbol
+
+    def _all_expressions(self):
+        return [e for _, e in self.defines] + list(self.updates.values()) + [f.source for f in self.fields]
+
+    def _check_fields_are_per_site(self):
+        per_site = set(self.states) | {d for d, _ in self.defines} | {f.symbol for f in self.fields} | set(self.xis)
+        for f in self.fields:
+            if not (f.source.free_symbols & per_site):
+                raise CellError(f"cell {self.name}: coupling {f.matrix} is applied to {f.source}, which has no "
+                                f"per-site variable (state, definition, field or xi_)")
+
+    # -- queries ----------------------------------------------------------------------------
+    @property
+    def param_names(self):
+        return [p.name for p in self.params]
+
+    def param_symbol(self, name):
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ParameterError(f"cell {self.name} has no parameter {name!r}; known: {', '.join(self.param_names)}")
+
+    def expand(self, expr):
+        """Substitute the per-site definitions so `expr` reads in states, fields, xi and params."""
+        for dsym, dexpr in reversed(self.defines):
+            expr = expr.xreplace({dsym: dexpr})
+        return expr
+
+    def field_sources(self):
+        """Each field's source with definitions substituted."""
+        return [self.expand(f.source) for f in self.fields]
+
+    def flow(self, expanded=True):
+        """Updates s' = F(s, u, xi) (discrete) or ds/dt = F (continuous), definitions substituted."""
+        return [self.expand(self.updates[s]) if expanded else self.updates[s] for s in self.states]
+
+    def fixed_point_residual(self, expanded=True):
+        """Per-site fixed-point condition R = 0: R = F - s (discrete) or R = F (continuous)."""
+        flow = self.flow(expanded)
+        if self.time == "continuous":
+            return flow
+        return [f - s for f, s in zip(flow, self.states)]
+
+    def resolve_params(self, values):
+        """Merge user values into the defaults, rejecting unknown names and non-finite values."""
+        resolved = dict(self.params)
+        for key, value in values.items():
+            sym = self.param_symbol(key)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"parameter {key} must be a number, got {value!r}") from None
+            if not math.isfinite(value):
+                raise ParameterError(f"parameter {key} must be finite, got {value!r}")
+            self._check_bound(sym, value)
+            resolved[sym] = value
+        return resolved
+
+    def fingerprint(self):
+        """A hash of the definition: equal for cells that derive the same equations."""
+        text = repr((self.time, [s.name for s in self.states], sorted(p.name for p in self.params),
+                     [(d.name, sp.srepr(e)) for d, e in self.defines],
+                     [(s.name, sp.srepr(e)) for s, e in self.updates.items()]))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def __repr__(self):
+        return f"Cell({self.name!r}, {self.time}, states={[s.name for s in self.states]})"
+
+    def equations_latex(self):
+        """The cell's own equations (definitions, fields, update) as LaTeX lines."""
+        lines = [f.latex() for f in self.fields]
+        lines += [r"%s = %s" % (sp.latex(d), sp.latex(e)) for d, e in self.defines]
+        for s in self.states:
+            lhs = r"\dot{%s}" % sp.latex(s) if self.time == "continuous" else r"%s'" % sp.latex(s)
+            lines.append(r"%s = %s" % (lhs, sp.latex(self.updates[s])))
+        return lines

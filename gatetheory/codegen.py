@@ -1,0 +1,82 @@
+"""SymPy expressions -> vectorised NumPy (or mpmath) functions with CSE, cached on disk by hash."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import mpmath
+import numpy
+import scipy.special
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import MpmathPrinter
+
+from . import __version__
+
+CODEGEN_VERSION = "1"
+_memory = {}
+
+
+class _NumpyCode(NumPyPrinter):
+    def _print_sigmoid(self, expr):
+        return "expit(%s)" % self._print(expr.args[0])
+
+    def _print_softplus(self, expr):
+        return "numpy.logaddexp(0, %s)" % self._print(expr.args[0])
+
+
+class _MpmathCode(MpmathPrinter):
+    def _print_sigmoid(self, expr):
+        return "(1/(1 + mpmath.exp(-(%s))))" % self._print(expr.args[0])
+
+    def _print_softplus(self, expr):
+        return "mpmath.log(1 + mpmath.exp(%s))" % self._print(expr.args[0])
+
+
+_PRINTERS = {"numpy": _NumpyCode, "mpmath": _MpmathCode}
+
+
+def cache_dir():
+    """Where generated sources live: $GATETHEORY_CACHE or ~/.cache/gatetheory."""
+    root = os.environ.get("GATETHEORY_CACHE") or Path.home() / ".cache" / "gatetheory"
+    return Path(root) / "codegen"
+
+
+def generate_source(exprs, args, backend):
+    """Python source of `def generated(a0, a1, ...)` returning the tuple of `exprs`, after CSE."""
+    names = [sp.Symbol(f"a{i}") for i in range(len(args))]
+    exprs = [sp.sympify(e).xreplace(dict(zip(args, names))) for e in exprs]
+    stray = set().union(*(e.free_symbols for e in exprs)) - set(names) if exprs else set()
+    if stray:
+        raise ValueError(f"expressions use symbols not among the arguments: {sorted(map(str, stray))}")
+    printer = _PRINTERS[backend]({"fully_qualified_modules": True, "standard": "python3"}) \
+        if backend == "numpy" else _PRINTERS[backend]()
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"))
+    lines = [f"def generated({', '.join(map(str, names))}):"]
+    lines += [f"    {sym} = {printer.doprint(value)}" for sym, value in replacements]
+    lines.append(f"    return ({''.join(printer.doprint(e) + ', ' for e in reduced)})")
+    return "\n".join(lines) + "\n"
+
+
+def compile_expressions(exprs, args, backend="numpy"):
+    """Compile `exprs` (in `args`) to f(*values) -> tuple; cached in memory and on disk."""
+    key = hashlib.sha256(repr((CODEGEN_VERSION, __version__, sp.__version__, numpy.__version__, backend,
+                               [a.name for a in args], [sp.srepr(e) for e in exprs])).encode()).hexdigest()
+    if key in _memory:
+        return _memory[key]
+    path = cache_dir() / f"{key}.py"
+    try:
+        source = path.read_text()
+    except OSError:
+        source = generate_source(exprs, args, backend)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(source)
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only cache only costs speed
+    namespace = {"numpy": numpy, "expit": scipy.special.expit, "mpmath": mpmath}
+    exec(compile(source, str(path), "exec"), namespace)  # our generated code, symbols renamed a0..an
+    _memory[key] = namespace["generated"]
+    return _memory[key]

@@ -1,0 +1,1 @@
+"""Symbolic derivations from a Cell: mean field, rendering."""

@@ -1,0 +1,13 @@
+"""Unevaluated Gaussian expectation nodes E[f] (never integrated symbolically)."""
+
+import sympy as sp
+
+
+class E(sp.Function):
+    """E[f]: expectation of a per-site expression over the mean-field Gaussian site law (sec. 2)."""
+
+    nargs = 1
+
+    def _latex(self, printer, exp=None):
+        body = r"\mathbb{E}\left[%s\right]" % printer._print(self.args[0])
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)

@@ -1,0 +1,205 @@
+"""Static mean field of any cell (THEORY.md sec. 2): Gaussian fields, variances, per-site fixed point."""
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..errors import CellError
+from ..spec import real_symbol
+from .expectation import E
+from .pencil import jacobian_blocks
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """A zero-mean-plus-shift Gaussian at a site: symbol = mean + sum_j coeffs[j] * raw_j."""
+
+    symbol: sp.Symbol
+    mean: sp.Expr
+    coeffs: tuple  # ((raw symbol, coefficient), ...)
+
+
+@dataclass(frozen=True)
+class OrderParameter:
+    """q = E[f_a f_b] for two sources read by the same random matrix (sec. 2)."""
+
+    symbol: sp.Symbol
+    sources: tuple
+    integrand: sp.Expr
+
+
+@dataclass
+class MeanFieldEquations:
+    """Everything the static mean field needs, symbolic: Gaussians, covariances, site law, q-equations."""
+
+    cell: object
+    gaussians: list
+    covariance: sp.Matrix           # covariance of the Gaussians, in terms of q's and params
+    site_solution: dict             # state -> explicit expression in Gaussians and params
+    implicit_states: list           # states left to a numerical per-site solve
+    implicit_residual: list         # residuals R(s) = 0 for the implicit states
+    order_parameters: list
+    moments: dict = field(default_factory=dict)   # state -> integrand of E[s^2]
+    jacobian: object = None         # JacobianBlocks at the fixed point, in the Gaussians
+
+    @property
+    def q_symbols(self):
+        return [o.symbol for o in self.order_parameters]
+
+    def equations(self):
+        """The self-consistency q = E[f_a f_b] as SymPy Eq objects with unevaluated E nodes."""
+        return [sp.Eq(o.symbol, E(o.integrand)) for o in self.order_parameters]
+
+
+def derive_mean_field(cell):
+    """Derive the static mean-field equations of `cell` symbolically."""
+    raw = [f.symbol for f in cell.fields] + list(cell.xis)
+    order_parameters, q_of_pair = _order_parameters(cell)
+    solution, implicit, implicit_residual = _solve_site(cell, cell.fixed_point_residual())
+
+    def site(expr):
+        return sp.simplify(cell.expand(expr).xreplace(solution))
+
+    sources = {f.symbol: site(f.source) for f in cell.fields}
+    integrands = [sp.simplify(sources[o.sources[0]] * sources[o.sources[1]]) for o in order_parameters]
+    moments = [site(s) ** 2 for s in cell.states]
+    blocks = jacobian_blocks(cell).map(lambda e: sp.simplify(e.xreplace(solution)))
+    exprs = list(solution.values()) + integrands + moments + implicit_residual + blocks.entries()
+    gaussians, reduce = reduce_gaussians(cell, raw, exprs, solution)
+    covariance = _covariance(cell, gaussians, q_of_pair)
+    filled = [OrderParameter(o.symbol, o.sources, reduce(e)) for o, e in zip(order_parameters, integrands)]
+    return MeanFieldEquations(cell, gaussians, covariance, {k: reduce(v) for k, v in solution.items()},
+                              implicit, [reduce(e) for e in implicit_residual], filled,
+                              {s: reduce(m) for s, m in zip(cell.states, moments)}, blocks.map(reduce))
+
+
+def reduce_gaussians(cell, raw, exprs, solution):
+    """Merge raw Gaussians that only ever appear in one affine combination into one Gaussian.
+
+    Returns the integration Gaussians and a function rewriting expressions in terms of them.
+    """
+    raw_set = set(raw)
+    params = set(cell.params)
+    candidates = []
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, sp.Add) and node.free_symbols & raw_set \
+                    and not node.free_symbols - raw_set - params and node not in candidates:
+                used = node.free_symbols & raw_set
+                if all(not (sp.diff(node, r).free_symbols - params) for r in used):
+                    candidates.append(node)
+    mapping, gaussians, absorbed = {}, [], set()
+    names = _combination_names(cell, solution)
+    for comb in sorted(candidates, key=lambda c: -len(c.free_symbols & raw_set)):
+        used = comb.free_symbols & raw_set
+        if used & absorbed:
+            continue
+        sym = real_symbol(names.get(comb) or _tilde_name(sorted(used, key=lambda r: r.name)[0].name))
+        replaced = [e.xreplace({comb: sym}) for e in exprs]
+        if any(e.free_symbols & used for e in replaced):
+            continue
+        mapping[comb] = sym
+        absorbed |= used
+        coeffs = tuple((r, sp.diff(comb, r)) for r in sorted(used, key=lambda r: r.name))
+        gaussians.append(Gaussian(sym, sp.simplify(comb.xreplace({r: 0 for r in used})), coeffs))
+        exprs = replaced
+    gaussians += [Gaussian(r, sp.Integer(0), ((r, sp.Integer(1)),)) for r in raw if r not in absorbed]
+    present = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
+    gaussians = [g for g in gaussians if g.symbol in present]
+
+    def reduce(expr):
+        return expr.xreplace(mapping)
+    return gaussians, reduce
+
+
+def _combination_names(cell, solution):
+    """Affine combinations that equal a definition or a state's fixed-point value keep that name."""
+    names = {}
+    for dsym, _ in cell.defines:
+        names.setdefault(cell.expand(dsym), dsym.name)
+    for state, value in solution.items():
+        names.setdefault(value, state.name + "^*")
+    return names
+
+
+def _tilde_name(raw_name):
+    head, _, tail = raw_name.partition("_")
+    return r"\tilde{%s}_{%s}" % (head, tail) if tail else r"\tilde{%s}" % head
+
+
+def _order_parameters(cell):
+    """One q per distinct pair of sources read by a common matrix; identical sources share q."""
+    by_key, params, q_of_pair = {}, [], {}
+    for i, fa in enumerate(cell.fields):
+        for fb in cell.fields[i:]:
+            if fa.matrix != fb.matrix:
+                continue
+            sa, sb = cell.expand(fa.source), cell.expand(fb.source)
+            key = tuple(sorted((sp.srepr(sa), sp.srepr(sb))))
+            if key not in by_key:
+                label = _label(fa.source) if fa is fb else f"{_label(fa.source)},{_label(fb.source)}"
+                sym = real_symbol(f"q_{{{label}}}")
+                by_key[key] = sym
+                params.append(OrderParameter(sym, (fa.symbol, fb.symbol), sp.Integer(0)))
+            q_of_pair[(fa.symbol, fb.symbol)] = q_of_pair[(fb.symbol, fa.symbol)] = by_key[key]
+    return params, q_of_pair
+
+
+def _label(source):
+    return sp.latex(source)
+
+
+def _raw_covariance(cell, a, b, q_of_pair):
+    if a in cell.xis or b in cell.xis:
+        return sp.Integer(1) if a == b else sp.Integer(0)
+    return q_of_pair.get((a, b), sp.Integer(0))
+
+
+def _covariance(cell, gaussians, q_of_pair):
+    n = len(gaussians)
+    cov = sp.zeros(n, n)
+    for i, gi in enumerate(gaussians):
+        for j, gj in enumerate(gaussians[: i + 1]):
+            c = sum((ci * cj * _raw_covariance(cell, ri, rj, q_of_pair)
+                     for ri, ci in gi.coeffs for rj, cj in gj.coeffs), sp.Integer(0))
+            cov[i, j] = cov[j, i] = sp.expand(c)
+    return cov
+
+
+def _drop_positive_factors(expr):
+    """Remove factors that cannot vanish (gates sigma(.) > 0, exp, positive constants)."""
+    factored = sp.factor(sp.together(expr))
+    numer, _ = sp.fraction(factored)
+    factors = sp.Mul.make_args(numer)
+    kept = [f for f in factors if not (f.is_positive or f.is_negative)]
+    return sp.Mul(*kept)
+
+
+def _solve_site(cell, residual):
+    """Solve R(s) = 0 per site: triangular linear elimination, leaving the rest implicit."""
+    eqs = [_drop_positive_factors(r) for r in residual]
+    for s, eq in zip(cell.states, eqs):
+        if not (eq.free_symbols & set(cell.states)):
+            raise CellError(f"cell {cell.name}: state {s.name} has no fixed-point condition "
+                            f"(its update leaves it free: {eq} = 0)")
+    solution, unsolved = {}, list(cell.states)
+    progress = True
+    while unsolved and progress:
+        progress = False
+        for k, eq in enumerate(eqs):
+            present = [s for s in unsolved if s in eq.free_symbols]
+            if len(present) != 1:
+                continue
+            s = present[0]
+            slope = sp.diff(eq, s)
+            if s in slope.free_symbols or slope == 0:
+                continue
+            value = sp.simplify(-eq.xreplace({s: 0}) / slope)
+            solution = {k2: v.xreplace({s: value}) for k2, v in solution.items()}
+            solution[s] = value
+            eqs = [e.xreplace({s: value}) for e in eqs]
+            unsolved.remove(s)
+            progress = True
+            break
+    implicit_residual = [eq for eq in eqs if eq.free_symbols & set(unsolved)]
+    return solution, unsolved, implicit_residual

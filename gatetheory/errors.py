@@ -1,0 +1,21 @@
+"""One exception hierarchy for everything a user can get wrong or a solver can fail at."""
+
+
+class GateTheoryError(Exception):
+    """Base class: every error gatetheory raises on purpose derives from it."""
+
+
+class CellError(GateTheoryError):
+    """A cell definition is inconsistent (unknown symbol, missing update, misused coupling)."""
+
+
+class UnsafeExpressionError(CellError):
+    """A cell expression uses syntax outside the allow-list (code, attributes, lambdas...)."""
+
+
+class ParameterError(GateTheoryError):
+    """A parameter is unknown, non-finite or out of range."""
+
+
+class ConvergenceError(GateTheoryError):
+    """A numerical solver did not converge; the message gives its residual."""

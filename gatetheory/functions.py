@@ -1,0 +1,66 @@
+"""Elementwise nonlinearities a cell may use, as SymPy functions with exact derivatives."""
+
+import sympy as sp
+
+
+class sigmoid(sp.Function):
+    """Logistic function sigma(x) = 1 / (1 + exp(-x)); sigma' = sigma (1 - sigma)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.Rational(1, 2)
+        return None
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+    def _eval_is_positive(self):
+        if self.args[0].is_extended_real:
+            return True
+        return None
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+    def _latex(self, printer, exp=None):
+        body = r"\sigma\left(%s\right)" % printer._print(self.args[0])
+        return body if exp is None else r"%s^{%s}" % (body, exp)
+
+
+class softplus(sp.Function):
+    """Softplus log(1 + exp(x)); its derivative is sigmoid(x)."""
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+    def _eval_is_positive(self):
+        if self.args[0].is_extended_real:
+            return True
+        return None
+
+    def _latex(self, printer, exp=None):
+        body = r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+        return body if exp is None else r"%s^{%s}" % (body, exp)
+
+
+# Names a cell expression may call, mapped to the SymPy callable that builds the node.
+ALLOWED_FUNCTIONS = {
+    "tanh": sp.tanh,
+    "sigmoid": sigmoid,
+    "softplus": softplus,
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "erf": sp.erf,
+    "abs": sp.Abs,
+}

@@ -1,0 +1,136 @@
+"""Model(cell, **params): the object layer over derivations and generated solvers."""
+
+import functools
+import platform
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .cells import get_cell
+from .derive.meanfield import derive_mean_field
+from .errors import ConvergenceError
+from .numerics.edge import equations_problem, site_arrays, stability
+from .numerics.meanfield import BASE_NODES
+from .numerics.solve import find_roots
+
+QUADRATURE_TOL = 1e-9
+MAX_REFINEMENTS = 3
+
+
+@functools.lru_cache(maxsize=32)
+def _derive_cached(fingerprint, cell):
+    return derive_mean_field(cell)
+
+
+def derivation(cell):
+    """Mean-field equations of a cell, derived once per distinct definition."""
+    return _derive_cached(cell.fingerprint(), cell)
+
+
+@dataclass
+class MeanFieldSolution:
+    """One self-consistent solution: order parameters, moments, residual and stability."""
+
+    order_parameters: dict
+    state_second_moments: dict
+    residual: float
+    map_radius: float
+    attracting: bool
+    stable: bool
+    settles: bool
+    diagonal_extreme: float
+    boundary_transfer: float
+
+
+@dataclass
+class MeanFieldResult:
+    """All mean-field solutions found, the one sampled networks settle on, and diagnostics."""
+
+    cell: str
+    params: dict
+    solutions: list
+    selected: int
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def solution(self):
+        return self.solutions[self.selected]
+
+    @property
+    def state_second_moments(self):
+        return self.solution.state_second_moments
+
+    @property
+    def residual(self):
+        return self.solution.residual
+
+    def to_dict(self):
+        return {"cell": self.cell, "params": self.params,
+                "state_second_moments": self.state_second_moments, "residual": self.residual,
+                "selected": self.selected, "solutions": [asdict(s) for s in self.solutions],
+                "diagnostics": self.diagnostics}
+
+
+class Model:
+    """A cell with parameter values: mean_field() and the other theory quantities."""
+
+    def __init__(self, cell, **params):
+        self.cell = get_cell(cell)
+        self.values = self.cell.resolve_params(params)
+
+    @property
+    def equations(self):
+        return derivation(self.cell)
+
+    @property
+    def param_values(self):
+        return [self.values[p] for p in self.cell.params]
+
+    @property
+    def params(self):
+        return {p.name: v for p, v in self.values.items()}
+
+    def mean_field(self):
+        """Every solution of the static mean-field equations, with residual and stability (sec. 2)."""
+        eqs = self.equations
+        problem = equations_problem(eqs)
+        pv = self.param_values
+        base, roots, error = BASE_NODES, None, np.inf
+        for _ in range(MAX_REFINEMENTS + 1):
+            roots = find_roots(lambda q: problem.map(q, pv, base), problem.diagonal)
+            error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, 2 * base))))
+                        for r in roots)
+            if error <= QUADRATURE_TOL:
+                break
+            base *= 2
+        continuous = self.cell.time == "continuous"
+        solutions = []
+        for r in roots:
+            st = stability(site_arrays(eqs, r.q, pv), continuous)
+            moments = problem.moments(r.q, pv, base)
+            solutions.append(MeanFieldSolution(
+                order_parameters={str(s): float(v) for s, v in zip(problem.q, r.q)},
+                state_second_moments={s.name: float(m) for s, m in zip(self.cell.states, moments)},
+                residual=r.residual, map_radius=r.map_radius, attracting=r.attracting,
+                stable=st.stable, settles=r.attracting and st.stable,
+                diagonal_extreme=st.diagonal_extreme, boundary_transfer=st.boundary_transfer))
+        settling = [i for i, s in enumerate(solutions) if s.settles]
+        selected = settling[-1] if settling else len(solutions) - 1
+        if not np.all(np.isfinite([s.residual for s in solutions])):
+            raise ConvergenceError("mean-field solution has a non-finite residual")
+        return MeanFieldResult(
+            cell=self.cell.name, params=self.params, solutions=solutions, selected=selected,
+            diagnostics={"quadrature_nodes": base, "quadrature_error": error,
+                         "selection": "largest settling solution" if settling else
+                         "no solution settles (sampled networks keep moving); largest shown",
+                         "versions": versions()})
+
+
+def versions():
+    """Versions recorded with every result."""
+    import mpmath
+    import scipy
+    import sympy
+    return {"gatetheory": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "sympy": sympy.__version__, "mpmath": mpmath.__version__}

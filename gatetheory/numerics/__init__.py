@@ -1,0 +1,1 @@
+"""Numerical kernels: quadrature, mean-field solver, spectral edge."""

@@ -1,0 +1,169 @@
+"""Numerical mean-field map q -> E_q[f_a f_b] from the derived equations (THEORY.md sec. 2)."""
+
+import numpy as np
+import sympy as sp
+
+from ..codegen import compile_expressions
+from ..errors import ConvergenceError
+from .quadrature import gaussian_nodes
+
+NODE_BUDGET = 120_000
+BASE_NODES = 48
+MAX_NODES_PER_DIM = 200  # Golub-Welsch beyond this costs more than it gains
+
+
+def nodes_per_dim(dims, base=BASE_NODES, budget=NODE_BUDGET):
+    """Nodes per dimension for a d-dimensional tensor rule within the node budget."""
+    if dims <= 1:
+        return min(base, MAX_NODES_PER_DIM)
+    return max(6, min(base, MAX_NODES_PER_DIM, int(budget ** (1.0 / dims))))
+
+
+class SiteSolver:
+    """Per-site Newton solve of implicit fixed-point conditions R(s; gaussians) = 0, vectorised."""
+
+    def __init__(self, states, residual, gaussians, params, continuous):
+        self.states = states
+        jac = sp.Matrix(residual).jacobian(sp.Matrix(states))
+        args = list(states) + list(gaussians) + list(params)
+        self.residual = compile_expressions(residual, args)
+        self.jacobian = compile_expressions(list(jac), args)
+        self.continuous = continuous
+
+    def solve(self, gauss_values, param_values, shape):
+        k = len(self.states)
+        s = [np.zeros(shape) for _ in range(k)]
+        step = 0.2 if self.continuous else 1.0
+        for _ in range(200):  # relaxation along the dynamics, then Newton
+            r = self.residual(*s, *gauss_values, *param_values)
+            s = [si + step * np.broadcast_to(ri, shape) for si, ri in zip(s, r)]
+        for _ in range(50):
+            r = np.stack([np.broadcast_to(v, shape) for v in self.residual(*s, *gauss_values, *param_values)], -1)
+            jac = np.stack([np.broadcast_to(v, shape) for v in self.jacobian(*s, *gauss_values, *param_values)], -1)
+            jac = jac.reshape(shape + (k, k))
+            delta = np.linalg.solve(jac, -r[..., None])[..., 0]
+            s = [si + delta[..., i] for i, si in enumerate(s)]
+            if np.max(np.abs(delta)) < 1e-13:
+                break
+        r = np.stack([np.broadcast_to(v, shape) for v in self.residual(*s, *gauss_values, *param_values)])
+        worst = float(np.max(np.abs(r)))
+        if not np.isfinite(worst) or worst > 1e-8:
+            raise ConvergenceError(f"per-site fixed-point solve of {[x.name for x in self.states]} did not "
+                                   f"converge (largest residual {worst:.3g})")
+        return s
+
+
+class _Term:
+    """E[product of factors], each factor depending on its own block of correlated Gaussians."""
+
+    def __init__(self, problem, expr):
+        self.groups = []
+        factors = sp.Mul.make_args(sp.factor_terms(expr)) if not problem.site_solver else [expr]
+        grouped = {}
+        for f in factors:
+            block = problem.block_of(f)
+            grouped[block] = grouped.get(block, sp.Integer(1)) * f
+        for block, f in grouped.items():
+            idx = sorted(block)
+            args = [problem.gaussians[i] for i in idx]
+            extra = list(problem.implicit) if problem.site_solver else []
+            fn = compile_expressions([f], extra + args + problem.params)
+            self.groups.append((idx, fn))
+
+
+class MeanFieldProblem:
+    """The mean-field map of derived equations, evaluated by Gauss-Hermite quadrature."""
+
+    def __init__(self, equations):
+        self.equations = equations
+        cell = equations.cell
+        self.params = list(cell.params)
+        self.gaussians = [g.symbol for g in equations.gaussians]
+        self.q = equations.q_symbols
+        self.implicit = list(equations.implicit_states)
+        n = len(self.gaussians)
+        cov = equations.covariance
+        self._blocks = _correlated_blocks(cov)
+        self._cov = compile_expressions([g.mean for g in equations.gaussians] + list(cov), self.q + self.params)
+        self.site_solver = None
+        self._implicit_block = frozenset()
+        if self.implicit:
+            deps = set().union(*(e.free_symbols for e in equations.implicit_residual))
+            self._implicit_block = frozenset(i for i, g in enumerate(self.gaussians) if g in deps)
+            self.site_solver = SiteSolver(self.implicit, equations.implicit_residual,
+                                          [self.gaussians[i] for i in sorted(self._implicit_block)],
+                                          self.params, cell.time == "continuous")
+        self.order_terms = [_Term(self, o.integrand) for o in equations.order_parameters]
+        self.moment_terms = [_Term(self, m) for m in equations.moments.values()]
+        self.diagonal = np.array([o.sources[0] == o.sources[1] or _same_source(cell, o) for o in
+                                  equations.order_parameters], bool)
+        self._n = n
+
+    def block_of(self, expr):
+        """Indices of the Gaussians expr depends on, closed under correlation (and implicit states)."""
+        syms = expr.free_symbols
+        idx = {i for i, g in enumerate(self.gaussians) if g in syms}
+        if self.implicit and syms & set(self.implicit):
+            idx |= self._implicit_block
+        out = set()
+        for block in self._blocks:
+            if block & idx:
+                out |= block
+        return frozenset(out)
+
+    def mean_cov(self, q, param_values):
+        values = self._cov(*q, *param_values)
+        n = self._n
+        mean = np.array([float(v) for v in values[:n]])
+        cov = np.array([float(v) for v in values[n:]]).reshape(n, n)
+        return mean, cov
+
+    def _evaluate(self, term, mean, cov, param_values, base):
+        total = 1.0
+        for idx, fn in term.groups:
+            sub_mean, sub_cov = mean[idx], cov[np.ix_(idx, idx)]
+            x, w = gaussian_nodes(sub_mean, sub_cov, nodes_per_dim(len(idx), base))
+            values = list(x)
+            if self.site_solver:
+                implicit_idx = [idx.index(i) for i in sorted(self._implicit_block)]
+                states = self.site_solver.solve([x[k] for k in implicit_idx], param_values, w.shape)
+                values = states + values
+            total *= float(np.broadcast_to(np.asarray(fn(*values, *param_values)[0], float), w.shape) @ w)
+        return total
+
+    def map(self, q, param_values, base=BASE_NODES):
+        """q -> E_q[f_a f_b] for every order parameter."""
+        mean, cov = self.mean_cov(q, param_values)
+        return np.array([self._evaluate(t, mean, cov, param_values, base) for t in self.order_terms])
+
+    def moments(self, q, param_values, base=BASE_NODES):
+        """E[s^2] for every state at order parameters q."""
+        mean, cov = self.mean_cov(q, param_values)
+        return np.array([self._evaluate(t, mean, cov, param_values, base) for t in self.moment_terms])
+
+
+def _same_source(cell, order_parameter):
+    a, b = order_parameter.sources
+    src = {f.symbol: cell.expand(f.source) for f in cell.fields}
+    return src[a] == src[b]
+
+
+def _correlated_blocks(cov):
+    """Connected components of the symbolic covariance's nonzero pattern."""
+    n = cov.shape[0]
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i):
+            if cov[i, j] != 0:
+                parent[find(i)] = find(j)
+    blocks = {}
+    for i in range(n):
+        blocks.setdefault(find(i), set()).add(i)
+    return [frozenset(b) for b in blocks.values()]

@@ -1,0 +1,187 @@
+"""Safe reader for cell expressions and TOML cell files: an allow-list parser, no eval."""
+
+import ast
+import math
+import tomllib
+from pathlib import Path
+
+import sympy as sp
+
+from .errors import CellError, UnsafeExpressionError
+from .functions import ALLOWED_FUNCTIONS
+
+MAX_EXPRESSION_LENGTH = 4000
+MAX_DEPTH = 60
+MAX_EXPONENT = 64
+MAX_CONSTANT = 1e12
+
+_BINARY = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a ** b,
+}
+
+
+def coupling(name):
+    """The SymPy node for applying random matrix `name` (U_...) to a per-site expression."""
+    return sp.Function(name)
+
+
+def is_coupling_name(name):
+    """Couplings are named U_<something>."""
+    return name.startswith("U_") and len(name) > 2
+
+
+def is_xi_name(name):
+    """Quenched per-site standard normals are named xi_<something>."""
+    return name.startswith("xi_") and len(name) > 3
+
+
+def real_symbol(name):
+    """Every symbol of a cell is real."""
+    return sp.Symbol(name, real=True)
+
+
+def parse_expression(text, names, where="expression"):
+    """Parse one cell expression into SymPy, accepting only the allow-listed grammar.
+
+    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*`
+    names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
+    """
+    if not isinstance(text, str):
+        raise CellError(f"{where}: expected a string, got {type(text).__name__}")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise UnsafeExpressionError(f"{where}: expression longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise CellError(f"{where}: not a valid expression: {text!r} ({exc.msg})") from None
+    return _Builder(names, where).build(tree.body, 0)
+
+
+class _Builder:
+    """Walks a Python AST and builds SymPy nodes for the allow-listed node types only."""
+
+    def __init__(self, names, where):
+        self.names = set(names)
+        self.where = where
+
+    def refuse(self, node, what):
+        raise UnsafeExpressionError(f"{self.where}: {what} is not allowed in a cell expression "
+                                    f"(found {type(node).__name__})")
+
+    def build(self, node, depth):
+        if depth > MAX_DEPTH:
+            raise UnsafeExpressionError(f"{self.where}: expression nested deeper than {MAX_DEPTH}")
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            left = self.build(node.left, depth + 1)
+            right = self.build(node.right, depth + 1)
+            if isinstance(node.op, ast.Pow):
+                self.check_exponent(right)
+            return _BINARY[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = self.build(node.operand, depth + 1)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        if isinstance(node, ast.Subscript):
+            return self.apply_coupling(node, depth)
+        if isinstance(node, ast.Attribute):
+            self.refuse(node, "attribute access")
+        if isinstance(node, ast.Lambda):
+            self.refuse(node, "a lambda")
+        self.refuse(node, "this syntax")
+
+    def constant(self, node):
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.refuse(node, f"the literal {value!r}")
+        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
+            raise CellError(f"{self.where}: constant {value!r} is not a finite number below {MAX_CONSTANT:g}")
+        return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+
+    def name(self, node):
+        ident = node.id
+        if ident in self.names or is_xi_name(ident):
+            return real_symbol(ident)
+        if is_coupling_name(ident):
+            raise CellError(f"{self.where}: coupling {ident} must be applied to a per-site "
+                            f"expression as {ident}[...]")
+        if ident in ALLOWED_FUNCTIONS:
+            raise CellError(f"{self.where}: function {ident} must be called, as {ident}(...)")
+        if ident.startswith("__"):
+            self.refuse(node, f"the name {ident}")
+        raise CellError(f"{self.where}: unknown symbol {ident!r}")
+
+    def check_exponent(self, exponent):
+        if exponent.is_Number and abs(float(exponent)) > MAX_EXPONENT:
+            raise UnsafeExpressionError(f"{self.where}: exponent {exponent} exceeds {MAX_EXPONENT}")
+
+    def call(self, node, depth):
+        if not isinstance(node.func, ast.Name):
+            self.refuse(node, "calling anything but a named function")
+        fname = node.func.id
+        if fname not in ALLOWED_FUNCTIONS:
+            raise UnsafeExpressionError(f"{self.where}: function {fname!r} is not allowed "
+                                        f"(allowed: {', '.join(sorted(ALLOWED_FUNCTIONS))})")
+        if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+            raise CellError(f"{self.where}: {fname} takes exactly one positional argument")
+        return ALLOWED_FUNCTIONS[fname](self.build(node.args[0], depth + 1))
+
+    def apply_coupling(self, node, depth):
+        if not isinstance(node.value, ast.Name) or not is_coupling_name(node.value.id):
+            self.refuse(node, "indexing anything but a coupling U_name[...]")
+        if isinstance(node.slice, (ast.Slice, ast.Tuple)):
+            raise CellError(f"{self.where}: {node.value.id}[...] takes one per-site expression")
+        return coupling(node.value.id)(self.build(node.slice, depth + 1))
+
+
+_TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "description", "bounds"}
+
+
+def read_cell_file(path):
+    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely."""
+    from .cell import Cell
+
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise CellError(f"cell file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CellError(f"cell file {str(path)!r} is not valid TOML: {exc}") from None
+    return cell_from_mapping(data, source=str(path), cell_class=Cell)
+
+
+def cell_from_mapping(data, source="cell", cell_class=None):
+    """Build a Cell from the parsed TOML mapping, checking every key and type."""
+    if cell_class is None:
+        from .cell import Cell as cell_class
+    unknown = set(data) - _TOP_LEVEL_KEYS
+    if unknown:
+        raise CellError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL_KEYS)}")
+    for key in ("name", "time", "states", "update"):
+        if key not in data:
+            raise CellError(f"{source}: missing required key {key!r}")
+    for key in ("params", "define", "update", "bounds"):
+        if key in data and not isinstance(data[key], dict):
+            raise CellError(f"{source}: [{key}] must be a table")
+    if not isinstance(data["states"], list) or not all(isinstance(s, str) for s in data["states"]):
+        raise CellError(f"{source}: states must be a list of names")
+    return cell_class(
+        name=data["name"],
+        time=data["time"],
+        states=data["states"],
+        params=data.get("params", {}),
+        define=data.get("define", {}),
+        update=data["update"],
+        description=data.get("description", ""),
+        bounds=data.get("bounds", {}),
+    )
