@@ -12,8 +12,9 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
 from . import __version__
+from .functions import sigmoid
 
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
 _memory = {}
 
 
@@ -42,10 +43,27 @@ def cache_dir():
     return Path(root) / "codegen"
 
 
+def _stable_complement(expr):
+    """Rewrite c - c sigmoid(x) as c sigmoid(-x): no cancellation when the gate saturates."""
+    if not expr.is_Add:
+        return expr
+    const = sum((t for t in expr.args if t.is_Number), sp.Integer(0))
+    for term in expr.args:
+        coeff, rest = term.as_coeff_Mul()
+        if isinstance(rest, sigmoid) and const != 0 and coeff == -const:
+            return expr - term - const + const * sigmoid(-rest.args[0])
+    return expr
+
+
+def stabilise(expr):
+    """Numerically safer equivalent forms for code generation."""
+    return sp.sympify(expr).replace(lambda e: e.is_Add, _stable_complement)
+
+
 def generate_source(exprs, args, backend):
     """Python source of `def generated(a0, a1, ...)` returning the tuple of `exprs`, after CSE."""
     names = [sp.Symbol(f"a{i}") for i in range(len(args))]
-    exprs = [sp.sympify(e).xreplace(dict(zip(args, names))) for e in exprs]
+    exprs = [stabilise(e).xreplace(dict(zip(args, names))) for e in exprs]
     stray = set().union(*(e.free_symbols for e in exprs)) - set(names) if exprs else set()
     if stray:
         raise ValueError(f"expressions use symbols not among the arguments: {sorted(map(str, stray))}")

@@ -1,6 +1,5 @@
 """Model(cell, **params): the object layer over derivations and generated solvers."""
 
-import functools
 import platform
 from dataclasses import asdict, dataclass, field
 
@@ -11,21 +10,22 @@ from .cells import get_cell
 from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError
 from .numerics.edge import equations_problem, site_arrays, stability
-from .numerics.meanfield import BASE_NODES
+from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
 from .numerics.solve import find_roots
 
 QUADRATURE_TOL = 1e-9
 MAX_REFINEMENTS = 3
 
 
-@functools.lru_cache(maxsize=32)
-def _derive_cached(fingerprint, cell):
-    return derive_mean_field(cell)
+_DERIVATIONS = {}
 
 
 def derivation(cell):
-    """Mean-field equations of a cell, derived once per distinct definition."""
-    return _derive_cached(cell.fingerprint(), cell)
+    """Mean-field equations of a cell, derived once per distinct definition (in-process cache)."""
+    key = cell.fingerprint()
+    if key not in _DERIVATIONS:
+        _DERIVATIONS[key] = derive_mean_field(cell)
+    return _DERIVATIONS[key]
 
 
 @dataclass
@@ -38,6 +38,7 @@ class MeanFieldSolution:
     map_radius: float
     attracting: bool
     stable: bool
+    marginal: bool
     settles: bool
     diagonal_extreme: float
     boundary_transfer: float
@@ -97,8 +98,9 @@ class Model:
         problem = equations_problem(eqs)
         pv = self.param_values
         base, roots, error = BASE_NODES, None, np.inf
+        coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
         for _ in range(MAX_REFINEMENTS + 1):
-            roots = find_roots(lambda q: problem.map(q, pv, base), problem.diagonal)
+            roots = find_roots(coarse, problem.diagonal, fine=lambda q: problem.map(q, pv, base))
             error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, 2 * base))))
                         for r in roots)
             if error <= QUADRATURE_TOL:
@@ -113,7 +115,7 @@ class Model:
                 order_parameters={str(s): float(v) for s, v in zip(problem.q, r.q)},
                 state_second_moments={s.name: float(m) for s, m in zip(self.cell.states, moments)},
                 residual=r.residual, map_radius=r.map_radius, attracting=r.attracting,
-                stable=st.stable, settles=r.attracting and st.stable,
+                stable=st.stable, marginal=st.marginal, settles=r.attracting and st.stable,
                 diagonal_extreme=st.diagonal_extreme, boundary_transfer=st.boundary_transfer))
         settling = [i for i, s in enumerate(solutions) if s.settles]
         selected = settling[-1] if settling else len(solutions) - 1

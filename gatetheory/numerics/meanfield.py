@@ -9,7 +9,8 @@ from .quadrature import gaussian_nodes
 
 NODE_BUDGET = 120_000
 BASE_NODES = 48
-MAX_NODES_PER_DIM = 200  # Golub-Welsch beyond this costs more than it gains
+MAX_NODES_PER_DIM = 3200
+COARSE_NODES, COARSE_BUDGET = 24, 6_000   # for locating solutions before polishing
 
 
 def nodes_per_dim(dims, base=BASE_NODES, budget=NODE_BUDGET):
@@ -118,11 +119,11 @@ class MeanFieldProblem:
         cov = np.array([float(v) for v in values[n:]]).reshape(n, n)
         return mean, cov
 
-    def _evaluate(self, term, mean, cov, param_values, base):
+    def _evaluate(self, term, mean, cov, param_values, base, budget):
         total = 1.0
         for idx, fn in term.groups:
             sub_mean, sub_cov = mean[idx], cov[np.ix_(idx, idx)]
-            x, w = gaussian_nodes(sub_mean, sub_cov, nodes_per_dim(len(idx), base))
+            x, w = gaussian_nodes(sub_mean, sub_cov, nodes_per_dim(len(idx), base, budget))
             values = list(x)
             if self.site_solver:
                 implicit_idx = [idx.index(i) for i in sorted(self._implicit_block)]
@@ -131,15 +132,15 @@ class MeanFieldProblem:
             total *= float(np.broadcast_to(np.asarray(fn(*values, *param_values)[0], float), w.shape) @ w)
         return total
 
-    def map(self, q, param_values, base=BASE_NODES):
+    def map(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
         """q -> E_q[f_a f_b] for every order parameter."""
         mean, cov = self.mean_cov(q, param_values)
-        return np.array([self._evaluate(t, mean, cov, param_values, base) for t in self.order_terms])
+        return np.array([self._evaluate(t, mean, cov, param_values, base, budget) for t in self.order_terms])
 
-    def moments(self, q, param_values, base=BASE_NODES):
+    def moments(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
         """E[s^2] for every state at order parameters q."""
         mean, cov = self.mean_cov(q, param_values)
-        return np.array([self._evaluate(t, mean, cov, param_values, base) for t in self.moment_terms])
+        return np.array([self._evaluate(t, mean, cov, param_values, base, budget) for t in self.moment_terms])
 
 
 def _same_source(cell, order_parameter):

@@ -51,19 +51,28 @@ def map_jacobian(mapping, q, step=1e-6):
     return jac
 
 
-def find_roots(mapping, diagonal, scales=START_SCALES, tol=1e-10):
-    """All solutions of q = M(q) reachable from zero, damped iteration and Newton from many scales."""
+def find_roots(mapping, diagonal, scales=START_SCALES, tol=1e-10, fine=None):
+    """All solutions of q = M(q) found from zero and from many scales.
+
+    `mapping` (cheap, coarse quadrature) locates solutions by damped iteration and Newton;
+    each is then polished by Newton on `fine` (the accurate map, default the same).
+    """
+    fine = fine or mapping
     n = len(diagonal)
-    residual = lambda q: mapping(q) - q  # noqa: E731
+    coarse_residual = lambda q: mapping(q) - q  # noqa: E731
     candidates = [np.zeros(n)]
     for c in scales:
         start = mapping(c * diagonal.astype(float))
         candidates.append(start)
-        end, ok = damped_iteration(mapping, start)
-        if ok:
-            candidates.append(end)
-    found = []
+        end, _ = damped_iteration(mapping, start, max_iter=40)
+        candidates.append(end)
+    located = []
     for q0 in candidates:
+        for q in _newton(coarse_residual, q0, diagonal):
+            _add_unique(located, q)
+    residual = lambda q: fine(q) - q  # noqa: E731
+    found = []
+    for q0 in located:
         for q in _newton(residual, q0, diagonal):
             _add_unique(found, q)
     roots = []
@@ -71,16 +80,18 @@ def find_roots(mapping, diagonal, scales=START_SCALES, tol=1e-10):
         res = float(np.max(np.abs(residual(q))))
         if res > tol * (1 + np.max(np.abs(q))):
             continue
-        jac = map_jacobian(mapping, q)
+        jac = map_jacobian(fine, q)
         roots.append(Root(q, res, float(np.max(np.abs(np.linalg.eigvals(jac))))))
     if not roots:
-        raise ConvergenceError("mean-field solver found no solution of q = M(q) "
-                               f"(best residual {min(np.max(np.abs(residual(q))) for q in candidates):.3g})")
+        best = min(float(np.max(np.abs(residual(q)))) for q in candidates)
+        raise ConvergenceError(f"mean-field solver found no solution of q = M(q) (best residual {best:.3g})")
     roots.sort(key=lambda r: float(np.sum(r.q)))
     return roots
 
 
 def _newton(residual, q0, diagonal):
+    if np.max(np.abs(residual(q0))) == 0.0:
+        return [np.asarray(q0, float)]
     try:
         sol = root(residual, q0, method="hybr", options={"xtol": 1e-13})
     except (ValueError, FloatingPointError, np.linalg.LinAlgError):

@@ -1,0 +1,113 @@
+"""Closed forms and exact identities of the static mean field (THEORY.md sec. 2)."""
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+from gatetheory.codegen import compile_expressions
+from gatetheory.derive.meanfield import derive_mean_field
+from gatetheory.model import Model, derivation
+from gatetheory.cells import get_cell
+from gatetheory.numerics.quadrature import expect_mpmath
+
+
+def vanilla_q_mpmath(g, dps=30):
+    """q = E[tanh(u)^2], u ~ N(0, g^2 q), solved in mpmath with the mpmath-generated integrand."""
+    eqs = derivation(get_cell("vanilla"))
+    (gauss,) = eqs.gaussians
+    integrand = compile_expressions([eqs.order_parameters[0].integrand], [gauss.symbol], backend="mpmath")
+    with mpmath.workdps(dps):
+        f = lambda q: expect_mpmath(lambda x: integrand(x)[0], 0, g * g * q, dps) - q  # noqa: E731
+        return mpmath.findroot(f, mpmath.mpf("0.5"))
+
+
+def test_vanilla_nonzero_solution_appears_at_g_1():
+    below = Model("vanilla", g=0.99).mean_field()
+    above = Model("vanilla", g=1.01).mean_field()
+    assert [s.state_second_moments["x"] for s in below.solutions] == [0.0]
+    assert len(above.solutions) == 2
+    small = above.solutions[1].state_second_moments["x"]
+    # near onset q ~ (g^2 - 1) / 2 from tanh^2(u) = u^2 - 2 u^4/3 ... at leading order
+    assert 0 < small < 0.02
+    assert above.solutions[0].state_second_moments["x"] == 0.0
+
+
+@pytest.mark.parametrize("g", [1.2, 1.5, 2.0, 3.0])
+def test_vanilla_variance_matches_mpmath(g):
+    theory = Model("vanilla", g=g).mean_field().solution.state_second_moments["x"]
+    assert abs(theory - float(vanilla_q_mpmath(g))) < 1e-8
+
+
+@pytest.mark.parametrize("w2, q_star", [(1.5, 0.286894), (2.0, 0.617965), (4.0, 2.121474)])
+def test_vanilla_matches_published_q_map(w2, q_star):
+    """anchors.md C1: q* = sigma_w^2 <phi^2>_{q*}; our E[x^2] = q* / sigma_w^2 (quoted to 1e-6)."""
+    theory = Model("vanilla", g=np.sqrt(w2)).mean_field().solution.state_second_moments["x"]
+    assert abs(theory - q_star / w2) < 2e-6
+
+
+@pytest.mark.parametrize("g, beta_r, alpha_r", [(1.5, 0.0, 1.0), (2.5, 0.0, 1.0), (1.9, 0.0, 0.5),
+                                                 (2.1, 0.0, 0.5), (1.3, 1.0, 1.0), (1.5, 1.0, 2.0),
+                                                 (3.5, -1.0, 1.0), (3.9, -1.0, 1.0)])
+def test_gru_zero_solution_settles_iff_gain_below_one(g, beta_r, alpha_r):
+    result = Model("gru", g=g, beta_r=beta_r, alpha_r=alpha_r, sigma_b=0.0).mean_field()
+    zero = [s for s in result.solutions if s.state_second_moments["h"] == 0.0]
+    assert len(zero) == 1
+    effective = g / (1 + np.exp(-beta_r))
+    assert zero[0].settles == (effective < 1)
+    assert zero[0].boundary_transfer == pytest.approx(effective ** 2, rel=1e-9)
+
+
+def test_gru_equations_do_not_contain_update_gate_parameters():
+    eqs = derive_mean_field(get_cell("gru"))
+    used = set().union(*(o.integrand.free_symbols for o in eqs.order_parameters))
+    for i, g in enumerate(eqs.gaussians):
+        if g.symbol in used:
+            used |= eqs.covariance[i, i].free_symbols | g.mean.free_symbols
+    assert not {s.name for s in used} & {"alpha_z", "beta_z"}
+
+
+@pytest.mark.parametrize("alpha_z, beta_z", [(0.0, 0.0), (3.0, -2.0), (20.0, 2.0)])
+def test_gru_moments_independent_of_update_gate(alpha_z, beta_z):
+    ref = Model("gru", g=1.6, alpha_r=3.0, sigma_b=1.0).mean_field().state_second_moments["h"]
+    got = Model("gru", g=1.6, alpha_r=3.0, sigma_b=1.0, alpha_z=alpha_z, beta_z=beta_z).mean_field()
+    assert got.state_second_moments["h"] == ref
+
+
+def test_gru_reference_fixed_point():
+    """gru-lstm-discrete.md 8.2: Q_h = 0.457 at g = 1.6, alpha_r = 3, sigma_b = 1 (quoted to 1e-3)."""
+    result = Model("gru", g=1.6, alpha_r=3.0, sigma_b=1.0).mean_field()
+    assert result.state_second_moments["h"] == pytest.approx(0.457, abs=5e-4)
+    assert result.solution.settles
+
+
+def test_gated_ct_fixed_point_matches_digest():
+    """gated-continuous.md 2.4 table: Delta_h (variance of h) at three points (quoted to 1e-3)."""
+    for alpha_r, g_h, b_h, delta in [(20, 1.5, 1.5, 0.751), (1, 2.3, 1.0, 0.792), (5, 1.2, 0.8, 0.245)]:
+        result = Model("gated_ct", alpha_r=alpha_r, g_h=g_h, b_h=b_h).mean_field()
+        variance = result.state_second_moments["h"] - b_h ** 2
+        assert variance == pytest.approx(delta, abs=1.5e-3)
+
+
+def test_gru_alpha_r_zero_is_vanilla_with_reduced_gain():
+    """With alpha_r = 0 the reset gate is the constant sigma(beta_r): gain g sigma(beta_r)."""
+    for g, beta_r in [(2.5, 0.0), (3.0, 1.0)]:
+        gru = Model("gru", g=g, beta_r=beta_r, alpha_r=0.0).mean_field().state_second_moments["h"]
+        van = Model("vanilla", g=g / (1 + np.exp(-beta_r))).mean_field().state_second_moments["x"]
+        assert gru == pytest.approx(van, abs=1e-10)
+
+
+def test_every_solution_reports_residual_and_stability():
+    result = Model("gru", g=2.5).mean_field()
+    assert len(result.solutions) == 2
+    for s in result.solutions:
+        assert s.residual < 1e-10
+        assert isinstance(s.settles, bool)
+    assert result.to_dict()["state_second_moments"]["h"] > 0
+
+
+def test_expectations_stay_unevaluated():
+    eqs = derive_mean_field(get_cell("lstm"))
+    for eq in eqs.equations():
+        assert eq.rhs.func.__name__ == "E"
+        assert not eq.rhs.has(sp.Integral)
