@@ -14,6 +14,7 @@ MAX_EXPRESSION_LENGTH = 4000
 MAX_DEPTH = 60
 MAX_EXPONENT = 64
 MAX_CONSTANT = 1e12
+MAX_RATIONAL_BITS = 512  # numerator/denominator size of an exact constant computed while parsing
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -58,7 +59,12 @@ def parse_expression(text, names, where="expression"):
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise CellError(f"{where}: not a valid expression: {text!r} ({exc.msg})") from None
-    return _Builder(names, where).build(tree.body, 0)
+    except (RecursionError, MemoryError):
+        raise UnsafeExpressionError(f"{where}: expression nested too deeply to parse") from None
+    expr = _Builder(names, where).build(tree.body, 0)
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise CellError(f"{where}: expression {text!r} is not finite (division by zero?)")
+    return expr
 
 
 class _Builder:
@@ -73,6 +79,23 @@ class _Builder:
                                     f"(found {type(node).__name__})")
 
     def build(self, node, depth):
+        result = self._build(node, depth)
+        if result.is_number:
+            self.check_folded(result)
+        return result
+
+    def check_folded(self, value):
+        """A constant computed while parsing (SymPy folds numbers eagerly) must stay small, finite
+        and real, so that nested powers or exp() cannot make SymPy build enormous numbers."""
+        if value.is_Rational and max(abs(value.p).bit_length(), value.q.bit_length()) > MAX_RATIONAL_BITS:
+            raise UnsafeExpressionError(f"{self.where}: a constant needs more than {MAX_RATIONAL_BITS} bits")
+        approx = value.evalf(15)
+        if not (approx.is_Number and approx.is_real and approx.is_finite) or abs(approx) > MAX_CONSTANT:
+            shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
+            raise CellError(f"{self.where}: constant {shown} is not a finite real number "
+                            f"below {MAX_CONSTANT:g} in magnitude")
+
+    def _build(self, node, depth):
         if depth > MAX_DEPTH:
             raise UnsafeExpressionError(f"{self.where}: expression nested deeper than {MAX_DEPTH}")
         if isinstance(node, ast.Constant):
@@ -120,7 +143,7 @@ class _Builder:
         raise CellError(f"{self.where}: unknown symbol {ident!r}")
 
     def check_exponent(self, exponent):
-        if exponent.is_Number and abs(float(exponent)) > MAX_EXPONENT:
+        if exponent.is_number and abs(float(exponent)) > MAX_EXPONENT:
             raise UnsafeExpressionError(f"{self.where}: exponent {exponent} exceeds {MAX_EXPONENT}")
 
     def call(self, node, depth):
