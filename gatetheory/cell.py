@@ -64,6 +64,8 @@ class Cell:
         if not isinstance(name, str) or not name:
             raise CellError("cell name must be a non-empty string")
         self.name = name
+        if not isinstance(description, str):
+            raise CellError(f"cell {name}: description must be a string")
         if time not in TIMES:
             raise CellError(f"cell {name}: time must be one of {TIMES}, got {time!r}")
         self.time = time
@@ -111,12 +113,21 @@ class Cell:
             sym = self.param_symbol(key)
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 raise CellError(f"cell {self.name}: bounds of {key} must be a pair [low, high]")
-            lo, hi = (None if v is None or v in (float("-inf"), float("inf")) else float(v) for v in pair)
+            lo, hi = (self._bound_value(key, v) for v in pair)
+            if lo is not None and hi is not None and lo >= hi:
+                raise CellError(f"cell {self.name}: bounds of {key} form an empty interval ({lo}, {hi})")
             out[sym] = (lo, hi)
         self.bounds = out
         for sym in out:
             self._check_bound(sym, self.params[sym])
         return out
+
+    def _bound_value(self, key, value):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise CellError(f"cell {self.name}: bound of {key} must be a number or +-inf, got {value!r}")
+        return None if math.isinf(value) else float(value)
 
     def _check_bound(self, sym, value):
         lo, hi = self.bounds.get(sym, (None, None))
@@ -241,6 +252,7 @@ class Cell:
         """A hash of the definition: equal for cells that derive the same equations."""
         text = repr((self.time, [s.name for s in self.states], sorted(p.name for p in self.params),
                      [(d.name, sp.srepr(e)) for d, e in self.defines],
+                     [(f.symbol.name, f.matrix, sp.srepr(f.source)) for f in self.fields],
                      [(s.name, sp.srepr(e)) for s, e in self.updates.items()]))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -52,9 +52,17 @@ def _cmd_meanfield(args):
               f"{'settles' if s.settles else 'unstable' if not s.stable else 'not attracting'}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other gatetheory error."""
+
+    def error(self, message):
+        print(f"gatetheory: error: {message} (see gatetheory --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gatetheory", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="gatetheory", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("cells", help="list the built-in cells")
     p = sub.add_parser("derive", help="print the derived equations (Markdown with LaTeX)")
     p.add_argument("cell")

@@ -373,11 +373,23 @@ def test_resolve_params_refuses_unknown_and_non_finite():
             cell.resolve_params({"g": bad})
 
 
-@pytest.mark.xfail(reason="Cell.fingerprint omits the field sources, so U_x[x] and U_x[x**3] collide "
-                          "(and model.derivation's fingerprint-keyed cache then reuses the wrong equations)",
-                   strict=False)
 def test_fingerprint_distinguishes_coupling_sources(tmp_path):
     text = 'name = "v"\ntime = "discrete"\nstates = ["x"]\n[params]\ng = 1.5\n[update]\nx = "tanh(g * U_x[{}])"\n'
     plain = read_cell_file(write(tmp_path, text.format("x"), "plain.toml"))
     cubed = read_cell_file(write(tmp_path, text.format("x**3"), "cubed.toml"))
     assert plain.fingerprint() != cubed.fingerprint()
+
+
+@pytest.mark.parametrize("bounds, message", [('["a", 2.0]', "must be a number"), ("[nan, 2.0]", "must be a number"),
+                                             ("[5.0, 2.0]", "empty interval")])
+def test_bad_bounds_are_typed_errors(tmp_path, bounds, message):
+    text = ('name = "v"\ntime = "discrete"\nstates = ["x"]\n[params]\ng = 1.5\n[bounds]\n'
+            f'g = {bounds}\n[update]\nx = "tanh(g * U_x[x])"\n')
+    with pytest.raises(CellError, match=message):
+        read_cell_file(write(tmp_path, text, "bounds.toml"))
+
+
+def test_non_string_description_is_refused(tmp_path):
+    text = 'name = "v"\ndescription = 1\ntime = "discrete"\nstates = ["x"]\n[update]\nx = "tanh(U_x[x])"\n'
+    with pytest.raises(CellError, match="description must be a string"):
+        read_cell_file(write(tmp_path, text, "desc.toml"))
