@@ -6,7 +6,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..codegen import compile_expressions
-from .quadrature import gaussian_nodes
+from .quadrature import gaussian_nodes, qmc_gaussian_nodes
 
 SITE_BUDGET = 6_000
 MAX_NODES_PER_DIM = 160
@@ -49,8 +49,9 @@ class SiteArrays:
         return np.linalg.eigvals(self.A)
 
 
-def site_arrays(equations, q, param_values, budget=SITE_BUDGET):
-    """Evaluate the Jacobian blocks on a quadrature grid of the mean-field site law at solution q."""
+def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
+    """Evaluate the Jacobian blocks on the mean-field site law at solution q: a tensor quadrature
+    grid (with `truncate`, restricted to that whitened range), or `qmc_sites` Sobol sites."""
     blocks = equations.jacobian
     gaussians = [g.symbol for g in equations.gaussians]
     params = list(equations.cell.params)
@@ -58,7 +59,10 @@ def site_arrays(equations, q, param_values, budget=SITE_BUDGET):
     mean, cov = problem.mean_cov(q, param_values)
     d = len(gaussians)
     n = max(6, min(MAX_NODES_PER_DIM, int(budget ** (1.0 / max(d, 1)))))
-    x, w = gaussian_nodes(mean, cov, n)
+    if qmc_sites:
+        x, w = qmc_gaussian_nodes(mean, cov, qmc_sites)
+    else:
+        x, w = gaussian_nodes(mean, cov, n, truncate)
     args = list(x)
     if problem.site_solver:
         idx = sorted(problem._implicit_block)
