@@ -52,6 +52,41 @@ def _cmd_meanfield(args):
               f"{'settles' if s.settles else 'unstable' if not s.stable else 'not attracting'}")
 
 
+def _cmd_spectrum(args):
+    from .model import Model
+
+    model = Model(args.cell, **parse_sets(args.set))
+    result = model.spectrum(n=args.n, slow_eps=args.slow_eps)
+    if args.plot:
+        _spectrum_figure(model, result, args.plot, args.plot_n)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    name = "spectral abscissa" if result.time == "continuous" else "spectral radius"
+    print(f"cell {result.cell} (mean-field solution #{result.solution}): {name} at N={result.n}: "
+          f"{result.radius:.4f}; bulk edge {result.radius_bulk:.4f}; limiting support {result.radius_support:.4f}; "
+          f"slow fraction (eps={result.slow_eps:g}) {result.slow_fraction:.4f}")
+
+
+def _spectrum_figure(model, result, path, n_sample):
+    """Boundary with the eigenvalues of one sampled network of width n_sample (seed 0)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_spectrum
+    from .sample import SampledNetwork
+
+    net = SampledNetwork(model.cell, n_sample, seed=0, **model.params)
+    fixed = net.fixed_point()
+    eigenvalues = net.eigenvalues(fixed.state) if fixed.converged else None
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    plot_spectrum(ax, result, eigenvalues, label_sample=f"sampled N={n_sample}, seed 0")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other gatetheory error."""
 
@@ -71,10 +106,18 @@ def build_parser():
     p.add_argument("cell")
     p.add_argument("--set", action="append", metavar="NAME=VALUE")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("spectrum", help="Jacobian spectrum at the settled mean-field fixed point")
+    p.add_argument("cell")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
+    p.add_argument("--slow-eps", type=float, default=0.05, help="radius of the slow-mode disk")
+    p.add_argument("--plot", metavar="FILE", help="draw boundary and sampled eigenvalues to FILE")
+    p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
-COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield}
+COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum}
 
 
 def main(argv=None):
