@@ -67,6 +67,13 @@ def trace_boundary(sites, center=None, n_rays=48, continuous=False):
     return Boundary(center, angles, radii)
 
 
+def edge_overshoot(n):
+    """Typical relative overshoot of the largest |lambda - centre| over a 2-D bulk edge at width n:
+    sqrt(gamma_n / (4 n)), gamma_n = ln(n / 2 pi) - 2 ln ln n (Rider 2003; anchors.md A1)."""
+    gamma = np.log(n / (2 * np.pi)) - 2 * np.log(np.log(n))
+    return float(np.sqrt(max(gamma, 0.0) / (4 * n)))
+
+
 def extreme(values, continuous):
     """Spectral radius (discrete) or spectral abscissa (continuous) of a set of points."""
     values = np.asarray(values)
@@ -103,7 +110,10 @@ class SpectrumResult:
 
 def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     """THEORY.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
-    and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous)."""
+    and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous).
+
+    Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
+    2-D edge gets the finite-N overshoot of `edge_overshoot`."""
     from .dyson import mass_inside_circle
     from .edge import site_arrays
 
@@ -115,7 +125,8 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     bulk_n = trace_boundary(at_n, n_rays=n_rays)
     radius_bulk = extreme(bulk.points, continuous)
     radius_support = max(radius_bulk, extreme(whole.diagonal_eigenvalues(), continuous))
-    radius = max(extreme(bulk_n.points, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
+    finite_edge = bulk_n.center + bulk_n.radii * (1 + edge_overshoot(n)) * np.exp(1j * bulk_n.angles)
+    radius = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
     slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps)
     points = bulk.points[np.isfinite(bulk.points)]
     outline = np.concatenate([points, np.conj(points[::-1])])
