@@ -94,7 +94,7 @@ class Model:
         return {p.name: v for p, v in self.values.items()}
 
     def spectrum(self, n=1000, slow_eps=0.05, solution=None):
-        """Radii, slow-mode mass and support boundary of the Jacobian spectrum (sec. 3)."""
+        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3)."""
         return spectrum(self, n, slow_eps, solution)
 
     def mean_field(self):
@@ -138,17 +138,17 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None):
     """Jacobian spectrum at a mean-field solution (the settled one by default): THEORY.md sec. 3."""
     if not (isinstance(n, int) and n >= 2):
         raise ParameterError(f"network width n must be an integer >= 2, got {n!r}")
-    if not (np.isfinite(slow_eps) and slow_eps > 0):
+    if slow_eps is not None and not (np.isfinite(slow_eps) and slow_eps > 0):
         raise ParameterError(f"slow-mode radius slow_eps must be a positive number, got {slow_eps!r}")
     mf = model.mean_field()
     index = mf.selected if solution is None else solution
     if not 0 <= index < len(mf.solutions):
         raise ParameterError(f"solution index {index} out of range: {len(mf.solutions)} solution(s)")
     q = np.array(list(mf.solutions[index].order_parameters.values()))
-    values = spectrum_of_solution(model.equations, q, model.param_values, n, float(slow_eps))
+    values = spectrum_of_solution(model.equations, q, model.param_values, n, slow_eps)
     values["diagnostics"].update(versions=versions(), mean_field=mf.solutions[index].__dict__)
     return SpectrumResult(cell=model.cell.name, params=model.params, time=model.cell.time, n=n,
-                          slow_eps=float(slow_eps), solution=index, **values)
+                          slow_eps=slow_eps, solution=index, **values)
 
 
 def versions():

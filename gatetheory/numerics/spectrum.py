@@ -127,12 +127,11 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     radius_support = max(radius_bulk, extreme(whole.diagonal_eigenvalues(), continuous))
     finite_edge = bulk_n.center + bulk_n.radii * (1 + edge_overshoot(n)) * np.exp(1j * bulk_n.angles)
     radius = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
-    slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps)
+    slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps) if slow_eps else None
     points = bulk.points[np.isfinite(bulk.points)]
     outline = np.concatenate([points, np.conj(points[::-1])])
     return dict(radius=radius, radius_bulk=radius_bulk, radius_support=radius_support,
-                slow_fraction=min(max(slow.mass, 0.0), 1.0),
+                slow_fraction=min(max(slow.mass, 0.0), 1.0) if slow else None,
                 boundary=[[float(z.real), float(z.imag)] for z in outline],
                 diagnostics={"center": [bulk.center.real, bulk.center.imag],
-                             "slow_contour_residual": slow.max_residual, "slow_converged": slow.converged,
-                             "slow_imaginary_part": slow.imag, "law_sites": LAW_SITES})
+                             "slow_contour": slow.__dict__ if slow else None, "law_sites": LAW_SITES})
