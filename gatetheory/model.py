@@ -15,7 +15,7 @@ from .numerics.solve import find_roots
 from .numerics.spectrum import SpectrumResult, spectrum_of_solution
 
 QUADRATURE_TOL = 1e-9
-MAX_REFINEMENTS = 3
+MAX_BASE_NODES = 3072
 
 
 _DERIVATIONS = {}
@@ -104,11 +104,12 @@ class Model:
         pv = self.param_values
         base, roots, error = BASE_NODES, None, np.inf
         coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
-        for _ in range(MAX_REFINEMENTS + 1):
+        while True:
             roots = find_roots(coarse, problem.diagonal, fine=lambda q: problem.map(q, pv, base))
-            error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, 2 * base))))
+            # error of the half-size rule: a conservative estimate for the rule actually used
+            error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, base, halve=True))))
                         for r in roots)
-            if error <= QUADRATURE_TOL:
+            if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base):
                 break
             base *= 2
         continuous = self.cell.time == "continuous"
@@ -129,6 +130,7 @@ class Model:
         return MeanFieldResult(
             cell=self.cell.name, params=self.params, solutions=solutions, selected=selected,
             diagnostics={"quadrature_nodes": base, "quadrature_error": error,
+                         "quadrature_converged": error <= QUADRATURE_TOL,
                          "selection": "largest settling solution" if settling else
                          "no solution settles (sampled networks keep moving); largest shown",
                          "versions": versions()})

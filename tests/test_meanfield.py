@@ -111,3 +111,23 @@ def test_expectations_stay_unevaluated():
     for eq in eqs.equations():
         assert eq.rhs.func.__name__ == "E"
         assert not eq.rhs.has(sp.Integral)
+
+
+SELF_COUPLED = str(__import__("pathlib").Path(__file__).parent / "cells" / "self_coupled.toml")
+
+
+def test_implicit_site_condition_is_solved_numerically():
+    """x = tanh(w x + a) has no closed form: the per-site Newton path against adaptive scipy quad
+    (0.5136279702085937, computed by brentq on the q-map with quad(epsabs=1e-13))."""
+    model = Model(SELF_COUPLED)
+    assert [s.name for s in model.equations.implicit_states] == ["x"]
+    result = model.mean_field()
+    assert result.state_second_moments["x"] == pytest.approx(0.5136279702085937, abs=1e-10)
+    assert result.diagnostics["quadrature_converged"]
+
+
+def test_quadrature_error_is_reported_honestly():
+    """A 4-D LSTM integral capped by the node budget must not claim 1e-9 accuracy."""
+    result = Model("lstm", g=2.0, alpha_f=1.5, alpha_i=1.5, alpha_o=1.5, sigma_b=0.5).mean_field()
+    assert 0 < result.diagnostics["quadrature_error"] < 1e-4
+    assert not result.diagnostics["quadrature_converged"]

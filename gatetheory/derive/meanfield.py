@@ -92,11 +92,9 @@ def reduce_gaussians(cell, raw, exprs, solution):
     candidates = []
     for expr in exprs:
         for node in sp.preorder_traversal(expr):
-            if isinstance(node, sp.Add) and node.free_symbols & raw_set \
-                    and not node.free_symbols - raw_set - params and node not in candidates:
-                used = node.free_symbols & raw_set
-                if all(not (sp.diff(node, r).free_symbols - params) for r in used):
-                    candidates.append(node)
+            comb = _gaussian_part(node, raw_set, params)
+            if comb is not None and comb not in candidates:
+                candidates.append(comb)
     mapping, gaussians, absorbed = {}, [], set()
     names = _combination_names(cell, solution)
     for comb in sorted(candidates, key=lambda c: -len(c.free_symbols & raw_set)):
@@ -104,7 +102,7 @@ def reduce_gaussians(cell, raw, exprs, solution):
         if used & absorbed:
             continue
         sym = real_symbol(names.get(comb) or _tilde_name(sorted(used, key=lambda r: r.name)[0].name))
-        replaced = [e.xreplace({comb: sym}) for e in exprs]
+        replaced = [e.subs(comb, sym) for e in exprs]
         if any(e.free_symbols & used for e in replaced):
             continue
         mapping[comb] = sym
@@ -117,8 +115,28 @@ def reduce_gaussians(cell, raw, exprs, solution):
     gaussians = [g for g in gaussians if g.symbol in present]
 
     def reduce(expr):
-        return expr.xreplace(mapping)
+        for comb, sym in mapping.items():
+            expr = expr.subs(comb, sym)
+        return expr
     return gaussians, reduce
+
+
+def _gaussian_part(node, raw, params):
+    """The affine-in-raw-Gaussians part of a sum (param-only coefficients), or None.
+
+    For x + g u + s xi (x a state) this is g u + s xi; a sum free of other symbols is kept whole.
+    """
+    if not isinstance(node, sp.Add):
+        return None
+    whole = not (node.free_symbols - raw - params)
+    terms = [t for t in node.args if not (t.free_symbols - raw - params) and (whole or t.free_symbols & raw)]
+    comb = sp.Add(*terms)
+    used = comb.free_symbols & raw
+    if not used or (not whole and len(terms) < 2):
+        return None
+    if any(sp.diff(comb, r).free_symbols - params for r in used):
+        return None
+    return comb
 
 
 def _combination_names(cell, solution):

@@ -100,6 +100,11 @@ class MeanFieldProblem:
                                   equations.order_parameters], bool)
         self._n = n
 
+    def refines(self, base, budget=NODE_BUDGET):
+        """Whether doubling `base` would put more nodes on some integral (not capped by the budget)."""
+        dims = {len(idx) for term in self.order_terms for idx, _ in term.groups}
+        return any(nodes_per_dim(d, 2 * base, budget) > nodes_per_dim(d, base, budget) for d in dims)
+
     def block_of(self, expr):
         """Indices of the Gaussians expr depends on, closed under correlation (and implicit states)."""
         syms = expr.free_symbols
@@ -119,11 +124,12 @@ class MeanFieldProblem:
         cov = np.array([float(v) for v in values[n:]]).reshape(n, n)
         return mean, cov
 
-    def _evaluate(self, term, mean, cov, param_values, base, budget):
+    def _evaluate(self, term, mean, cov, param_values, base, budget, halve=False):
         total = 1.0
         for idx, fn in term.groups:
             sub_mean, sub_cov = mean[idx], cov[np.ix_(idx, idx)]
-            x, w = gaussian_nodes(sub_mean, sub_cov, nodes_per_dim(len(idx), base, budget))
+            n = nodes_per_dim(len(idx), base, budget)
+            x, w = gaussian_nodes(sub_mean, sub_cov, max(2, n // 2) if halve else n)
             values = list(x)
             if self.site_solver:
                 implicit_idx = [idx.index(i) for i in sorted(self._implicit_block)]
@@ -132,10 +138,11 @@ class MeanFieldProblem:
             total *= float(np.broadcast_to(np.asarray(fn(*values, *param_values)[0], float), w.shape) @ w)
         return total
 
-    def map(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
-        """q -> E_q[f_a f_b] for every order parameter."""
+    def map(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET, halve=False):
+        """q -> E_q[f_a f_b] for every order parameter (halve: half the nodes, for error estimates)."""
         mean, cov = self.mean_cov(q, param_values)
-        return np.array([self._evaluate(t, mean, cov, param_values, base, budget) for t in self.order_terms])
+        return np.array([self._evaluate(t, mean, cov, param_values, base, budget, halve)
+                         for t in self.order_terms])
 
     def moments(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
         """E[s^2] for every state at order parameters q."""
