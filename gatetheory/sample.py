@@ -30,6 +30,11 @@ def _full(value, n):
     return np.broadcast_to(np.asarray(value, dtype=float), (n,))
 
 
+def _matvec(matrix, vector):
+    """U @ x in one thread: BLAS gemv is memory-bound, and threaded gemv stalls on a busy machine."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
 class _Kernels:
     """Compiled per-site functions of one cell: field sources, update F, Jacobian blocks, definitions."""
 
@@ -43,6 +48,9 @@ class _Kernels:
         self.shapes = [m.shape for m in blocks.matrices()]
         self.nonzero = [np.array([[m[r, c] != 0 for c in range(m.cols)] for r in range(m.rows)],
                                  dtype=bool).reshape(m.shape) for m in blocks.matrices()]
+        if np.any(np.triu(self.nonzero[3])):
+            raise CellError(f"cell {cell.name}: a field source reads itself or a later field; "
+                            "fields must be nested in order")
 
 
 def kernels(cell):
@@ -121,7 +129,7 @@ class SampledNetwork:
         state = self._check_state(state)
         u = [0.0] * len(self.cell.fields)  # a source only reads earlier fields
         for k, (source, matrix) in enumerate(zip(self._k.sources, self._field_matrix)):
-            u[k] = matrix @ _full(source(*self._args(state, u))[0], self.n)
+            u[k] = _matvec(matrix, _full(source(*self._args(state, u))[0], self.n))
         return u
 
     def _update(self, state):
@@ -233,8 +241,8 @@ class SampledNetwork:
         A, B, Rs, Ru = blocks
         du = []
         for k, matrix in enumerate(self._field_matrix):
-            du.append(matrix @ (np.einsum("bn,bn->n", Rs[k], v) +
-                                sum((Ru[k, l] * du[l] for l in range(k)), np.zeros(self.n))))
+            du.append(_matvec(matrix, np.einsum("bn,bn->n", Rs[k], v) +
+                              sum((Ru[k, l] * du[l] for l in range(k)), np.zeros(self.n))))
         return np.einsum("abn,bn->an", A, v) + sum((B[:, k] * du[k] for k in range(len(du))),
                                                    np.zeros_like(v))
 
