@@ -250,7 +250,7 @@ class Cell:
 
     def fingerprint(self):
         """A hash of the definition: equal for cells that derive the same equations."""
-        text = repr((self.time, [s.name for s in self.states], sorted(p.name for p in self.params),
+        text = repr((self.time, [s.name for s in self.states], [p.name for p in self.params],
                      [(d.name, sp.srepr(e)) for d, e in self.defines],
                      [(f.symbol.name, f.matrix, sp.srepr(f.source)) for f in self.fields],
                      [(s.name, sp.srepr(e)) for s, e in self.updates.items()]))

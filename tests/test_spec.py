@@ -393,3 +393,11 @@ def test_non_string_description_is_refused(tmp_path):
     text = 'name = "v"\ndescription = 1\ntime = "discrete"\nstates = ["x"]\n[update]\nx = "tanh(U_x[x])"\n'
     with pytest.raises(CellError, match="description must be a string"):
         read_cell_file(write(tmp_path, text, "desc.toml"))
+
+
+def test_parameter_order_is_part_of_the_fingerprint(tmp_path):
+    """Cached derivations take parameter values by position: reordered [params] must not share one."""
+    text = 'name = "v"\ntime = "discrete"\nstates = ["h"]\n[params]\n{}\n[update]\nh = "tanh(g * U_h[h] + sigma_b * xi_a)"\n'
+    a = read_cell_file(write(tmp_path, text.format("g = 1.5\nsigma_b = 0.1"), "a.toml"))
+    b = read_cell_file(write(tmp_path, text.format("sigma_b = 0.1\ng = 1.5"), "b.toml"))
+    assert a.fingerprint() != b.fingerprint()

@@ -24,25 +24,36 @@ class SiteArrays:
     groups: dict
 
     def coupling_matrix(self, lam):
-        """a(lambda) = Rs (lambda - A)^-1 B + Ru per site: how a field perturbation feeds every field."""
+        """a(lambda) = Rs (lambda - A)^-1 B + Ru per site (lambda scalar or 1-D array, leading axis)."""
+        lam = np.asarray(lam, complex)
+        shape = lam.shape
+        lam = lam.reshape(-1, 1, 1, 1)
         ns = self.A.shape[1]
         if ns == 1:
-            return self.Rs @ (self.B / (lam - self.A)) + self.Ru
-        return self.Rs @ np.linalg.solve(lam * np.eye(ns) - self.A, self.B) + self.Ru
+            a = self.Rs * (self.B / (lam - self.A)) + self.Ru     # (.., nf, 1) * (.., 1, nf): outer product
+        else:
+            a = self.Rs @ np.linalg.solve(lam * np.eye(ns) - self.A, self.B) + self.Ru
+        return a.reshape(shape + a.shape[1:])
 
     def transfer_operator(self, lam):
-        """K[(k'l'),(kl)] = < a_k'k conj(a_l'l) > restricted to pairs sharing a random matrix."""
+        """K[(k'l'),(kl)] = < a_k'k conj(a_l'l) > over pairs of fields sharing a random matrix."""
         a = self.coupling_matrix(lam)
         pairs = np.array([(k, l) for idx in self.groups.values() for k in idx for l in idx])
-        first = a[:, pairs[:, 0][:, None], pairs[:, 0][None, :]]
-        second = a[:, pairs[:, 1][:, None], pairs[:, 1][None, :]]
-        return np.einsum("i,ipq->pq", self.weights, first * second.conj())
+        if np.array_equal(pairs[:, 0], pairs[:, 1]):          # one field per matrix: K = <|a|^2>
+            sub = a[..., pairs[:, 0][:, None], pairs[:, 0][None, :]]
+            return np.tensordot(sub.real ** 2 + sub.imag ** 2, self.weights, axes=(-3, 0))
+        first = a[..., pairs[:, 0][:, None], pairs[:, 0][None, :]]
+        second = a[..., pairs[:, 1][:, None], pairs[:, 1][None, :]]
+        return np.tensordot(first * second.conj(), self.weights, axes=(-3, 0))
 
     def transfer_radius(self, lam):
-        """Spectral radius of the transfer operator: the support of the spectrum is where it is >= 1."""
+        """Spectral radius of the transfer operator (scalar or array of lambda): the support of the
+        spectrum is where it is >= 1."""
+        lam = np.asarray(lam, complex)
         if not self.groups:
-            return 0.0
-        return float(np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam)))))
+            return np.zeros(lam.shape) if lam.ndim else 0.0
+        radii = np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam))), axis=-1)
+        return radii if lam.ndim else float(radii)
 
     def diagonal_eigenvalues(self):
         """Eigenvalues of the per-site blocks A_i: the real segments / point masses of the spectrum."""

@@ -2,7 +2,7 @@
 
 The support is {lambda : rho(K(lambda)) >= 1} together with the per-site eigenvalues of A_i
 (real segments and point masses). The boundary is traced along rays from a centre inside the
-bulk, taking the outermost root of rho(K) = 1 on each ray (bracketing scan + Brent).
+bulk, taking the outermost root of rho(K) = 1 on each ray (a batched bracketing scan, then Brent).
 """
 
 from dataclasses import dataclass
@@ -27,21 +27,23 @@ class Boundary:
         return self.center + self.radii * np.exp(1j * self.angles)
 
 
-def _outermost_root(f, r_max):
-    """Largest r in (0, r_max] with f(r) = 0 where f > 0 inside, by a scan from outside in."""
-    grid = r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5
-    previous_r, previous_f = None, None
-    for r in grid:
-        value = f(r)
-        if value >= 0:
-            if previous_r is None:
-                return r_max
-            return brentq(f, r, previous_r, xtol=1e-10 * (1 + r_max), rtol=1e-10)
-        previous_r, previous_f = r, value
-    value0 = f(1e-12 * r_max)
-    if value0 >= 0:
-        return brentq(f, 1e-12 * r_max, previous_r, xtol=1e-12 * (1 + r_max))
-    return np.nan
+def _outermost_roots(sites, center, directions, r_max):
+    """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in,
+    one batched evaluation per scan radius, brackets the outermost crossing; Brent refines it."""
+    grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
+    values = np.array([sites.transfer_radius(center + r * directions) for r in grid])   # (scan, rays)
+    radii = np.full(len(directions), np.nan)
+    for k, direction in enumerate(directions):
+        inside = np.flatnonzero(values[:, k] >= 1.0)
+        if inside.size == 0:
+            continue
+        first = inside[0]
+        if first == 0:
+            radii[k] = r_max
+            continue
+        f = lambda r: sites.transfer_radius(center + r * direction) - 1.0  # noqa: E731
+        radii[k] = brentq(f, grid[first], grid[first - 1], xtol=1e-12 * (1 + r_max), rtol=1e-10)
+    return radii
 
 
 def outer_scale(sites, center):
@@ -62,8 +64,8 @@ def trace_boundary(sites, center=None, n_rays=48, continuous=False):
         center = complex(np.average(sites.diagonal_eigenvalues().real.mean(axis=-1), weights=sites.weights))
     r_max = outer_scale(sites, center)
     angles = np.concatenate([[THETA_MIN], np.linspace(0, np.pi, n_rays + 1)[1:]])
-    radii = np.array([_outermost_root(lambda r, t=t: sites.transfer_radius(center + r * np.exp(1j * t)) - 1.0,
-                                      r_max) for t in angles])
+    directions = np.exp(1j * angles)
+    radii = _outermost_roots(sites, center, directions, r_max)
     return Boundary(center, angles, radii)
 
 
