@@ -68,6 +68,22 @@ def _cmd_spectrum(args):
           f"slow fraction (eps={result.slow_eps:g}) {result.slow_fraction:.4f}")
 
 
+def _cmd_dynamics(args):
+    from .dynamics import dynamics
+    from .model import Model
+
+    options = {k: v for k, v in dict(paths=args.paths, window=args.window, burn=args.burn, dt=args.dt,
+                                     iterations=args.iterations, seed=args.seed).items() if v is not None}
+    result = dynamics(Model(args.cell, **parse_sets(args.set)), **options)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    moments = ", ".join(f"E[{k}^2] = {v:.5g}" for k, v in result.state_second_moments.items())
+    times = ", ".join(f"{k}: {'-' if v is None else f'{v:.4g}'}" for k, v in result.relaxation_time.items())
+    print(f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f} ({result.lyapunov_method}); {moments}; "
+          f"relaxation times (1/e) {times}; converged: {result.converged}")
+
+
 def _spectrum_figure(model, result, path, n_sample):
     """Boundary with the eigenvalues of one sampled network of width n_sample (seed 0)."""
     import matplotlib
@@ -114,10 +130,18 @@ def build_parser():
     p.add_argument("--plot", metavar="FILE", help="draw boundary and sampled eigenvalues to FILE")
     p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("dynamics", help="dynamic mean field: Lyapunov exponent, moments, relaxation times")
+    p.add_argument("cell")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    for name, kind in (("paths", int), ("window", int), ("burn", int), ("iterations", int), ("seed", int),
+                       ("dt", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: per time, gatetheory.dynamics)")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
-COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum}
+COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum,
+            "dynamics": _cmd_dynamics}
 
 
 def main(argv=None):
