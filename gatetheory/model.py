@@ -12,7 +12,7 @@ from .errors import ConvergenceError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
 from .numerics.solve import find_roots
-from .numerics.spectrum import SpectrumResult, spectrum_of_solution
+from .numerics.spectrum import LAW_SITES, SpectrumResult, spectrum_of_solution
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072
@@ -115,7 +115,7 @@ class Model:
         continuous = self.cell.time == "continuous"
         solutions = []
         for r in roots:
-            st = stability(site_arrays(eqs, r.q, pv), continuous)
+            st = stability(site_arrays(eqs, r.q, pv, qmc_sites=LAW_SITES), continuous)
             moments = problem.moments(r.q, pv, base)
             solutions.append(MeanFieldSolution(
                 order_parameters={str(s): float(v) for s, v in zip(problem.q, r.q)},
