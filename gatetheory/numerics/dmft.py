@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 from scipy.integrate import solve_ivp
+from scipy.special import ndtri
 
 from ..codegen import compile_expressions
 from ..derive.dmft import memoryless_gain
@@ -27,9 +28,9 @@ from ..sample import kernels
 from .quadrature import standard_normal_rule, tensor_rule
 
 FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md 3.4)
+WARMUP_PATHS = 200      # iterations before the averaged ones use max(this, paths / 4) paths
 QUIESCENT = 1e-12       # field variance below which the stationary state is the zero fixed point
 JITTERS = (1e-10, 1e-8, 1e-6, 1e-4)   # relative diagonal jitter tried before an eigenvalue clip
-LAMBDA_EPS = 1e-2       # finite-difference step for d log(rho) / d lambda
 
 
 @dataclass
@@ -40,12 +41,12 @@ class DmftOptions:
     window: int = 256
     burn: int = 128
     dt: float = 0.1
-    iterations: int = 40
+    iterations: int = 45
     average: int = None      # iterations averaged at the end; default iterations // 3
-    damping: float = 0.7
+    damping: float = 1.0
     init: float = 1.0
     tol: float = 0.02
-    lyapunov_iterations: int = 25
+    lyapunov_iterations: int = 30
     seed: int = 0
 
     def check(self, continuous):
@@ -178,30 +179,40 @@ def run_paths(site, u, xi, s0, dt):
     return states, sources
 
 
+def _apply(A, B, ds, du):
+    """A ds + B du per path."""
+    return np.einsum("abm,bm->am", A, ds) + np.einsum("akm,km->am", B, du)
+
+
 def run_tangent(site, states, u, xi, du, lam, dt):
-    """Rescaled source perturbations df (nf, M, L) of the linearised replica difference (module doc)."""
+    """Rescaled source perturbations df (nf, M, L) of the linearised replica difference (module doc)
+    and their derivative d(df)/d(lambda), propagated with the same scheme."""
     length, m = u.shape[2], u.shape[1]
-    ds = np.zeros((site.ns, m))
-    df = np.empty((site.nf, m, length))
+    ds, dds = np.zeros((site.ns, m)), np.zeros((site.ns, m))
+    df, ddf = np.empty((site.nf, m, length)), np.empty((site.nf, m, length))
     here = site.blocks(states[:, :, 0], u[:, :, 0], xi)
-    shrink = np.exp(-lam)
+    zero = np.zeros_like(du[:, :, 0])
     for n in range(length):
         A, B, Rs, Ru = here
         df[:, :, n] = np.einsum("kbm,bm->km", Rs, ds) + np.einsum("klm,lm->km", Ru, du[:, :, n])
+        ddf[:, :, n] = np.einsum("kbm,bm->km", Rs, dds)
         if n == length - 1:
             break
-        rate = np.einsum("abm,bm->am", A, ds) + np.einsum("akm,km->am", B, du[:, :, n])
         nxt = site.blocks(states[:, :, n + 1], u[:, :, n + 1], xi)
         if site.continuous:
-            rate = rate - lam * ds
-            pred = ds + dt * rate
-            A1, B1 = nxt[0], nxt[1]
-            rate1 = np.einsum("abm,bm->am", A1, pred) + np.einsum("akm,km->am", B1, du[:, :, n + 1]) - lam * pred
-            ds = ds + 0.5 * dt * (rate + rate1)
+            k1 = _apply(A, B, ds, du[:, :, n]) - lam * ds
+            j1 = _apply(A, B, dds, zero) - lam * dds - ds
+            pred, dpred = ds + dt * k1, dds + dt * j1
+            k2 = _apply(nxt[0], nxt[1], pred, du[:, :, n + 1]) - lam * pred
+            j2 = _apply(nxt[0], nxt[1], dpred, zero) - lam * dpred - pred
+            ds, dds = ds + 0.5 * dt * (k1 + k2), dds + 0.5 * dt * (j1 + j2)
         else:
-            ds = shrink * rate
+            ds = np.exp(-lam) * _apply(A, B, ds, du[:, :, n])
+            dds = -ds + np.exp(-lam) * _apply(A, B, dds, zero)
+        if not np.all(np.isfinite(ds)):
+            raise ConvergenceError(f"two-replica DMFT of {site.cell.name}: perturbation diverged at step {n + 1}")
         here = nxt
-    return df
+    return df, ddf
 
 
 # -- the stationary solution ---------------------------------------------------------------------
@@ -231,12 +242,13 @@ class SamplingDmft:
         self.max_lag = self.opt.window // 2
         rng = np.random.default_rng(self.opt.seed)
         m = self.opt.paths
-        self.xi = rng.standard_normal((self.site.nx, m))
+        # quenched normals: shuffled normal quantiles (exact site law of xi up to O(1/M^2))
+        self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m)) for _ in range(self.site.nx)])
         self.s0 = self.opt.init * rng.standard_normal((self.site.ns, m))
         self.rng = rng
 
-    def _normals(self):
-        return self.rng.standard_normal((self.site.nf * self.length, self.opt.paths))
+    def _normals(self, paths=None):
+        return self.rng.standard_normal((self.site.nf * self.length, paths or self.opt.paths))
 
     def _initial_correlations(self):
         """Independent fields of variance init^2, white (discrete) or with unit correlation time
@@ -248,19 +260,22 @@ class SamplingDmft:
     def _window(self, x):
         return x[..., self.opt.burn:]
 
-    def _estimate(self, corr):
-        """One sampling pass: new field correlations and the paths that produced them."""
-        u = sample_fields(corr, self.site.groups, self.site.nf, self.length, self._normals())
-        states, sources = run_paths(self.site, u, self.xi, self.s0, self.dt)
+    def _estimate(self, corr, paths=None):
+        """One sampling pass (on the first `paths` paths): new field correlations and the paths."""
+        m = paths or self.opt.paths
+        u = sample_fields(corr, self.site.groups, self.site.nf, self.length, self._normals(m))
+        states, sources = run_paths(self.site, u, self.xi[:, :m], self.s0[:, :m], self.dt)
         new = group_correlations(self._window(sources), self.site.groups, self.max_lag)
         return new, u, states
 
     def solve(self):
-        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (THEORY.md sec. 2)."""
+        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (THEORY.md sec. 2);
+        the first iterations run on a quarter of the paths, the last `average` on all and are averaged."""
         corr, history, kept = self._initial_correlations(), [], []
         o = self.opt
+        warm = max(WARMUP_PATHS, o.paths // 4)
         for it in range(o.iterations):
-            new, u, states = self._estimate(corr)
+            new, u, states = self._estimate(corr, None if it >= o.iterations - o.average else warm)
             history.append([float(np.trace(c[:, :, 0])) for c in new])
             if it >= o.iterations - o.average:
                 kept.append((new, u, states))
@@ -316,7 +331,8 @@ class SamplingDmft:
         return out
 
     def _report(self, history):
-        """Convergence of the lag-0 field variances: drift between the last two averaging blocks vs noise."""
+        """Convergence of the lag-0 field variances: the drift between the means of the last two averaging
+        blocks is below tol or below 3 per-iteration standard deviations (sampling noise)."""
         a = self.opt.average
         last = history[-a:]
         prev = history[-2 * a:-a] if len(history) >= 2 * a else history[:1]
@@ -325,19 +341,21 @@ class SamplingDmft:
         noise = float(np.max(np.std(last, axis=0) / scale))
         quiescent = bool(np.all(np.mean(last, axis=0) < QUIESCENT))
         return {"iterations": len(history), "relative_drift": drift, "relative_noise": noise,
-                "quiescent": quiescent, "converged": quiescent or drift < self.opt.tol,
+                "quiescent": quiescent, "converged": quiescent or drift < max(self.opt.tol, 3 * noise),
                 "field_variance_history": history.tolist(), "paths": self.opt.paths,
                 "window": self.opt.window, "burn": self.opt.burn, "dt": self.dt, "seed": self.opt.seed}
 
     # -- two-replica exponent ---------------------------------------------------------------------
     def _growth(self, k, lam, u, states, normals):
         """rho(lambda) = sum_k <df_k^2> / sum_k <du_k^2> on the window (ratio of sample moments, so the
-        sampling error of du cancels) and the new kernel k_new."""
+        sampling error of du cancels), d log rho / d lambda, and the new kernel k_new."""
         du = sample_fields(k, self.site.groups, self.site.nf, self.length, normals)
-        df = run_tangent(self.site, states, u, self.xi, du, lam, self.dt)
-        new = group_correlations(self._window(df), self.site.groups, self.max_lag)
-        norm = float(np.mean(self._window(du) ** 2)) * self.site.nf
-        return sum(np.trace(c[:, :, 0]) for c in new) / norm, new
+        df, ddf = run_tangent(self.site, states, u, self.xi, du, lam, self.dt)
+        df, ddf = self._window(df), self._window(ddf)
+        new = group_correlations(df, self.site.groups, self.max_lag)
+        power = float(np.mean(df ** 2))
+        rho = power / float(np.mean(self._window(du) ** 2))
+        return rho, 2 * float(np.mean(df * ddf)) / power, new
 
     def lyapunov(self, corr, u, states):
         """Maximal exponent: Newton on log rho(lambda) = 0 with power iteration on k (module doc).
@@ -348,16 +366,13 @@ class SamplingDmft:
         k = [np.eye(len(g))[:, :, None] * np.eye(1, self.max_lag + 1) for g in self.site.groups]
         lam, trace = 0.0, []
         for _ in range(self.opt.lyapunov_iterations):
-            rho, new = self._growth(k, lam, u, states, normals)
-            rho1, _ = self._growth(k, lam + LAMBDA_EPS, u, states, normals)
-            if not (rho > 0 and rho1 > 0 and np.isfinite(rho) and np.isfinite(rho1)):
+            rho, slope, new = self._growth(k, lam, u, states, normals)
+            if not (rho > 0 and np.isfinite(rho) and np.isfinite(slope)):
                 raise ConvergenceError(f"two-replica DMFT of {self.site.cell.name}: perturbation kernel "
                                        f"vanished or diverged (rho = {rho:.3g}) at lambda = {lam:.4g}")
-            slope = (np.log(rho1) - np.log(rho)) / LAMBDA_EPS
             step = float(np.clip(-np.log(rho) / slope if slope < 0 else 0.5 * np.log(rho), -0.5, 0.5))
-            trace.append({"lambda": float(lam), "log_rho": float(np.log(rho)), "slope": float(slope),
-                          "estimate": float(lam + step)})
-            k = [0.5 * (c + n / rho) for c, n in zip(k, new)]   # damped power iteration
+            trace.append({"lambda": lam, "log_rho": float(np.log(rho)), "slope": slope, "estimate": lam + step})
+            k = [0.2 * c + 0.8 * n / rho for c, n in zip(k, new)]   # lightly damped power iteration
             lam += step
         tail = np.array([t["estimate"] for t in trace[len(trace) // 2:]])
         se = float(np.std(tail) / np.sqrt(max(1, tail.size - 1)))
