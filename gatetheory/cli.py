@@ -103,6 +103,28 @@ def _spectrum_figure(model, result, path, n_sample):
     plt.close(fig)
 
 
+def _cmd_validate(args):
+    from .model import Model
+    from .validate import validate
+
+    try:
+        sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"--sizes expects comma-separated integers, got {args.sizes!r}") from None
+    report = validate(Model(args.cell, **parse_sets(args.set)), sizes, args.seeds, args.slow_eps)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"cell {report['cell']}: theory E[s^2] {report['theory']['state_second_moments']}")
+    for n, e in report["sampled"].items():
+        if "radius" not in e:
+            print(f"  N={n}: no sampled fixed point converged ({e['seeds']} seeds)")
+            continue
+        print(f"  N={n}: radius theory {e['theory_radius']:.4f} sampled {e['radius']['mean']:.4f} +- "
+              f"{e['radius']['sd']:.4f}; slow fraction theory {e['theory_slow_fraction']:.4f} sampled "
+              f"{e['slow_fraction']['mean']:.4f} +- {e['slow_fraction']['sd']:.4f} ({e['converged']}/{e['seeds']} converged)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other gatetheory error."""
 
@@ -137,11 +159,18 @@ def build_parser():
                        ("dt", float)):
         p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: per time, gatetheory.dynamics)")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("validate", help="theory against sampled networks of the same cell")
+    p.add_argument("cell")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p.add_argument("--sizes", default="500,1000", help="comma-separated network widths")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--slow-eps", type=float, default=0.05)
+    p.add_argument("--json", action="store_true")
     return parser
 
 
 COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum,
-            "dynamics": _cmd_dynamics}
+            "dynamics": _cmd_dynamics, "validate": _cmd_validate}
 
 
 def main(argv=None):

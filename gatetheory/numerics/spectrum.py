@@ -115,7 +115,8 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous).
 
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
-    2-D edge gets the finite-N overshoot of `edge_overshoot`."""
+    2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over rays),
+    so thin lobes along the real segments are not stretched like a bulk edge."""
     from .dyson import mass_inside_circle
     from .edge import site_arrays
 
@@ -127,7 +128,8 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     bulk_n = trace_boundary(at_n, n_rays=n_rays)
     radius_bulk = extreme(bulk.points, continuous)
     radius_support = max(radius_bulk, extreme(whole.diagonal_eigenvalues(), continuous))
-    finite_edge = bulk_n.center + bulk_n.radii * (1 + edge_overshoot(n)) * np.exp(1j * bulk_n.angles)
+    size = np.nanmedian(bulk_n.radii) if np.isfinite(bulk_n.radii).any() else 0.0
+    finite_edge = bulk_n.center + (bulk_n.radii + edge_overshoot(n) * size) * np.exp(1j * bulk_n.angles)
     radius = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
     slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps) if slow_eps else None
     points = bulk.points[np.isfinite(bulk.points)]
