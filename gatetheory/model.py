@@ -97,6 +97,11 @@ class Model:
         """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3)."""
         return spectrum(self, n, slow_eps, solution)
 
+    def dynamics(self, **options):
+        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (sec. 2)."""
+        from .dynamics import dynamics
+        return dynamics(self, **options)
+
     def mean_field(self):
         """Every solution of the static mean-field equations, with residual and stability (sec. 2)."""
         eqs = self.equations
