@@ -117,7 +117,6 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
     2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over rays),
     so thin lobes along the real segments are not stretched like a bulk edge."""
-    from .dyson import mass_inside_circle
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
@@ -131,7 +130,10 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     size = np.nanmedian(bulk_n.radii) if np.isfinite(bulk_n.radii).any() else 0.0
     finite_edge = bulk_n.center + (bulk_n.radii + edge_overshoot(n) * size) * np.exp(1j * bulk_n.angles)
     radius = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
-    slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps) if slow_eps else None
+    slow = None
+    if slow_eps:
+        from .dyson import mass_inside_circle
+        slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps)
     points = bulk.points[np.isfinite(bulk.points)]
     outline = np.concatenate([points, np.conj(points[::-1])])
     return dict(radius=radius, radius_bulk=radius_bulk, radius_support=radius_support,
