@@ -3,7 +3,19 @@
 import sympy as sp
 
 
-class sigmoid(sp.Function):
+class _PositiveOnReals(sp.Function):
+    """A function that is real and strictly positive for every real argument."""
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+    def _eval_is_positive(self):
+        if self.args[0].is_extended_real:
+            return True
+        return None
+
+
+class sigmoid(_PositiveOnReals):
     """Logistic function sigma(x) = 1 / (1 + exp(-x)); sigma' = sigma (1 - sigma)."""
 
     @classmethod
@@ -16,14 +28,6 @@ class sigmoid(sp.Function):
         s = sigmoid(self.args[0])
         return s * (1 - s)
 
-    def _eval_is_extended_real(self):
-        return self.args[0].is_extended_real
-
-    def _eval_is_positive(self):
-        if self.args[0].is_extended_real:
-            return True
-        return None
-
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return 1 / (1 + sp.exp(-x))
 
@@ -32,19 +36,11 @@ class sigmoid(sp.Function):
         return body if exp is None else r"%s^{%s}" % (body, exp)
 
 
-class softplus(sp.Function):
+class softplus(_PositiveOnReals):
     """Softplus log(1 + exp(x)); its derivative is sigmoid(x)."""
 
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
-
-    def _eval_is_extended_real(self):
-        return self.args[0].is_extended_real
-
-    def _eval_is_positive(self):
-        if self.args[0].is_extended_real:
-            return True
-        return None
 
     def _latex(self, printer, exp=None):
         body = r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
