@@ -57,7 +57,9 @@ def dynamics(model, **options):
     cell = model.cell
     opt = dmft_options(cell.time, options)
     solution = SamplingDmft(cell, model.values, opt).solve()
-    times = {s: relaxation_times(c, solution.time_step) for s, c in solution.state_correlations.items()}
+    quiescent = solution.report["quiescent"]   # decays to the zero fixed point: no stationary fluctuations
+    times = {s: (None, None) if quiescent else relaxation_times(c, solution.time_step)
+             for s, c in solution.state_correlations.items()}
     report = solution.lyapunov_report
     return DynamicsResult(
         cell=cell.name, params=model.params, time=cell.time, lyapunov_max=solution.lyapunov,

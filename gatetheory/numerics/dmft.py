@@ -120,13 +120,16 @@ def cross_correlation(a, b, max_lag):
 
 
 def group_correlations(f, groups, max_lag):
-    """C[k][l](tau) = <f_k(t + tau) f_l(t)> for fields k, l of each matrix group, (|G|, |G|, lags);
-    over the last quarter of the lags, their mean (the plateau, with less noise)."""
+    """C[k][l](tau) = <f_k(t + tau) f_l(t)> for fields k, l of each matrix group, (|G|, |G|, lags).
+
+    Over the last quarter of the lags: their mean (the plateau), or 0 where that mean is within
+    3 standard deviations of the tail values (a decayed correlation: noise, not a static part)."""
     out = []
     for g in groups:
         c = np.array([[cross_correlation(f[k], f[l], max_lag) for l in g] for k in g])
         tail = 3 * max_lag // 4
-        c[:, :, tail:] = np.mean(c[:, :, tail:], axis=2, keepdims=True)
+        mean, spread = np.mean(c[:, :, tail:], axis=2), np.std(c[:, :, tail:], axis=2)
+        c[:, :, tail:] = np.where(np.abs(mean) > 3 * spread, mean, 0.0)[:, :, None]
         out.append(c)
     return out
 
