@@ -6,7 +6,7 @@ from .errors import ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
 
 DEFAULTS = {"discrete": dict(paths=2000, window=256, burn=256, iterations=45),
-            "continuous": dict(paths=1500, window=400, burn=300, dt=0.1, iterations=45)}
+            "continuous": dict(paths=1500, window=400, burn=300, dt=0.1, iterations=45, lyapunov_iterations=40)}
 
 
 @dataclass

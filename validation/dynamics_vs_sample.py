@@ -35,7 +35,7 @@ POINTS = [
     ("gated_ct", dict(g_h=4.0), "chaotic"),
 ]
 THEORY = {"discrete": dict(paths=1000, window=256, burn=256, iterations=30),
-          "continuous": dict(paths=1000, window=400, burn=300, dt=0.1, iterations=30)}
+          "continuous": dict(paths=1000, window=400, burn=300, dt=0.1, iterations=30, lyapunov_iterations=40)}
 SAMPLE = {"discrete": dict(steps=1000, burn=300), "continuous": dict(t=100.0, burn=50.0, dt=0.1)}
 FINITE_SIZE = 11.0   # anchors B1: the sampled exponent's finite-size bias is about -11 / N
 
