@@ -16,8 +16,9 @@ lambda is where the largest eigenvalue of k -> k_new is 1 (power iteration and N
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import eigh_tridiagonal
 from scipy.integrate import solve_ivp
+from scipy.linalg import eigh_tridiagonal
+from scipy.optimize import brentq
 from scipy.special import ndtri
 
 from ..codegen import compile_expressions
@@ -419,24 +420,20 @@ def relaxation_times(corr, dt):
 
 
 # -- SCS closed form (anchors B1), the reference for continuous vanilla --------------------------
-def _scs_functions(g, d0, nodes=161):
-    """C_phi(D), C_Phi(D), C_phi'(D) at covariance D and variance d0 for phi = tanh (2-d Gaussian rule)."""
+def _scs_correlation(fn, d0, nodes=161):
+    """D -> <fn(x) fn(y)> for jointly Gaussian x, y with variance d0 and covariance D (2-d Gaussian rule)."""
     x, w = standard_normal_rule(nodes)
 
-    def pair(fn, d):
+    def pair(d):
         d = np.clip(d, 0.0, d0)
         inner = fn(np.sqrt(d) * x[:, None] + np.sqrt(d0 - d) * x[None, :]) @ w
         return float(w @ inner ** 2)
-    phi = np.tanh
-    Phi = lambda v: np.log(np.cosh(v))          # noqa: E731
-    dphi = lambda v: 1.0 / np.cosh(v) ** 2     # noqa: E731
-    return (lambda d: pair(phi, d)), (lambda d: pair(Phi, d)), (lambda d: pair(dphi, d))
+    return pair
 
 
 def scs_reference(g, grid=0.02, half_width=60.0):
     """SCS 1988: Delta0 from Delta0^2/2 = g^2 Var Phi, Delta'' = Delta - g^2 C_phi, and
     lambda = -1 + sqrt(1 - E0) with E0 the ground state of -d^2 + 1 - g^2 C_phi'(Delta(tau))."""
-    from scipy.optimize import brentq
     if not g > 1:
         raise ParameterError(f"the SCS chaotic solution needs g > 1, got g = {g}")
     x, w = standard_normal_rule(161)
@@ -445,9 +442,12 @@ def scs_reference(g, grid=0.02, half_width=60.0):
         Phi = np.log(np.cosh(np.sqrt(d0) * x))
         return d0 ** 2 / 2 - g ** 2 * (w @ Phi ** 2 - (w @ Phi) ** 2)
     d0 = brentq(energy, 1e-6, 10 * g ** 2)
-    c_phi, _, c_dphi = _scs_functions(g, d0)
+    c_phi = _scs_correlation(np.tanh, d0)
+    c_dphi = _scs_correlation(lambda v: 1.0 / np.cosh(v) ** 2, d0)
+
     def turns(t, y):
         return y[1]
+
     def crosses(t, y):
         return y[0]
     turns.terminal, turns.direction, crosses.terminal = True, 1, True
