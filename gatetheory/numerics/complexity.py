@@ -1,0 +1,144 @@
+"""Annealed Kac-Rice complexity of x = g U tanh(x) + b (anchors.md D2, A5; THEORY.md sec. 4).
+
+Per site x ~ rho, the tilted law rho(x) ~ sqrt(1 + u s(x)^2) exp(-(x - mu)^2 / (2 V) + a phi(x)^2)
+with s = g phi'(x), V = g^2 Q + sigma_b^2 (field variance given the states), and
+
+    Sigma = max_(Q, u) min_a  [ ln E_t w(mu + sqrt(V) t) - a Q - u / 2 ],   w = sqrt(1 + u s^2) exp(a phi^2),
+
+t ~ N(0, 1). Stationarity (D2): Q = <phi^2>_rho, a = g^2 (<(x - mu)^2>_rho / V - 1) / (2 V),
+<s^2 / (1 + u s^2)>_rho = 1. At a = 0, Q = the mean-field q, the first terms cancel and Sigma
+reduces to the A5 log-determinant L = max_u [<ln(1 + u s^2)> / 2 - u / 2]: the lower bound Sigma_G.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq, root
+
+from .quadrature import standard_normal_rule
+
+NODES = 400            # composite Gauss-Legendre rule (standard_normal_rule above 200 nodes)
+TOL = 1e-11            # stationarity residual accepted
+TRIVIAL_U = 1e-9       # u below this: the count is dominated by the mean-field law (Sigma = 0)
+
+
+@dataclass
+class VanillaComplexity:
+    """Sigma with its optimal (Q, a, u), q_x = <x^2>, the Gaussian bound and solver diagnostics."""
+
+    complexity: float
+    Q: float
+    a: float
+    u: float
+    q_x: float
+    gaussian_bound: float
+    gaussian_u: float
+    mean_field_q: float
+    residual: float
+    quadrature_error: float
+    converged: bool
+    iterations: int
+
+
+def _phi(x):
+    """phi = tanh, phi'^2 = (1 - tanh^2)^2."""
+    t = np.tanh(x)
+    return t, (1.0 - t * t) ** 2
+
+
+def _rule(n):
+    """Standard-normal nodes and weights."""
+    return standard_normal_rule(n)
+
+
+def mean_field_q(g, sigma_b=0.0, mu=0.0, n=NODES):
+    """Largest root of q = <tanh^2(mu + sqrt(g^2 q + sigma_b^2) t)> (THEORY.md sec. 2)."""
+    t, w = _rule(n)
+    f = lambda q: w @ np.tanh(mu + np.sqrt(g * g * q + sigma_b ** 2) * t) ** 2 - q  # noqa: E731
+    if f(1.0) >= 0:
+        return 1.0
+    q = 1.0
+    while f(q) < 0 and q > 1e-14:
+        q *= 0.5
+    return brentq(f, q, 2 * q, xtol=1e-15) if f(q) > 0 else 0.0
+
+
+def log_determinant(s2, weights, u=None):
+    """A5: L = max_u [<ln(1 + u s^2)> / 2 - u / 2], with its maximiser u* (= 0 iff <s^2> <= 1)."""
+    grad = lambda v: weights @ (s2 / (1.0 + v * s2)) - 1.0  # noqa: E731
+    if u is None:
+        if grad(0.0) <= 0:
+            return 0.0, 0.0
+        hi = 1.0
+        while grad(hi) > 0:
+            hi *= 2
+        u = brentq(grad, 0.0, hi, xtol=1e-15)
+    return 0.5 * (weights @ np.log1p(u * s2)) - 0.5 * u, u
+
+
+def gaussian_bound(g, sigma_b=0.0, mu=0.0, n=NODES):
+    """Sigma_G: the A5 log-determinant with s = g phi'(x), x ~ the mean-field Gaussian (D2 lower bound)."""
+    q = mean_field_q(g, sigma_b, mu, n)
+    t, w = _rule(n)
+    _, d2 = _phi(mu + np.sqrt(g * g * q + sigma_b ** 2) * t)
+    value, u = log_determinant(g * g * d2, w)
+    return value, u, q
+
+
+def _tilted(params, g, sigma_b, mu, t, w):
+    """Site law rho on the nodes: normalised weights, x, phi^2, s^2, and ln E_t w."""
+    Q, a, u = params
+    V = g * g * Q + sigma_b ** 2
+    x = mu + np.sqrt(V) * t
+    phi, d2 = _phi(x)
+    s2 = g * g * d2
+    log_w = 0.5 * np.log1p(u * s2) + a * phi * phi
+    shift = np.max(log_w)
+    raw = w * np.exp(log_w - shift)
+    total = raw.sum()
+    return raw / total, x, phi * phi, s2, V, np.log(total) + shift
+
+
+def functional(params, g, sigma_b=0.0, mu=0.0, n=NODES):
+    """D2: ln E_t w - a Q - u / 2 (the density factor -ln(2 pi V) / 2 absorbed by t = (x - mu) / sqrt V)."""
+    t, w = _rule(n)
+    *_, log_z = _tilted(params, g, sigma_b, mu, t, w)
+    Q, a, u = params
+    return log_z - a * Q - 0.5 * u
+
+
+def stationarity(params, g, sigma_b=0.0, mu=0.0, n=NODES):
+    """D2 saddle-point conditions: <phi^2> - Q, <(x-mu)^2>/V - 1 - 2 V a / g^2, <s^2/(1+u s^2)> - 1."""
+    t, w = _rule(n)
+    rho, x, phi2, s2, V, _ = _tilted(params, g, sigma_b, mu, t, w)
+    Q, a, u = params
+    return np.array([rho @ phi2 - Q, rho @ (x - mu) ** 2 / V - 1.0 - 2.0 * V * a / (g * g),
+                     rho @ (s2 / (1.0 + u * s2)) - 1.0])
+
+
+def vanilla_complexity(g, sigma_b=0.0, mu=0.0, n=NODES):
+    """Sigma of a = g U tanh(a) + sigma_b xi + mu (D2 with the field variance g^2 Q + sigma_b^2)."""
+    bound, u_g, q_mf = gaussian_bound(g, sigma_b, mu, n)
+    if u_g <= TRIVIAL_U:
+        return _trivial(g, sigma_b, mu, n, bound, u_g, q_mf)
+    sol = root(stationarity, np.array([q_mf, 0.0, u_g]), args=(g, sigma_b, mu, n), method="hybr",
+               options={"xtol": 1e-13})
+    Q, a, u = sol.x
+    residual = float(np.max(np.abs(stationarity(sol.x, g, sigma_b, mu, n))))
+    if not (Q > 0 and u > TRIVIAL_U):
+        return _trivial(g, sigma_b, mu, n, bound, u_g, q_mf, residual, False, sol.nfev)
+    value = functional(sol.x, g, sigma_b, mu, n)
+    coarse = functional(sol.x, g, sigma_b, mu, n // 2)
+    t, w = _rule(n)
+    rho, x, *_ = _tilted(sol.x, g, sigma_b, mu, t, w)
+    return VanillaComplexity(float(value), float(Q), float(a), float(u), float(rho @ x ** 2), float(bound),
+                             float(u_g), float(q_mf), residual, float(abs(value - coarse)),
+                             bool(residual < TOL), int(sol.nfev))
+
+
+def _trivial(g, sigma_b, mu, n, bound, u_g, q_mf, residual=0.0, converged=True, iterations=0):
+    """Sigma = 0 at the mean-field law (u = 0, a = 0): one fixed point dominates (A5: <s^2> <= 1)."""
+    t, w = _rule(n)
+    x = mu + np.sqrt(g * g * q_mf + sigma_b ** 2) * t
+    return VanillaComplexity(0.0, float(q_mf), 0.0, 0.0, float(w @ x ** 2), float(bound), float(u_g),
+                             float(q_mf), float(residual), 0.0, converged, iterations)
