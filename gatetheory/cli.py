@@ -125,6 +125,19 @@ def _cmd_validate(args):
               f"{e['slow_fraction']['mean']:.4f} +- {e['slow_fraction']['sd']:.4f} ({e['converged']}/{e['seeds']} converged)")
 
 
+def _cmd_complexity(args):
+    from .complexity import complexity
+    from .model import Model
+
+    result = complexity(Model(args.cell, **parse_sets(args.set)))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    op = result.order_parameters
+    print(f"cell {result.cell}: complexity {result.complexity:.6g} (mean-field lower bound {result.lower_bound:.6g}); "
+          f"Q = {op['Q']:.5g}, u = {op['u']:.5g}, q_x = {op['q_x']:.5g}; converged: {result.diagnostics['converged']}")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other gatetheory error."""
 
@@ -166,11 +179,16 @@ def build_parser():
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--slow-eps", type=float, default=0.05)
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("complexity", help="annealed fixed-point complexity (Kac-Rice)")
+    p.add_argument("cell")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
 COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum,
-            "dynamics": _cmd_dynamics, "validate": _cmd_validate}
+            "dynamics": _cmd_dynamics, "validate": _cmd_validate,
+            "complexity": _cmd_complexity}
 
 
 def main(argv=None):
