@@ -1,0 +1,135 @@
+"""Counting twin of the complexity (THEORY.md sec. 4): fixed points of sampled networks by
+many-start Newton from diverse random states (several scales), deduplicated and residual-checked,
+with the instability index of each, and the growth rate of ln E[#fixed points] with N across samples.
+
+Counts are lower bounds on the true numbers (a search can miss roots); `late` (roots first found in
+the second half of the starts) says how far a search is from saturation. For odd cells (no bias)
+-s is tested with every root s. Root-finder samples are biased toward easily reached roots
+(anchors.md D2), so compare growth rates, with their error bars, not shells.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ParameterError
+from .sample import SampledNetwork
+
+TOL = 1e-10            # accepted residual max |R|
+SAME = 1e-6            # two roots are the same when max |s - s'| < SAME
+NEWTON_STEPS = 40      # Newton steps per start (the line search stops a stalled start earlier)
+SCALES = (0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass
+class NetworkCount:
+    """Distinct fixed points of one sampled network, their instability index and the search effort."""
+
+    n: int
+    seed: int
+    roots: list
+    index: list            # number of unstable Jacobian eigenvalues at each root
+    starts: int
+    late: int              # roots first found in the second half of the starts
+    max_residual: float
+
+    @property
+    def count(self):
+        return len(self.roots)
+
+    @property
+    def stable(self):
+        return sum(k == 0 for k in self.index)
+
+
+@dataclass
+class GrowthEstimate:
+    """ln E[#] per width with bootstrap errors, and the fitted slope d ln E[#] / d N with its error."""
+
+    sizes: list
+    log_mean_count: list
+    log_mean_error: list
+    mean_count: list
+    samples: int
+    slope: float
+    slope_error: float
+    intercept: float
+    counts: dict = field(default_factory=dict)   # n -> list of counts per sample
+    stable_counts: dict = field(default_factory=dict)
+    late_roots: dict = field(default_factory=dict)   # n -> roots found only in the second half of starts
+    seconds: float = 0.0
+
+
+def _residual(net, s):
+    return net.residual(s).ravel()
+
+
+def _is_new(s, roots):
+    return all(np.max(np.abs(s - r)) >= SAME for r in roots)
+
+
+def _instability_index(net, s):
+    """Unstable eigenvalues of the exact Jacobian: |lambda| > 1 (discrete) or Re lambda > 0 (continuous)."""
+    ev = np.linalg.eigvals(net.jacobian(s))
+    return int(np.sum(ev.real > 0)) if net.cell.time == "continuous" else int(np.sum(np.abs(ev) > 1))
+
+
+def _add(net, state, roots, index):
+    """Keep a converged root (and -root when it is one too) if new and residual-checked; count added."""
+    added = 0
+    for cand in (state.ravel(), -state.ravel()):
+        if np.max(np.abs(_residual(net, cand))) < TOL and _is_new(cand, roots):
+            roots.append(cand.copy())
+            index.append(_instability_index(net, cand))
+            added += 1
+    return added
+
+
+def count_fixed_points(net, starts=600, scales=SCALES):
+    """Distinct fixed points of a sampled network: Newton (exact Jacobian, Armijo line search) from
+    `starts` random states with entries N(0, scale^2), scales cycled."""
+    if not (isinstance(starts, int) and starts >= 2):
+        raise ParameterError(f"starts must be an integer >= 2, got {starts!r}")
+    roots, index, late = [], [], 0
+    for k in range(starts):
+        fp = net.newton(net.initial_state(scales[k % len(scales)], index=k), tol=TOL, max_steps=NEWTON_STEPS)
+        added = _add(net, fp.state, roots, index) if fp.converged else 0
+        late += added if 2 * k >= starts else 0
+    worst = max((float(np.max(np.abs(_residual(net, r)))) for r in roots), default=0.0)
+    return NetworkCount(net.n, net.seed, roots, index, starts, late, worst)
+
+
+def growth_rate(cell, sizes, samples, seed0=0, starts=600, **params):
+    """ln E[#fixed points] per width (mean over `samples` networks, bootstrap errors) and its slope in N."""
+    if len(sizes) < 2 or samples < 2:
+        raise ParameterError("growth_rate needs at least two widths and two samples per width")
+    begin = time.perf_counter()
+    counts, stable, late = {}, {}, {}
+    for n in sizes:
+        found = [count_fixed_points(SampledNetwork(cell, n, seed0 + k, **params), starts)
+                 for k in range(samples)]
+        counts[n] = [c.count for c in found]
+        stable[n] = [c.stable for c in found]
+        late[n] = sum(c.late for c in found)
+    return _fit(sizes, counts, stable, late, samples, time.perf_counter() - begin)
+
+
+def _bootstrap_log_mean(values, rng, draws=2000):
+    """ln mean and its bootstrap standard error."""
+    values = np.asarray(values, float)
+    boot = values[rng.integers(0, len(values), (draws, len(values)))].mean(axis=1)
+    return float(np.log(values.mean())), float(np.std(np.log(boot)))
+
+
+def _fit(sizes, counts, stable, late, samples, seconds):
+    """Weighted least-squares line ln E[#] = c + Sigma N (weights 1 / bootstrap variance)."""
+    rng = np.random.default_rng(0)
+    logs, errs = zip(*(_bootstrap_log_mean(counts[n], rng) for n in sizes))
+    x, y, e = np.asarray(sizes, float), np.asarray(logs), np.maximum(np.asarray(errs), 1e-3)
+    A = np.stack([np.ones_like(x), x], 1) / e[:, None]
+    coef, *_ = np.linalg.lstsq(A, y / e, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    return GrowthEstimate(list(sizes), list(logs), list(errs), [float(np.mean(counts[n])) for n in sizes],
+                          samples, float(coef[1]), float(np.sqrt(cov[1, 1])), float(coef[0]),
+                          counts, stable, late, seconds)

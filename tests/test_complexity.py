@@ -1,0 +1,148 @@
+"""Fixed-point complexity (THEORY.md sec. 4; anchors.md A5, D2) and its counting twin."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from gatetheory.cli import main
+from gatetheory.complexity import complexity
+from gatetheory.counting import count_fixed_points, growth_rate
+from gatetheory.errors import CellError, ParameterError
+from gatetheory.model import Model
+from gatetheory.numerics.complexity import functional, log_determinant, vanilla_complexity
+from gatetheory.sample import SampledNetwork
+
+# anchors.md D2 [D/C]: g, Sigma, Sigma_G, q_x, u
+D2 = [(1.2, 8.812e-4, 2.37e-4, 0.15761, 0.11444),
+      (1.5, 7.1426e-3, 2.795e-3, 0.46594, 0.22879),
+      (2.0, 2.4825e-2, 1.0683e-2, 1.14624, 0.33259),
+      (2.5, 4.3916e-2, 1.8666e-2, 2.02641, 0.38520),
+      (3.0, 6.1379e-2, 2.5168e-2, 3.10301, 0.41472)]
+
+
+@pytest.mark.parametrize("g, sigma, sigma_g, q_x, u", D2)
+def test_d2_table(g, sigma, sigma_g, q_x, u):
+    r = vanilla_complexity(g)
+    assert r.converged and r.residual < 1e-10
+    assert r.complexity == pytest.approx(sigma, rel=2e-4)
+    assert r.q_x == pytest.approx(q_x, rel=1e-4)
+    assert r.u == pytest.approx(u, rel=1e-4)
+    # the table's Sigma_G(3) = 2.5168e-2 differs from our converged 2.51964e-2 by 0.1 %
+    assert r.gaussian_bound == pytest.approx(sigma_g, rel=2e-3)
+    assert 0 < r.gaussian_bound < r.complexity
+
+
+def test_a5_log_determinant():
+    """A5: homogeneous s = R gives ln R - 1/2 + 1/(2 R^2); s in {0.8, 2} half and half gives 0.09597."""
+    for R in (1.5, 3.0):
+        assert log_determinant(np.array([R * R]), np.array([1.0]))[0] == pytest.approx(
+            np.log(R) - 0.5 + 0.5 / R ** 2, rel=1e-10)
+    value, u = log_determinant(np.array([0.64, 4.0]), np.array([0.5, 0.5]))
+    assert value == pytest.approx(0.09597, abs=1e-5)
+    assert log_determinant(np.array([0.81]), np.array([1.0])) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("cell", ["vanilla", "vanilla_ct"])
+@pytest.mark.parametrize("g", [0.3, 0.8, 1.0])
+def test_zero_complexity_below_onset(cell, g):
+    r = complexity(Model(cell, g=g))
+    assert r.complexity == 0.0 and r.lower_bound == 0.0 and r.diagnostics["converged"]
+
+
+def test_onset_cubic():
+    """D2: Sigma / (g - 1)^3 = 0.167, 0.184, 0.187 at g = 1.05, 1.02, 1.015 (-> about 0.2)."""
+    ratios = [vanilla_complexity(g).complexity / (g - 1) ** 3 for g in (1.05, 1.02, 1.015)]
+    assert ratios == pytest.approx([0.167, 0.184, 0.187], abs=1.5e-3)
+    r = vanilla_complexity(1.01)
+    assert r.q_x / 0.01 == pytest.approx(2 / 3, rel=0.03) and r.u / 0.01 == pytest.approx(2 / 3, rel=0.03)
+
+
+def test_stationary_point_of_functional():
+    """The D2 stationarity conditions are the gradient of the functional (finite differences)."""
+    r = vanilla_complexity(2.0, sigma_b=0.3)
+    x0 = np.array([r.Q, r.a, r.u])
+    for k in range(3):
+        h = np.zeros(3)
+        h[k] = 1e-6
+        slope = (functional(x0 + h, 2.0, 0.3) - functional(x0 - h, 2.0, 0.3)) / 2e-6
+        assert abs(slope) < 1e-7
+
+
+def test_bias_lowers_complexity():
+    values = [vanilla_complexity(2.0, sigma_b=s).complexity for s in (0.0, 0.5, 1.0)]
+    assert values[0] > values[1] > values[2] >= 0.0
+
+
+def test_gru_without_reset_gain_is_vanilla():
+    """GRU at alpha_r = 0 is the vanilla network with gain g sigma(beta_r) (gru-lstm-discrete.md sec. 7)."""
+    for g, br in ((2.0, 0.0), (3.0, 1.0), (1.5, -0.5)):
+        gru = complexity(Model("gru", g=g, beta_r=br, alpha_r=0.0))
+        van = complexity(Model("vanilla", g=g * expit(br)))
+        assert gru.complexity == pytest.approx(van.complexity, rel=1e-12, abs=1e-15)
+    assert complexity(Model("gru", g=3.0, beta_r=-1.0, alpha_r=0)).complexity == 0.0   # 3 sigma(-1) < 1
+
+
+def test_sampled_gru_fixed_points_are_vanilla_ones():
+    """Same U_h: every fixed point of x = tanh(g sigma(beta_r) U x) is one of the GRU, for any update gate."""
+    g, br, n = 3.0, 0.5, 12
+    van = SampledNetwork("vanilla", n, seed=3, g=g * expit(br))
+    roots = count_fixed_points(van, starts=60).roots
+    assert len(roots) >= 3
+    for az, bz in ((0.0, 0.0), (5.0, -2.0)):
+        gru = SampledNetwork("gru", n, seed=3, g=g, beta_r=br, alpha_r=0.0, alpha_z=az, beta_z=bz)
+        gru.couplings["U_h"][:] = van.couplings["U_x"]
+        assert max(np.max(np.abs(gru.residual(r))) for r in roots) < 1e-9
+
+
+def test_update_gate_does_not_change_complexity():
+    base = complexity(Model("gru", g=3.0, alpha_r=0.0)).complexity
+    assert base > 0
+    for az, bz in ((0.0, 0.0), (10.0, 3.0), (2.0, -4.0)):
+        assert complexity(Model("gru", g=3.0, alpha_r=0.0, alpha_z=az, beta_z=bz)).complexity == base
+    ct = complexity(Model("gated_ct", g_h=4.0, alpha_r=0.0)).complexity
+    assert ct == pytest.approx(vanilla_complexity(2.0).complexity, rel=1e-12)
+    for az, bz, gz, tz in ((0.0, 0.0, 1.0, 1.0), (20.0, 2.0, 3.0, 0.1)):
+        m = Model("gated_ct", g_h=4.0, alpha_r=0.0, alpha_z=az, beta_z=bz, g_z=gz, tau_z=tz)
+        assert complexity(m).complexity == ct
+
+
+def test_speed_per_point():
+    start = time.perf_counter()
+    for g in np.linspace(1.1, 4.0, 10):
+        complexity(Model("vanilla_ct", g=float(g)))
+    assert (time.perf_counter() - start) / 10 < 0.1
+
+
+def test_typed_errors():
+    with pytest.raises(ParameterError):
+        complexity(Model("gru", alpha_r=1.0))
+    with pytest.raises(CellError):
+        complexity(Model("lstm"))
+
+
+def test_cli_json(capsys):
+    assert main(["complexity", "vanilla_ct", "--set", "g=2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["complexity"] == pytest.approx(0.024825, rel=1e-4)
+    assert out["order_parameters"]["q_x"] == pytest.approx(1.14624, rel=1e-4)
+    assert main(["complexity", "gru", "--set", "alpha_r=2"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "alpha_r" in err
+
+
+def test_counting_small_networks():
+    """Below onset only x = 0 (stable); above it, several residual-checked roots in +- pairs."""
+    quiet = count_fixed_points(SampledNetwork("vanilla_ct", 10, seed=0, g=0.5), starts=40)
+    assert quiet.count == 1 and quiet.stable == 1
+    busy = count_fixed_points(SampledNetwork("vanilla_ct", 16, seed=0, g=3.0), starts=120)
+    assert busy.count >= 3 and busy.count % 2 == 1 and busy.max_residual < 1e-10
+
+
+@pytest.mark.slow
+def test_counted_growth_rate_vanilla():
+    """ln E[#] grows with N at a rate compatible with Sigma(g = 3) = 0.061 (2 sigma; counts are lower bounds)."""
+    r = growth_rate("vanilla_ct", [8, 16, 24, 32, 40], samples=16, starts=800, g=3.0)
+    assert abs(r.slope - vanilla_complexity(3.0).complexity) < 2 * r.slope_error + 0.01
