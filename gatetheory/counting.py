@@ -17,6 +17,7 @@ from .errors import ParameterError
 from .sample import SampledNetwork
 
 TOL = 1e-10            # accepted residual max |R|
+STEP_TOL = 1e-8        # ... and Newton error estimate max |R'^-1 R|: rejects roots at infinity (gate -> 0)
 SAME = 1e-6            # two roots are the same when max |s - s'| < SAME
 NEWTON_STEPS = 40      # Newton steps per start (the line search stops a stalled start earlier)
 SCALES = (0.5, 1.0, 2.0, 4.0)
@@ -65,6 +66,22 @@ def _residual(net, s):
     return net.residual(s).ravel()
 
 
+def _newton_error(net, s):
+    """max |R'(s)^-1 R(s)|: the distance to the root Newton predicts (inf when R' is singular)."""
+    jac = net.jacobian(s.reshape(net.ns, net.n))
+    if net.cell.time == "discrete":
+        jac[np.diag_indices_from(jac)] -= 1.0
+    try:
+        return float(np.max(np.abs(np.linalg.solve(jac, _residual(net, s)))))
+    except np.linalg.LinAlgError:
+        return np.inf
+
+
+def _is_root(net, s):
+    """Residual- and error-checked: max |R| < TOL and the Newton error estimate below STEP_TOL."""
+    return bool(np.max(np.abs(_residual(net, s))) < TOL and _newton_error(net, s) < STEP_TOL)
+
+
 def _is_new(s, roots):
     return all(np.max(np.abs(s - r)) >= SAME for r in roots)
 
@@ -79,7 +96,7 @@ def _add(net, state, roots, index):
     """Keep a converged root (and -root when it is one too) if new and residual-checked; count added."""
     added = 0
     for cand in (state.ravel(), -state.ravel()):
-        if np.max(np.abs(_residual(net, cand))) < TOL and _is_new(cand, roots):
+        if _is_new(cand, roots) and _is_root(net, cand):
             roots.append(cand.copy())
             index.append(_instability_index(net, cand))
             added += 1

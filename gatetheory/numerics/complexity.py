@@ -88,7 +88,7 @@ def gaussian_bound(g, sigma_b=0.0, mu=0.0, n=NODES):
 def _tilted(params, g, sigma_b, mu, t, w):
     """Site law rho on the nodes: normalised weights, x, phi^2, s^2, and ln E_t w."""
     Q, a, u = params
-    V = g * g * Q + sigma_b ** 2
+    V = max(g * g * Q + sigma_b ** 2, 1e-300)     # the root finder may probe Q < 0
     x = mu + np.sqrt(V) * t
     phi, d2 = _phi(x)
     s2 = g * g * d2

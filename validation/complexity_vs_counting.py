@@ -1,0 +1,107 @@
+"""Annealed complexity Sigma vs the growth rate of ln E[#fixed points] counted in sampled networks
+(THEORY.md sec. 4; anchors.md D2), and a GRU map of Sigma over (g, beta_r) at alpha_r = 0.
+
+Run `python validation/complexity_vs_counting.py [--quick]`. For each point, 16 networks per
+width N = 8, 16, 24, 32, 40, 800 Newton starts each; ln of the mean count with bootstrap errors,
+slope by weighted least squares. Writes validation/results/complexity_vs_counting.{json,md} and
+complexity_gru_map.png. Exits 1 when a slope misses Sigma by more than 2 standard errors + 0.01
+(counts are lower bounds and root-finder samples are biased, anchors.md D2).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gatetheory.complexity import complexity
+from gatetheory.counting import growth_rate
+from gatetheory.model import Model, versions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = [8, 16, 24, 32, 40]
+SAMPLES, STARTS = 16, 800
+POINTS = [
+    ("vanilla_ct", dict(g=2.0)),
+    ("vanilla_ct", dict(g=3.0)),
+    ("vanilla", dict(g=3.0)),
+    ("gru", dict(g=6.0, beta_r=0.0, alpha_r=0.0, alpha_z=1.0)),        # effective gain 3
+    ("gru", dict(g=2.5 / 0.7310585786300049, beta_r=1.0, alpha_r=0.0, alpha_z=5.0, beta_z=-1.0)),  # gain 2.5
+]
+SLACK = 0.01
+
+
+def compare(cell, params, sizes, samples, starts):
+    """Sigma and the counted growth rate at one parameter point, with timings."""
+    theory = complexity(Model(cell, **params))
+    counted = growth_rate(cell, sizes, samples, starts=starts, **params)
+    ok = abs(counted.slope - theory.complexity) <= 2 * counted.slope_error + SLACK
+    return {"cell": cell, "params": params, "sigma": theory.complexity, "sigma_gaussian": theory.lower_bound,
+            "u": theory.order_parameters["u"], "theory_seconds": theory.diagnostics["seconds"],
+            "slope": counted.slope, "slope_error": counted.slope_error, "intercept": counted.intercept,
+            "sizes": sizes, "log_mean_count": counted.log_mean_count, "log_mean_error": counted.log_mean_error,
+            "mean_count": counted.mean_count, "mean_stable": {n: float(np.mean(v)) for n, v in counted.stable_counts.items()},
+            "late_roots": counted.late_roots, "counting_seconds": counted.seconds, "samples": samples,
+            "starts": starts, "agrees": bool(ok)}
+
+
+def gru_map(path):
+    """Sigma of the GRU at alpha_r = 0 over (g, beta_r), with the line g sigma(beta_r) = 1."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gs, brs = np.linspace(0.5, 8.0, 61), np.linspace(-3.0, 3.0, 49)
+    start = time.perf_counter()
+    sigma = np.array([[complexity(Model("gru", g=g, beta_r=b, alpha_r=0.0)).complexity for g in gs] for b in brs])
+    seconds = (time.perf_counter() - start) / sigma.size
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    mesh = ax.pcolormesh(gs, brs, sigma, shading="auto", cmap="viridis")
+    ax.plot(1 + np.exp(-brs), brs, "w--", label=r"$g\,\sigma(\beta_r) = 1$")
+    ax.set(xlabel="g", ylabel=r"$\beta_r$", xlim=(gs[0], gs[-1]), title=r"GRU complexity $\Sigma$ ($\alpha_r = 0$)")
+    fig.colorbar(mesh, label=r"$\Sigma$")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return seconds
+
+
+def markdown(rows, map_seconds):
+    lines = ["# Complexity vs counted fixed points", "",
+             f"Widths {SIZES}, {SAMPLES} networks per width; slope of ln E[#] (mean count) vs N by weighted "
+             "least squares, bootstrap errors. Counts are lower bounds (late = roots first found in the second "
+             "half of the starts).", "",
+             "| cell | params | Sigma | Sigma_G | counted slope | mean count per N | late roots per N | agrees | "
+             "theory s | counting s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        params = ", ".join(f"{k}={v:.4g}" for k, v in r["params"].items())
+        counts = ", ".join(f"{c:.2f}" for c in r["mean_count"])
+        late = ", ".join(str(v) for v in r["late_roots"].values())
+        lines.append(f"| {r['cell']} | {params} | {r['sigma']:.4f} | {r['sigma_gaussian']:.4f} | "
+                     f"{r['slope']:.4f} +- {r['slope_error']:.4f} | {counts} | {late} | {r['agrees']} | "
+                     f"{r['theory_seconds']:.4f} | {r['counting_seconds']:.0f} |")
+    lines += ["", f"GRU map (alpha_r = 0, 61 x 49 points): {map_seconds * 1e3:.1f} ms per point; "
+              "complexity_gru_map.png."]
+    return "\n".join(lines) + "\n"
+
+
+def main(quick=False):
+    sizes, samples, starts = ([8, 16, 24], 6, 200) if quick else (SIZES, SAMPLES, STARTS)
+    rows = []
+    for cell, params in POINTS:
+        rows.append(compare(cell, params, sizes, samples, starts))
+        r = rows[-1]
+        print(f"{cell} {params}: Sigma {r['sigma']:.4f}, slope {r['slope']:.4f} +- {r['slope_error']:.4f}, "
+              f"counts {np.round(r['mean_count'], 2)}, {r['counting_seconds']:.0f} s", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    map_seconds = gru_map(RESULTS / "complexity_gru_map.png")
+    (RESULTS / "complexity_vs_counting.json").write_text(json.dumps(
+        {"rows": rows, "map_seconds_per_point": map_seconds, "versions": versions()}, indent=2, default=str))
+    (RESULTS / "complexity_vs_counting.md").write_text(markdown(rows, map_seconds))
+    return all(r["agrees"] for r in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main("--quick" in sys.argv) else 1)
