@@ -29,6 +29,7 @@ POINTS = [
     ("vanilla_ct", dict(g=2.0), "chaotic"),
     ("gru", dict(g=1.5), "ordered"),
     ("gru", dict(g=3.0), "chaotic"),
+    ("gru", dict(g=3.0, alpha_z=8.0), "chaotic, slow"),    # the update gate slows the dynamics
     ("lstm", dict(g=1.5), "ordered"),
     ("lstm", dict(g=5.0), "chaotic"),
     ("gated_ct", dict(g_h=1.5), "ordered"),
@@ -133,14 +134,16 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated cells")
+    parser.add_argument("--points", help="comma-separated indices into POINTS")
     parser.add_argument("--quick", action="store_true", help="lean theory and half-length sampled runs")
     parser.add_argument("--name", default="dynamics_vs_sample")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     path = RESULTS / f"{args.name}.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    for cell, params, phase in POINTS:
-        if only and cell not in only:
+    chosen = {int(i) for i in args.points.split(",")} if args.points else None
+    for index, (cell, params, phase) in enumerate(POINTS):
+        if (only and cell not in only) or (chosen is not None and index not in chosen):
             continue
         row = compare(cell, params, phase, args.n, args.seeds, args.quick)
         rows = [r for r in rows if (r["cell"], r["params"]) != (cell, params)] + [row]
