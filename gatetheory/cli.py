@@ -133,9 +133,9 @@ def _cmd_complexity(args):
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
-    op = result.order_parameters
-    print(f"cell {result.cell}: complexity {result.complexity:.6g} (mean-field lower bound {result.lower_bound:.6g}); "
-          f"Q = {op['Q']:.5g}, u = {op['u']:.5g}, q_x = {op['q_x']:.5g}; converged: {result.diagnostics['converged']}")
+    op = ", ".join(f"{k} = {v:.5g}" for k, v in result.order_parameters.items())
+    print(f"cell {result.cell}: complexity ({result.kind}) {result.complexity:.6g} (mean-field lower bound "
+          f"{result.lower_bound:.6g}); {op}; converged: {result.diagnostics['converged']}")
 
 
 class _Parser(argparse.ArgumentParser):

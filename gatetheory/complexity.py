@@ -6,6 +6,11 @@ pre-activation space are reduced to it and solved by the D2 variational formula
 (G = g sigma(beta_r); the update gate only sets stability, reference/gru-lstm-discrete.md sec. 7),
 the MGU at alpha_f = 0 and gated_ct at alpha_r = 0 (G = g_h sigma_r, mu = b_h; gated-continuous.md
 sec. 5.2). Cells are recognised by their definition fingerprint, so TOML copies work too.
+
+Any other cell or parameter point gets the lower bound at the mean-field laws (kind "lower bound"):
+there the Gaussian log-likelihood and the entropy cancel, and Sigma >= (1/N) ln|det(1 - T)|, T the
+field-space Jacobian, from the hermitised solver (numerics/complexity.py field_pencil, log_potential),
+maximised over the coexisting mean-field solutions.
 """
 
 import time
@@ -14,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.special import expit
 
-from .cells import get_cell
 from .cells.builtin import BUILTINS
-from .errors import CellError, ParameterError
-from .numerics.complexity import vanilla_complexity
+from .numerics.complexity import field_pencil, log_potential, vanilla_complexity
+from .numerics.edge import equations_problem, site_arrays
+
+BOUND_SITES = 2048      # quasi-Monte Carlo sites of the mean-field law for the log-potential
+QUIESCENT = 1e-12       # Gaussian variances below this: the zero (point-mass) solution
 
 
 @dataclass
@@ -27,6 +34,7 @@ class ComplexityResult:
     cell: str
     params: dict
     time: str
+    kind: str                       # "annealed" (full variational formula) or "lower bound" (mean-field law)
     complexity: float
     lower_bound: float              # Sigma_G: A5 log-determinant at the mean-field law
     order_parameters: dict          # Q = <phi^2>, a (tilt), u (unstable fraction), q_x = <a^2>
@@ -38,30 +46,21 @@ class ComplexityResult:
         return asdict(self)
 
 
-def _gate_off(values, name, cell):
-    """Require a gate gain to vanish: the reduction to the vanilla network holds only then."""
-    if values[name] != 0.0:
-        raise ParameterError(f"complexity of {cell} is implemented for {name} = 0 (reduction to the vanilla "
-                             f"network, THEORY.md sec. 4); got {name} = {values[name]:g}")
-
-
-def _vanilla(values, cell):
+def _vanilla(values):
     return values["g"], values["sigma_b"], 0.0
 
 
-def _gru(values, cell):
-    _gate_off(values, "alpha_r", cell)
-    return values["g"] * expit(values["beta_r"]), values["sigma_b"], 0.0
+def _gru(values):
+    return (values["g"] * expit(values["beta_r"]), values["sigma_b"], 0.0) if values["alpha_r"] == 0 else None
 
 
-def _mgu(values, cell):
-    _gate_off(values, "alpha_f", cell)
-    return values["g"] * expit(values["beta_f"]), values["sigma_b"], 0.0
+def _mgu(values):
+    return (values["g"] * expit(values["beta_f"]), values["sigma_b"], 0.0) if values["alpha_f"] == 0 else None
 
 
-def _gated_ct(values, cell):
-    _gate_off(values, "alpha_r", cell)
-    return values["g_h"] * expit(-values["beta_r"]), values["sigma_b"], values["b_h"]
+def _gated_ct(values):
+    return (values["g_h"] * expit(-values["beta_r"]), values["sigma_b"], values["b_h"]) \
+        if values["alpha_r"] == 0 else None
 
 
 _REDUCTIONS = {"vanilla": _vanilla, "vanilla_ct": _vanilla, "gru": _gru, "gru_torch": _gru, "mgu": _mgu,
@@ -69,32 +68,64 @@ _REDUCTIONS = {"vanilla": _vanilla, "vanilla_ct": _vanilla, "gru": _gru, "gru_to
 _BY_FINGERPRINT = {}
 
 
-def reduction(cell):
-    """The vanilla reduction of a cell, looked up by its definition fingerprint."""
+def reduction(cell, values):
+    """(gain, sigma_b, mu) of the vanilla network a cell reduces to at these values, or None."""
     if not _BY_FINGERPRINT:
         _BY_FINGERPRINT.update({BUILTINS[n]().fingerprint(): f for n, f in _REDUCTIONS.items()})
     found = _BY_FINGERPRINT.get(cell.fingerprint())
-    if found is None:
-        raise CellError(f"complexity is implemented for cells equivalent to {', '.join(sorted(_REDUCTIONS))}; "
-                        f"cell {cell.name} has another definition")
-    return found
+    return None if found is None else found(values)
+
+
+def mean_field_bounds(model):
+    """Sigma >= (1/N) ln|det(1 - T)| at each non-degenerate mean-field solution (THEORY.md sec. 4).
+
+    A solution whose Gaussians all have zero variance is a point mass (the single quiescent fixed
+    point, entropy -inf): the cancellation does not hold there and it bounds nothing but # >= 1."""
+    continuous = model.cell.time == "continuous"
+    problem = equations_problem(model.equations)
+    out = []
+    for sol in model.mean_field().solutions:
+        q = np.array(list(sol.order_parameters.values()))
+        if np.all(np.abs(problem.mean_cov(q, model.param_values)[1]) < QUIESCENT):
+            continue
+        sites = site_arrays(model.equations, q, model.param_values, qmc_sites=BOUND_SITES)
+        value, residual, converged = log_potential(field_pencil(sites, continuous))
+        out.append({"order_parameters": sol.order_parameters, "bound": max(float(value), 0.0),
+                    "log_potential": float(value), "dyson_residual": residual, "converged": converged})
+    return out
 
 
 def complexity(model):
-    """Sigma of a Model (THEORY.md sec. 4; D2 formula after the vanilla reduction)."""
-    cell = get_cell(model.cell)
+    """Sigma of a Model: D2 formula after the vanilla reduction, else the mean-field lower bound (sec. 4)."""
+    from .model import versions
+    cell = model.cell
     values = {p.name: v for p, v in model.values.items()}
     start = time.perf_counter()
-    gain, sigma_b, mu = reduction(cell)(values, cell.name)
-    r = vanilla_complexity(float(gain), abs(float(sigma_b)), float(mu))
-    seconds = time.perf_counter() - start
-    from .model import versions
+    reduced = reduction(cell, values)
+    if reduced is None:
+        return _bound_result(model, values, start, versions())
+    gain, sigma_b, mu = (float(v) for v in reduced)
+    r = vanilla_complexity(gain, abs(sigma_b), mu)
     return ComplexityResult(
-        cell=cell.name, params=values, time=cell.time, complexity=r.complexity, lower_bound=r.gaussian_bound,
-        order_parameters={"Q": r.Q, "a": r.a, "u": r.u, "q_x": r.q_x},
+        cell=cell.name, params=values, time=cell.time, kind="annealed", complexity=r.complexity,
+        lower_bound=r.gaussian_bound, order_parameters={"Q": r.Q, "a": r.a, "u": r.u, "q_x": r.q_x},
         mean_field={"q": r.mean_field_q, "u": r.gaussian_u},
-        reduction={"gain": float(gain), "sigma_b": abs(float(sigma_b)), "mu": float(mu)},
+        reduction={"gain": gain, "sigma_b": abs(sigma_b), "mu": mu},
         diagnostics={"method": "D2 variational formula (vanilla reduction), A5 log-determinant",
                      "stationarity_residual": r.residual, "quadrature_error": r.quadrature_error,
                      "converged": r.converged, "function_evaluations": r.iterations,
-                     "seconds": seconds, "finite": bool(np.isfinite(r.complexity)), "versions": versions()})
+                     "seconds": time.perf_counter() - start, "versions": versions()})
+
+
+def _bound_result(model, values, start, versions):
+    """Result holding the best mean-field lower bound (no tilted-law optimisation for this cell)."""
+    bounds = mean_field_bounds(model)
+    best = max(bounds, key=lambda b: b["bound"], default={"bound": 0.0, "order_parameters": {}})
+    return ComplexityResult(
+        cell=model.cell.name, params=values, time=model.cell.time, kind="lower bound",
+        complexity=best["bound"], lower_bound=best["bound"], order_parameters=best["order_parameters"],
+        mean_field={"solutions": bounds}, reduction={},
+        diagnostics={"method": "log-potential of the field-space Jacobian at the mean-field laws "
+                               "(hermitised solver, ln-eta integration)",
+                     "converged": all(b["converged"] for b in bounds), "sites": BOUND_SITES,
+                     "seconds": time.perf_counter() - start, "versions": versions})

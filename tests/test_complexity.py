@@ -2,18 +2,21 @@
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import expit
 
 from gatetheory.cli import main
-from gatetheory.complexity import complexity
+from gatetheory.complexity import complexity, mean_field_bounds
 from gatetheory.counting import count_fixed_points, growth_rate
 from gatetheory.errors import CellError, ParameterError
 from gatetheory.model import Model
 from gatetheory.numerics.complexity import functional, log_determinant, vanilla_complexity
 from gatetheory.sample import SampledNetwork
+
+TOML = Path(__file__).resolve().parents[1] / "gatetheory" / "cells" / "toml"
 
 # anchors.md D2 [D/C]: g, Sigma, Sigma_G, q_x, u
 D2 = [(1.2, 8.812e-4, 2.37e-4, 0.15761, 0.11444),
@@ -116,11 +119,28 @@ def test_speed_per_point():
     assert (time.perf_counter() - start) / 10 < 0.1
 
 
-def test_typed_errors():
+def test_field_space_bound_matches_gaussian_bound():
+    """Hermitised-solver log-potential at the mean-field law = A5 at the Gaussian law (GRU, alpha_r = 0)."""
+    bounds = mean_field_bounds(Model("gru", g=4.0, alpha_r=0.0))
+    assert len(bounds) == 1 and bounds[0]["converged"]          # the quiescent point mass is skipped
+    assert bounds[0]["bound"] == pytest.approx(vanilla_complexity(2.0).gaussian_bound, rel=3e-4)
+
+
+def test_reset_gate_complexity_before_zero_instability():
+    """alpha_r = 8, beta_r = 0: a nonzero mean-field branch exists at g = 1.9 (g_sn = 1.805, gru-lstm-discrete.md
+    8.4) while h = 0 is still stable (g sigma(beta_r) = 0.95 < 1); its law already bounds Sigma > 0."""
+    r = complexity(Model("gru", g=1.9, alpha_r=8.0))
+    assert r.kind == "lower bound" and r.diagnostics["converged"]
+    assert r.complexity > 0.01 and r.order_parameters["q_{h}"] > 0.1
+
+
+def test_typed_errors(capsys):
     with pytest.raises(ParameterError):
-        complexity(Model("gru", alpha_r=1.0))
+        complexity(Model("gru", not_a_parameter=1.0))
     with pytest.raises(CellError):
-        complexity(Model("lstm"))
+        complexity(Model("no_such_cell"))
+    assert main(["complexity", "no_such_cell"]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
 
 
 def test_cli_json(capsys):
@@ -128,9 +148,8 @@ def test_cli_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["complexity"] == pytest.approx(0.024825, rel=1e-4)
     assert out["order_parameters"]["q_x"] == pytest.approx(1.14624, rel=1e-4)
-    assert main(["complexity", "gru", "--set", "alpha_r=2"]) == 2
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "alpha_r" in err
+    assert main(["complexity", str(TOML / "vanilla.toml"), "--set", "g=2"]) == 0
+    assert "0.0248251" in capsys.readouterr().out
 
 
 def test_counting_small_networks():

@@ -142,3 +142,41 @@ def _trivial(g, sigma_b, mu, n, bound, u_g, q_mf, residual=0.0, converged=True, 
     x = mu + np.sqrt(g * g * q_mf + sigma_b ** 2) * t
     return VanillaComplexity(0.0, float(q_mf), 0.0, 0.0, float(w @ x ** 2), float(bound), float(u_g),
                              float(q_mf), float(residual), 0.0, converged, iterations)
+
+
+def field_pencil(sites, continuous):
+    """Fixed points in field space, u = U source(s(u)): per-site rows a = Rs (lam - A)^-1 B + Ru at
+    lam = 0 (continuous) or 1 (discrete), the total d source / d u through the site solution; as a
+    pencil with states v = du (A = 0, B = I, Rs = a, Ru = 0) whose Jacobian T has det(1 - T) = Kac-Rice det."""
+    from .edge import SiteArrays
+
+    a = sites.coupling_matrix(0.0 if continuous else 1.0).real
+    read = np.flatnonzero(np.any(a != 0.0, axis=(0, 1)))      # a field no source reads adds ln 1 = 0
+    a = a[:, read][:, :, read]
+    groups = {name: [int(np.flatnonzero(read == k)[0]) for k in idx if k in read]
+              for name, idx in sites.groups.items()}
+    m, nf = a.shape[0], a.shape[1]
+    return SiteArrays(np.zeros((m, nf, nf)), np.broadcast_to(np.eye(nf), (m, nf, nf)).copy(), a,
+                      np.zeros((m, nf, nf)), sites.weights, {k: v for k, v in groups.items() if v})
+
+
+def log_potential(sites, lam=1.0, eta_range=(1e-8, 1e4), panels=14, order=6):
+    """(1/N) ln|det(lam - J)| = -int_0^inf [i tr G11(eta) - m eta / (1 + eta^2)] d eta (THEORY.md sec. 4):
+    d/d eta of (1/2N) ln det(L L^+ + eta^2) is i tr G11 of the hermitised resolvent; Gauss-Legendre
+    panels in ln eta, solved from large to small eta with warm starts."""
+    from . import dyson
+
+    p = dyson.prepare(sites)
+    t, w = np.polynomial.legendre.leggauss(order)
+    edges = np.linspace(np.log(eta_range[1]), np.log(eta_range[0]), panels + 1)
+    mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[:-1] - edges[1:])
+    logs, weights = (mid[:, None] - half[:, None] * t).ravel(), (half[:, None] * w).ravel()
+    order_idx = np.argsort(-logs)
+    total, warm, worst, ok = 0.0, None, 0.0, True
+    for k in order_idx:
+        eta = float(np.exp(logs[k]))
+        G, warm = dyson.solve(p, complex(lam), eta, warm)
+        trace = float(np.real(1j * dyson._average(p, np.trace(G[:, :p.m, :p.m], axis1=1, axis2=2))))
+        total += weights[k] * eta * (trace - p.m * eta / (1 + eta * eta))
+        worst, ok = max(worst, warm.residual), ok and warm.converged
+    return -total, worst, ok
