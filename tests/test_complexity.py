@@ -11,6 +11,7 @@ from scipy.special import expit
 from gatetheory.cli import main
 from gatetheory.complexity import complexity, mean_field_bounds
 from gatetheory.counting import count_fixed_points, growth_rate
+from gatetheory.derive.complexity import complexity_functional
 from gatetheory.errors import CellError, ParameterError
 from gatetheory.model import Model
 from gatetheory.numerics.complexity import functional, log_determinant, vanilla_complexity
@@ -165,3 +166,13 @@ def test_counted_growth_rate_vanilla():
     """ln E[#] grows with N at a rate compatible with Sigma(g = 3) = 0.061 (2 sigma; counts are lower bounds)."""
     r = growth_rate("vanilla_ct", [8, 16, 24, 32, 40], samples=16, starts=800, g=3.0)
     assert abs(r.slope - vanilla_complexity(3.0).complexity) < 2 * r.slope_error + 0.01
+
+
+def test_symbolic_rows_free_of_update_gate():
+    """Field-space Kac-Rice rows a = Rs (lam - A)^-1 B + Ru: the update gate and time constants cancel."""
+    rows = complexity_functional(Model("gru").equations).rows
+    names = {s.name for s in rows.free_symbols}
+    assert not names & {"alpha_z", "beta_z"} and "alpha_r" in names
+    names = {s.name for s in complexity_functional(Model("gated_ct").equations).rows.free_symbols}
+    assert not names & {"alpha_z", "beta_z", "tau_z", "tau_r", "g_z"} and "g_h" in names
+    assert len(complexity_functional(Model("vanilla").equations).latex()) == 2

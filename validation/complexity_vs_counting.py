@@ -4,7 +4,9 @@
 Run `python validation/complexity_vs_counting.py [--quick]`. For each point, 16 networks per
 width N = 8, 16, 24, 32, 40, 800 Newton starts each; ln of the mean count with bootstrap errors,
 slope by weighted least squares. Writes validation/results/complexity_vs_counting.{json,md} and
-complexity_gru_map.png. Exits 1 when a slope misses Sigma by more than 2 standard errors + 0.01
+complexity_gru_map.png; `reset_scan` (also alone: --scan) writes complexity_reset_scan.{json,md,png}:
+the mean-field lower bound of a GRU with a strong reset gate across the saddle-node g_sn
+(gru-lstm-discrete.md 8.4) and the zero fixed point's instability g sigma(beta_r) = 1. Exits 1 when a slope misses Sigma by more than 2 standard errors + 0.01
 (counts are lower bounds and root-finder samples are biased, anchors.md D2).
 """
 
@@ -30,6 +32,9 @@ POINTS = [
     ("gru", dict(g=2.5 / 0.7310585786300049, beta_r=1.0, alpha_r=0.0, alpha_z=5.0, beta_z=-1.0)),  # gain 2.5
 ]
 SLACK = 0.01
+# (alpha_r, beta_r, g_sn from gru-lstm-discrete.md 8.4, g values)
+SCANS = [(8.0, 0.0, 1.805, np.round(np.arange(1.70, 2.251, 0.05), 3)),
+         (5.0, -1.0, 2.569, np.round(np.arange(2.4, 4.01, 0.2), 3))]
 
 
 def compare(cell, params, sizes, samples, starts):
@@ -68,6 +73,42 @@ def gru_map(path):
     return seconds
 
 
+def reset_scan():
+    """Lower bound of Sigma at the mean-field laws vs g for large alpha_r, against g_sn and 1 / sigma(beta_r)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.special import expit
+
+    rows = []
+    fig, axes = plt.subplots(1, len(SCANS), figsize=(5 * len(SCANS), 4))
+    for ax, (ar, br, g_sn, gs) in zip(axes, SCANS):
+        for g in gs:
+            start = time.perf_counter()
+            r = complexity(Model("gru", g=float(g), alpha_r=ar, beta_r=br))
+            rows.append({"alpha_r": ar, "beta_r": br, "g": float(g), "bound": r.complexity,
+                         "zero_stable": bool(g * expit(br) < 1), "g_sn": g_sn,
+                         "nonzero_solutions": len(r.mean_field["solutions"]),
+                         "converged": r.diagnostics["converged"], "seconds": time.perf_counter() - start})
+        mine = [x for x in rows if x["alpha_r"] == ar]
+        ax.plot([x["g"] for x in mine], [x["bound"] for x in mine], "o-", label=r"$\Sigma$ lower bound (MF law)")
+        ax.axvline(g_sn, color="C1", ls="--", label=r"saddle-node $g_{sn}$")
+        ax.axvline(1 / expit(br), color="C3", ls=":", label=r"$g\,\sigma(\beta_r) = 1$")
+        ax.set(xlabel="g", title=rf"GRU $\alpha_r = {ar:g}$, $\beta_r = {br:g}$")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    RESULTS.mkdir(exist_ok=True)
+    fig.savefig(RESULTS / "complexity_reset_scan.png", dpi=120)
+    plt.close(fig)
+    (RESULTS / "complexity_reset_scan.json").write_text(json.dumps({"rows": rows, "versions": versions()}, indent=2))
+    lines = ["# GRU with a strong reset gate: mean-field lower bound of Sigma", "",
+             "| alpha_r | beta_r | g | bound | nonzero MF solutions | h = 0 stable | g_sn | s |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {x['alpha_r']:g} | {x['beta_r']:g} | {x['g']:g} | {x['bound']:.5f} | {x['nonzero_solutions']} | "
+              f"{x['zero_stable']} | {x['g_sn']} | {x['seconds']:.1f} |" for x in rows]
+    (RESULTS / "complexity_reset_scan.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
 def markdown(rows, map_seconds):
     lines = ["# Complexity vs counted fixed points", "",
              f"Widths {SIZES}, {SAMPLES} networks per width; slope of ln E[#] (mean count) vs N by weighted "
@@ -100,8 +141,12 @@ def main(quick=False):
     (RESULTS / "complexity_vs_counting.json").write_text(json.dumps(
         {"rows": rows, "map_seconds_per_point": map_seconds, "versions": versions()}, indent=2, default=str))
     (RESULTS / "complexity_vs_counting.md").write_text(markdown(rows, map_seconds))
+    reset_scan()
     return all(r["agrees"] for r in rows)
 
 
 if __name__ == "__main__":
+    if "--scan" in sys.argv:
+        reset_scan()
+        sys.exit(0)
     sys.exit(0 if main("--quick" in sys.argv) else 1)
