@@ -23,7 +23,7 @@ from scipy.special import ndtri
 
 from ..codegen import compile_expressions
 from ..derive.dmft import memoryless_gain
-from ..errors import ConvergenceError, ParameterError
+from ..errors import CellError, ConvergenceError, ParameterError
 from ..functions import sigmoid
 from ..sample import kernels
 from .quadrature import standard_normal_rule, tensor_rule
@@ -248,6 +248,8 @@ class SamplingDmft:
     """Iterated-sampling DMFT of one cell at one parameter point (module doc)."""
 
     def __init__(self, cell, values, options=None):
+        if not cell.fields:
+            raise CellError(f"cell {cell.name} has no random coupling U_k[...]: there is no field to average")
         self.site = SiteProcess(cell, values)
         self.opt = options or DmftOptions()
         self.opt.check(self.site.continuous)
