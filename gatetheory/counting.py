@@ -17,7 +17,9 @@ from .errors import ParameterError
 from .sample import SampledNetwork
 
 TOL = 1e-10            # accepted residual max |R|
-STEP_TOL = 1e-8        # ... and Newton error estimate max |R'^-1 R|: rejects roots at infinity (gate -> 0)
+STEP_TOL = 1e-8        # ... and Newton error estimate max |R'^-1 R|
+FROZEN = 1e-12         # ... and every per-site block |det dR_i/ds_i| above this: rejects roots at infinity
+                       # where a gate underflows (z ~ 1e-16 makes z (tanh a - h) vanish in floating point)
 SAME = 1e-6            # two roots are the same when max |s - s'| < SAME
 NEWTON_STEPS = 40      # Newton steps per start (the line search stops a stalled start earlier)
 SCALES = (0.5, 1.0, 2.0, 4.0)
@@ -77,9 +79,18 @@ def _newton_error(net, s):
         return np.inf
 
 
+def _frozen(net, s):
+    """Smallest per-site |det(A_i - I)| (discrete) or |det A_i| (continuous): ~0 where a gate has underflowed."""
+    A = np.moveaxis(net.site_blocks(s.reshape(net.ns, net.n))[0], 2, 0)
+    if net.cell.time == "discrete":
+        A = A - np.eye(net.ns)
+    return float(np.min(np.abs(np.linalg.det(A))))
+
+
 def _is_root(net, s):
-    """Residual- and error-checked: max |R| < TOL and the Newton error estimate below STEP_TOL."""
-    return bool(np.max(np.abs(_residual(net, s))) < TOL and _newton_error(net, s) < STEP_TOL)
+    """Residual- and error-checked: max |R| < TOL, Newton error below STEP_TOL, no frozen site."""
+    return bool(np.max(np.abs(_residual(net, s))) < TOL and _newton_error(net, s) < STEP_TOL
+                and _frozen(net, s) > FROZEN)
 
 
 def _is_new(s, roots):

@@ -1,7 +1,8 @@
 """Annealed complexity Sigma vs the growth rate of ln E[#fixed points] counted in sampled networks
 (THEORY.md sec. 4; anchors.md D2), and a GRU map of Sigma over (g, beta_r) at alpha_r = 0.
 
-Run `python validation/complexity_vs_counting.py [--quick]`. For each point, 16 networks per
+Run `python validation/complexity_vs_counting.py [--quick] [--points=3,4]` (--points reruns those
+entries of POINTS and keeps the others from the last results). For each point, 16 networks per
 width N = 8, 16, 24, 32, 40, 800 Newton starts each; ln of the mean count with bootstrap errors,
 slope by weighted least squares. Writes validation/results/complexity_vs_counting.{json,md} and
 complexity_gru_map.png; `reset_scan` (also alone: --scan) writes complexity_reset_scan.{json,md,png}:
@@ -128,10 +129,22 @@ def markdown(rows, map_seconds):
     return "\n".join(lines) + "\n"
 
 
-def main(quick=False):
+def _previous_rows():
+    """Rows of the last full run, for --points reruns."""
+    path = RESULTS / "complexity_vs_counting.json"
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
+def main(quick=False, points=None):
+    """Compare the POINTS (or the indices `points`, merged into the last results), map and scan."""
     sizes, samples, starts = ([8, 16, 24], 6, 200) if quick else (SIZES, SAMPLES, STARTS)
+    old = {(r["cell"], json.dumps(r["params"], sort_keys=True)): r for r in (_previous_rows() if points else [])}
     rows = []
-    for cell, params in POINTS:
+    for k, (cell, params) in enumerate(POINTS):
+        key = (cell, json.dumps(params, sort_keys=True))
+        if points is not None and k not in points and key in old:
+            rows.append(old[key])
+            continue
         rows.append(compare(cell, params, sizes, samples, starts))
         r = rows[-1]
         print(f"{cell} {params}: Sigma {r['sigma']:.4f}, slope {r['slope']:.4f} +- {r['slope_error']:.4f}, "
@@ -141,7 +154,8 @@ def main(quick=False):
     (RESULTS / "complexity_vs_counting.json").write_text(json.dumps(
         {"rows": rows, "map_seconds_per_point": map_seconds, "versions": versions()}, indent=2, default=str))
     (RESULTS / "complexity_vs_counting.md").write_text(markdown(rows, map_seconds))
-    reset_scan()
+    if points is None:
+        reset_scan()
     return all(r["agrees"] for r in rows)
 
 
@@ -149,4 +163,5 @@ if __name__ == "__main__":
     if "--scan" in sys.argv:
         reset_scan()
         sys.exit(0)
-    sys.exit(0 if main("--quick" in sys.argv) else 1)
+    chosen = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--points=")), None)
+    sys.exit(0 if main("--quick" in sys.argv, chosen and [int(v) for v in chosen.split(",")]) else 1)
