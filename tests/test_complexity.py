@@ -124,7 +124,8 @@ def test_field_space_bound_matches_gaussian_bound():
     """Hermitised-solver log-potential at the mean-field law = A5 at the Gaussian law (GRU, alpha_r = 0)."""
     bounds = mean_field_bounds(Model("gru", g=4.0, alpha_r=0.0))
     assert len(bounds) == 1 and bounds[0]["converged"]          # the quiescent point mass is skipped
-    assert bounds[0]["bound"] == pytest.approx(vanilla_complexity(2.0).gaussian_bound, rel=3e-4)
+    # 2048 quasi-Monte Carlo sites of the mean-field law: about 1e-3 relative
+    assert bounds[0]["bound"] == pytest.approx(vanilla_complexity(2.0).gaussian_bound, rel=2e-3)
 
 
 def test_reset_gate_complexity_before_zero_instability():
