@@ -31,6 +31,7 @@ from .quadrature import standard_normal_rule, tensor_rule
 FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md 3.4)
 WARMUP_PATHS = 200      # iterations before the averaged ones use max(this, paths / 4) paths
 QUIESCENT = 1e-6        # field variances decaying below this: the state relaxes to the zero fixed point
+PLATEAU_MIN = 0.05      # smallest static part of a correlation kept, relative to its lag-0 value
 JITTERS = (1e-7, 1e-5, 1e-3)   # relative diagonal jitter tried before an eigenvalue clip
 
 
@@ -124,13 +125,16 @@ def group_correlations(f, groups, max_lag):
     """C[k][l](tau) = <f_k(t + tau) f_l(t)> for fields k, l of each matrix group, (|G|, |G|, lags).
 
     Over the last quarter of the lags: their mean (the plateau), or 0 where that mean is within
-    3 standard deviations of the tail values (a decayed correlation: noise, not a static part)."""
+    3 standard deviations of the tail values or below PLATEAU_MIN of the lag-0 scale (a decayed
+    correlation whose noise would otherwise act as a static drive)."""
     out = []
     for g in groups:
         c = np.array([[cross_correlation(f[k], f[l], max_lag) for l in g] for k in g])
         tail = 3 * max_lag // 4
         mean, spread = np.mean(c[:, :, tail:], axis=2), np.std(c[:, :, tail:], axis=2)
-        c[:, :, tail:] = np.where(np.abs(mean) > 3 * spread, mean, 0.0)[:, :, None]
+        scale = np.sqrt(np.abs(np.diagonal(c[:, :, 0])))
+        keep = (np.abs(mean) > 3 * spread) & (np.abs(mean) > PLATEAU_MIN * np.outer(scale, scale))
+        c[:, :, tail:] = np.where(keep, mean, 0.0)[:, :, None]
         out.append(c)
     return out
 
