@@ -115,8 +115,8 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous).
 
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
-    2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over rays),
-    so thin lobes along the real segments are not stretched like a bulk edge."""
+    2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over rays)
+    wherever the bulk is thicker than that shift; slivers along the real segments are left alone."""
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
@@ -128,7 +128,9 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     radius_bulk = extreme(bulk.points, continuous)
     radius_support = max(radius_bulk, extreme(whole.diagonal_eigenvalues(), continuous))
     size = np.nanmedian(bulk_n.radii) if np.isfinite(bulk_n.radii).any() else 0.0
-    finite_edge = bulk_n.center + (bulk_n.radii + edge_overshoot(n) * size) * np.exp(1j * bulk_n.angles)
+    shift = edge_overshoot(n) * size
+    thick = np.abs(bulk_n.points.imag) >= shift       # thinner slivers hug the real segments: no 2-D edge
+    finite_edge = bulk_n.center + (bulk_n.radii + np.where(thick, shift, 0.0)) * np.exp(1j * bulk_n.angles)
     radius = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
     slow = None
     if slow_eps:
