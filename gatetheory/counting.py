@@ -121,7 +121,10 @@ def count_fixed_points(net, starts=600, scales=SCALES):
         raise ParameterError(f"starts must be an integer >= 2, got {starts!r}")
     roots, index, late = [], [], 0
     for k in range(starts):
-        fp = net.newton(net.initial_state(scales[k % len(scales)], index=k), tol=TOL, max_steps=NEWTON_STEPS)
+        try:
+            fp = net.newton(net.initial_state(scales[k % len(scales)], index=k), tol=TOL, max_steps=NEWTON_STEPS)
+        except np.linalg.LinAlgError:       # a start that overflowed (non-finite Jacobian)
+            continue
         added = _add(net, fp.state, roots, index) if fp.converged else 0
         late += added if 2 * k >= starts else 0
     worst = max((float(np.max(np.abs(_residual(net, r)))) for r in roots), default=0.0)

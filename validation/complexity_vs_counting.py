@@ -3,7 +3,7 @@
 
 Run `python validation/complexity_vs_counting.py [--quick] [--points=3,4]` (--points reruns those
 entries of POINTS and keeps the others from the last results). For each point, 16 networks per
-width N = 8, 16, 24, 32, 40, 800 Newton starts each; ln of the mean count with bootstrap errors,
+width N = 8, 16, 24, 32, 40, 400 Newton starts each; ln of the mean count with bootstrap errors,
 slope by weighted least squares. Writes validation/results/complexity_vs_counting.{json,md} and
 complexity_gru_map.png; `reset_scan` (also alone: --scan) writes complexity_reset_scan.{json,md,png}:
 the mean-field lower bound of a GRU with a strong reset gate across the saddle-node g_sn
@@ -24,7 +24,7 @@ from gatetheory.model import Model, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = [8, 16, 24, 32, 40]
-SAMPLES, STARTS = 16, 800
+SAMPLES, STARTS = 16, 400
 POINTS = [
     ("vanilla_ct", dict(g=2.0)),
     ("vanilla_ct", dict(g=3.0)),
