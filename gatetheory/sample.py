@@ -211,6 +211,17 @@ class SampledNetwork:
                        .reshape(rows, cols, self.n))
         return out
 
+    def site_arrays(self, state):
+        """The network's own per-site pencil blocks as SiteArrays (equal weights 1/N), for the
+        spectral solvers on empirical sites instead of the mean-field law (THEORY.md sec. 3)."""
+        from .numerics.edge import SiteArrays
+
+        blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in self.site_blocks(state)]
+        groups = {}
+        for k, f in enumerate(self.cell.fields):
+            groups.setdefault(f.matrix, []).append(k)
+        return SiteArrays(*blocks, np.full(self.n, 1.0 / self.n), groups)
+
     def jacobian(self, state):
         """Dense (ns N x ns N) state-major Jacobian: D_k = U_M (diag Rs_k + sum_{l<k} diag Ru_kl D_l),
         J = blockdiag(A) + sum_k diag(B_k) D_k (THEORY.md sec. 3)."""

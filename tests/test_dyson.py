@@ -30,15 +30,6 @@ def ginibre():
     return diagonal_plus_random([0.0], [1.0])
 
 
-def empirical_sites(net, state):
-    """SiteArrays from a sampled network's per-site pencil blocks, equal weights."""
-    blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in net.site_blocks(state)]
-    groups = {}
-    for k, f in enumerate(net.cell.fields):
-        groups.setdefault(f.matrix, []).append(k)
-    return SiteArrays(*blocks, np.full(net.n, 1.0 / net.n), groups)
-
-
 def mean_field_law(cell, qmc_sites=4096, **params):
     """Mean-field site law (Sobol sites) of a cell at its selected solution."""
     model = Model(cell, **params)
@@ -234,7 +225,7 @@ def test_gru_own_sites_match_eigen_count():
     the theory is exact up to finite-N fluctuations, measured <= 0.011 at N = 300 over 3 seeds)."""
     fp = SampledNetwork("gru", 400, seed=3, alpha_z=0.0, **GRU).fixed_point(linear="dense", require=True)
     net = SampledNetwork("gru", 400, seed=3, alpha_z=5.0, **GRU)
-    eig, sites = net.eigenvalues(fp.state), empirical_sites(net, fp.state)
+    eig, sites = net.eigenvalues(fp.state), net.site_arrays(fp.state)
     for eps in (0.05, 0.15, 0.30):
         result = mass_inside_circle(sites, 1.0, eps, check_eta=True)
         assert result.converged and abs(result.eta_shift) < 1e-4

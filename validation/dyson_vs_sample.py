@@ -41,15 +41,6 @@ ETAS = (1e-7, 1e-6, 1e-5, 1e-4)
 OUT = Path(__file__).parent / "results"
 
 
-def empirical_sites(net, state):
-    """SiteArrays from a sampled network's own per-site pencil blocks (equal weights 1/N)."""
-    blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in net.site_blocks(state)]
-    groups = {}
-    for k, f in enumerate(net.cell.fields):
-        groups.setdefault(f.matrix, []).append(k)
-    return SiteArrays(*blocks, np.full(net.n, 1.0 / net.n), groups)
-
-
 def sample(n, seed, cache=None):
     """Eigenvalues and empirical sites for every alpha_z at one fixed point of one network
     (eigenvalues and fixed point read from / written to `cache` when given)."""
@@ -64,7 +55,7 @@ def sample(n, seed, cache=None):
         key = f"eig_{az:g}"
         if key not in stored:
             stored[key] = net.eigenvalues(stored["state"])
-        out[az] = {"eig": stored[key], "sites": empirical_sites(net, stored["state"])}
+        out[az] = {"eig": stored[key], "sites": net.site_arrays(stored["state"])}
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **stored)
