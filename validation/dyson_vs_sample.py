@@ -25,7 +25,7 @@ import numpy as np
 
 from gatetheory.model import Model
 from gatetheory.numerics.dyson import density, mass_inside_circle
-from gatetheory.numerics.edge import SiteArrays, site_arrays
+from gatetheory.numerics.edge import site_arrays
 from gatetheory.sample import SampledNetwork
 
 PARAMS = dict(g=1.6, alpha_r=3.0, beta_r=0.0, sigma_b=1.0, beta_z=0.0)
