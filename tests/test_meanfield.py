@@ -131,3 +131,9 @@ def test_quadrature_error_is_reported_honestly():
     result = Model("lstm", g=2.0, alpha_f=1.5, alpha_i=1.5, alpha_o=1.5, sigma_b=0.5).mean_field()
     assert 0 < result.diagnostics["quadrature_error"] < 1e-4
     assert not result.diagnostics["quadrature_converged"]
+
+
+def test_readme_python_example():
+    import gatetheory as gt
+    result = gt.Model("gru", g=1.6, alpha_r=3.0, sigma_b=1.0).mean_field()
+    assert result.state_second_moments["h"] == pytest.approx(0.45692, abs=1e-5)
