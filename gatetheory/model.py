@@ -97,6 +97,12 @@ class Model:
         """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3)."""
         return spectrum(self, n, slow_eps, solution)
 
+    def complexity(self):
+        """Annealed fixed-point complexity (Kac-Rice, sec. 4): exact where the cell reduces to the
+        vanilla network, otherwise the lower bound at the mean-field law."""
+        from .complexity import complexity
+        return complexity(self)
+
     def dynamics(self, **options):
         """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (sec. 2)."""
         from .dynamics import dynamics

@@ -113,13 +113,6 @@ def test_update_gate_does_not_change_complexity():
         assert complexity(m).complexity == ct
 
 
-def test_speed_per_point():
-    start = time.perf_counter()
-    for g in np.linspace(1.1, 4.0, 10):
-        complexity(Model("vanilla_ct", g=float(g)))
-    assert (time.perf_counter() - start) / 10 < 0.1
-
-
 def test_field_space_bound_matches_gaussian_bound():
     """Hermitised-solver log-potential at the mean-field law = A5 at the Gaussian law (GRU, alpha_r = 0)."""
     bounds = mean_field_bounds(Model("gru", g=4.0, alpha_r=0.0))
