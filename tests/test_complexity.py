@@ -1,7 +1,6 @@
 """Fixed-point complexity (THEORY.md sec. 4; anchors.md A5, D2) and its counting twin."""
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
