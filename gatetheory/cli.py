@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 
 from .cells import builtin_names, get_cell
@@ -198,6 +199,9 @@ def main(argv=None):
     except GateTheoryError as exc:
         print(f"gatetheory: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                   # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
