@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ConvergenceError, ParameterError
 from .sample import SampledNetwork
 
 TOL = 1e-10            # accepted residual max |R|
@@ -155,6 +155,10 @@ def _bootstrap_log_mean(values, rng, draws=2000):
 
 def _fit(sizes, counts, stable, late, samples, seconds):
     """Weighted least-squares line ln E[#] = c + Sigma N (weights 1 / bootstrap variance)."""
+    empty = [n for n in sizes if not np.any(counts[n])]
+    if empty:
+        raise ConvergenceError(f"no fixed point found in any of the {samples} networks at width(s) {empty}: "
+                               f"ln E[#] and its growth rate cannot be estimated (more starts or samples)")
     rng = np.random.default_rng(0)
     logs, errs = zip(*(_bootstrap_log_mean(counts[n], rng) for n in sizes))
     x, y, e = np.asarray(sizes, float), np.asarray(logs), np.maximum(np.asarray(errs), 1e-3)

@@ -169,3 +169,10 @@ def test_symbolic_rows_free_of_update_gate():
     names = {s.name for s in complexity_functional(Model("gated_ct").equations).rows.free_symbols}
     assert not names & {"alpha_z", "beta_z", "tau_z", "tau_r", "g_z"} and "g_h" in names
     assert len(complexity_functional(Model("vanilla").equations).latex()) == 2
+
+
+def test_growth_rate_with_no_fixed_point_found_is_a_typed_error():
+    from gatetheory.counting import _fit
+    from gatetheory.errors import ConvergenceError
+    with pytest.raises(ConvergenceError, match="no fixed point found"):
+        _fit([8, 16], {8: [1, 2], 16: [0, 0]}, {8: [1, 1], 16: [0, 0]}, {8: 0, 16: 0}, 2, 0.0)
