@@ -78,10 +78,11 @@ def generate_source(exprs, args, backend):
 
 def compile_expressions(exprs, args, backend="numpy"):
     """Compile `exprs` (in `args`) to f(*values) -> tuple; cached in memory and on disk."""
+    fast = (backend, tuple(args), tuple(sp.sympify(e) for e in exprs))   # SymPy caches these hashes
+    if fast in _memory:
+        return _memory[fast]
     key = hashlib.sha256(repr((CODEGEN_VERSION, __version__, sp.__version__, numpy.__version__, backend,
                                [a.name for a in args], [sp.srepr(e) for e in exprs])).encode()).hexdigest()
-    if key in _memory:
-        return _memory[key]
     path = cache_dir() / f"{key}.py"
     try:
         source = path.read_text()
@@ -96,5 +97,5 @@ def compile_expressions(exprs, args, backend="numpy"):
             pass  # a read-only cache only costs speed
     namespace = {"numpy": numpy, "expit": scipy.special.expit, "mpmath": mpmath}
     exec(compile(source, str(path), "exec"), namespace)  # our generated code, symbols renamed a0..an
-    _memory[key] = namespace["generated"]
-    return _memory[key]
+    _memory[fast] = namespace["generated"]
+    return _memory[fast]
