@@ -11,7 +11,7 @@ from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
-from .numerics.solve import find_roots
+from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, polish_roots
 from .numerics.spectrum import LAW_SITES, SpectrumResult, spectrum_of_solution
 
 QUADRATURE_TOL = 1e-9
@@ -108,21 +108,27 @@ class Model:
         from .dynamics import dynamics
         return dynamics(self, **options)
 
-    def mean_field(self):
-        """Every solution of the static mean-field equations, with residual and stability (sec. 2)."""
+    def mean_field(self, starts=None):
+        """Every solution of the static mean-field equations, with residual and stability (sec. 2).
+
+        `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
+        the search to continuation: Newton from them, from zero and from two fresh scales only."""
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
-        base, roots, error = BASE_NODES, None, np.inf
+        base = BASE_NODES
         coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
+        scales = START_SCALES if starts is None else CONTINUATION_SCALES
+        candidates = locate_roots(coarse, problem.diagonal, scales, starts or ())
         while True:
-            roots = find_roots(coarse, problem.diagonal, fine=lambda q: problem.map(q, pv, base))
+            roots = polish_roots(lambda q: problem.map(q, pv, base), candidates, problem.diagonal)
             # error of the half-size rule: a conservative estimate for the rule actually used
             error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, base, halve=True))))
                         for r in roots)
             if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base):
                 break
             base *= 2
+            candidates = [r.q for r in roots]
         continuous = self.cell.time == "continuous"
         solutions = []
         for r in roots:

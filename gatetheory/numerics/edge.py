@@ -35,16 +35,25 @@ class SiteArrays:
             a = self.Rs @ np.linalg.solve(lam * np.eye(ns) - self.A, self.B) + self.Ru
         return a.reshape(shape + a.shape[1:])
 
+    def _pairs(self):
+        return np.array([(k, l) for idx in self.groups.values() for k in idx for l in idx])
+
     def transfer_operator(self, lam):
         """K[(k'l'),(kl)] = < a_k'k conj(a_l'l) > over pairs of fields sharing a random matrix."""
+        lam = np.asarray(lam, complex)
+        expansion = self._expansion()
+        if expansion is not None:
+            return expansion.operator(lam)
         a = self.coupling_matrix(lam)
-        pairs = np.array([(k, l) for idx in self.groups.values() for k in idx for l in idx])
-        if np.array_equal(pairs[:, 0], pairs[:, 1]):          # one field per matrix: K = <|a|^2>
-            sub = a[..., pairs[:, 0][:, None], pairs[:, 0][None, :]]
-            return np.tensordot(sub.real ** 2 + sub.imag ** 2, self.weights, axes=(-3, 0))
+        pairs = self._pairs()
         first = a[..., pairs[:, 0][:, None], pairs[:, 0][None, :]]
         second = a[..., pairs[:, 1][:, None], pairs[:, 1][None, :]]
         return np.tensordot(first * second.conj(), self.weights, axes=(-3, 0))
+
+    def _expansion(self):
+        if not hasattr(self, "_expanded"):
+            self._expanded = PoleExpansion.of(self)
+        return self._expanded
 
     def transfer_radius(self, lam):
         """Spectral radius of the transfer operator (scalar or array of lambda): the support of the
@@ -58,6 +67,53 @@ class SiteArrays:
     def diagonal_eigenvalues(self):
         """Eigenvalues of the per-site blocks A_i: the real segments / point masses of the spectrum."""
         return np.linalg.eigvals(self.A)
+
+
+class PoleExpansion:
+    """K(lambda) as a sum over site poles: with A_i = V diag(mu) V^-1, a_i(lambda) = sum_p P_ip /
+    (lambda - mu_ip) + Ru_i, so every entry of K is a fixed linear form in the features
+    u_p conj(u_p'), u_p, conj(u_p), 1 (u_p = 1/(lambda - mu_ip)): one matrix product per batch of lambda."""
+
+    MAX_CONDITION = 1e6   # eigenvector bases worse than this (near-defective A_i): use the direct solve
+
+    def __init__(self, mu, coefficients, shape):
+        self.mu = mu                       # (M, ns)
+        self.coefficients = coefficients   # (M * F, E): weights folded in
+        self.shape = shape
+
+    @classmethod
+    def of(cls, sites):
+        """The expansion of a SiteArrays, or None when some A_i is too close to defective."""
+        A, B, Rs, Ru, w = sites.A, sites.B, sites.Rs, sites.Ru, sites.weights
+        m, ns = A.shape[0], A.shape[1]
+        if not sites.groups or ns == 0:
+            return None
+        mu, V = np.linalg.eig(A)
+        if not np.all(np.isfinite(mu)) or np.max(np.linalg.cond(V)) > cls.MAX_CONDITION:
+            return None
+        Vinv = np.linalg.inv(V)
+        P = np.einsum("mkj,mjp,mpn,mnl->mpkl", Rs, V, Vinv, B)          # (M, ns, nf, nf)
+        pairs = sites._pairs()
+        rows, cols = pairs[:, 0][:, None], pairs[:, 0][None, :]
+        rows2, cols2 = pairs[:, 1][:, None], pairs[:, 1][None, :]
+        P1, P2 = P[:, :, rows, cols], P[:, :, rows2, cols2].conj()          # (M, ns, n, n)
+        Q1, Q2 = Ru[:, rows, cols].astype(complex), Ru[:, rows2, cols2].conj().astype(complex)
+        quad = np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1)
+        lin = np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1)
+        conj_lin = np.einsum("mab,mqab->mqab", Q1, P2).reshape(m, ns, -1)
+        const = (Q1 * Q2).reshape(m, 1, -1)
+        features = np.concatenate([quad, lin, conj_lin, const], axis=1) * w[:, None, None]
+        return cls(mu, features.reshape(-1, features.shape[-1]), (len(pairs), len(pairs)))
+
+    def operator(self, lam):
+        """K for scalar or 1-D lambda (leading axis)."""
+        shape = lam.shape
+        u = 1.0 / (lam.reshape(-1, 1, 1) - self.mu[None])                # (L, M, ns)
+        m, ns = self.mu.shape
+        features = np.concatenate([(u[..., :, None] * u.conj()[..., None, :]).reshape(len(u), m, ns * ns),
+                                   u, u.conj(), np.ones((len(u), m, 1))], axis=-1)
+        K = features.reshape(len(u), -1) @ self.coefficients
+        return K.reshape(shape + self.shape)
 
 
 def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
@@ -125,9 +181,9 @@ def stability(sites, continuous, n_angles=64, marginal_tol=1e-9):
         extreme = float(np.max(np.abs(diag))) if diag.size else 0.0
         point = lambda t: np.exp(1j * t)             # noqa: E731
         limit = 1.0
-    radius = lambda t: sites.transfer_radius(point(min(max(t, 1e-10), np.pi - 1e-10)))  # noqa: E731
+    radius = lambda t: sites.transfer_radius(point(np.clip(t, 1e-10, np.pi - 1e-10)))  # noqa: E731
     theta = np.linspace(0.0, np.pi * (0.98 if continuous else 1.0), n_angles + 1)
-    values = [radius(t) for t in theta]
+    values = radius(theta)
     k = int(np.argmax(values))
     step = theta[1] - theta[0]
     best = minimize_scalar(lambda t: -radius(t), bounds=(max(theta[k] - step, 0.0), theta[k] + step),

@@ -51,16 +51,15 @@ def map_jacobian(mapping, q, step=1e-6):
     return jac
 
 
-def find_roots(mapping, diagonal, scales=START_SCALES, tol=1e-10, fine=None):
-    """All solutions of q = M(q) found from zero and from many scales.
+CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come from a neighbouring point
 
-    `mapping` (cheap, coarse quadrature) locates solutions by damped iteration and Newton;
-    each is then polished by Newton on `fine` (the accurate map, default the same).
-    """
-    fine = fine or mapping
+
+def locate_roots(mapping, diagonal, scales=START_SCALES, starts=()):
+    """Candidate solutions of q = M(q) on the cheap map: Newton from zero, from `starts`, and from
+    M(c * diag) and its damped iterates for every scale c."""
     n = len(diagonal)
-    coarse_residual = lambda q: mapping(q) - q  # noqa: E731
-    candidates = [np.zeros(n)]
+    residual = lambda q: mapping(q) - q  # noqa: E731
+    candidates = [np.zeros(n)] + [np.asarray(q, float) for q in starts]
     for c in scales:
         start = mapping(c * diagonal.astype(float))
         candidates.append(start)
@@ -68,11 +67,16 @@ def find_roots(mapping, diagonal, scales=START_SCALES, tol=1e-10, fine=None):
         candidates.append(end)
     located = []
     for q0 in candidates:
-        for q in _newton(coarse_residual, q0, diagonal):
+        for q in _newton(residual, q0, diagonal):
             _add_unique(located, q)
+    return located
+
+
+def polish_roots(fine, candidates, diagonal, tol=1e-10):
+    """Newton on the accurate map from each candidate; distinct solutions with residual and map radius."""
     residual = lambda q: fine(q) - q  # noqa: E731
     found = []
-    for q0 in located:
+    for q0 in candidates:
         for q in _newton(residual, q0, diagonal):
             _add_unique(found, q)
     roots = []
@@ -83,7 +87,7 @@ def find_roots(mapping, diagonal, scales=START_SCALES, tol=1e-10, fine=None):
         jac = map_jacobian(fine, q)
         roots.append(Root(q, res, float(np.max(np.abs(np.linalg.eigvals(jac))))))
     if not roots:
-        best = min(float(np.max(np.abs(residual(q)))) for q in candidates)
+        best = min(float(np.max(np.abs(residual(q)))) for q in list(candidates) + [np.zeros(len(diagonal))])
         raise ConvergenceError(f"mean-field solver found no solution of q = M(q) (best residual {best:.3g})")
     roots.sort(key=lambda r: float(np.sum(r.q)))
     return roots

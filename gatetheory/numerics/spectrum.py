@@ -8,7 +8,6 @@ bulk, taking the outermost root of rho(K) = 1 on each ray (a batched bracketing 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 THETA_MIN = 1e-3   # rays closer to the real axis would trace the real segments, not the 2-D bulk
 RADIAL_SCAN = 24
@@ -27,22 +26,37 @@ class Boundary:
         return self.center + self.radii * np.exp(1j * self.angles)
 
 
-def _outermost_roots(sites, center, directions, r_max):
+def _outermost_roots(sites, center, directions, r_max, iterations=120, rtol=1e-11):
     """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in,
-    one batched evaluation per scan radius, brackets the outermost crossing; Brent refines it."""
+    one batched evaluation per scan radius, brackets the outermost crossing; batched Illinois
+    (regula falsi) steps, every third a bisection, refine all unconverged rays at once."""
     grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
-    values = np.array([sites.transfer_radius(center + r * directions) for r in grid])   # (scan, rays)
-    radii = np.full(len(directions), np.nan)
-    for k, direction in enumerate(directions):
-        inside = np.flatnonzero(values[:, k] >= 1.0)
-        if inside.size == 0:
-            continue
-        first = inside[0]
-        if first == 0:
-            radii[k] = r_max
-            continue
-        f = lambda r: sites.transfer_radius(center + r * direction) - 1.0  # noqa: E731
-        radii[k] = brentq(f, grid[first], grid[first - 1], xtol=1e-12 * (1 + r_max), rtol=1e-10)
+    values = np.array([sites.transfer_radius(center + r * directions) for r in grid]) - 1.0  # (scan, rays)
+    inside = values >= 0
+    has = inside.any(axis=0)
+    first = np.argmax(inside, axis=0)
+    radii = np.where(has & (first == 0), r_max, np.nan)
+    open_ = np.flatnonzero(has & (first > 0))
+    if open_.size == 0:
+        return radii
+    lo, hi = grid[first[open_]], grid[first[open_] - 1]          # f(lo) >= 0 > f(hi)
+    flo, fhi = values[first[open_], open_], values[first[open_] - 1, open_]
+    side = np.zeros(open_.size)
+    tol = rtol * (1 + r_max)
+    for k in range(iterations):
+        act = np.flatnonzero(np.abs(hi - lo) > tol)
+        if act.size == 0:
+            break
+        a, b, fa, fb = lo[act], hi[act], flo[act], fhi[act]
+        r = 0.5 * (a + b) if k % 3 == 2 else np.clip((a * fb - b * fa) / (fb - fa), np.minimum(a, b), np.maximum(a, b))
+        f = sites.transfer_radius(center + r * directions[open_[act]]) - 1.0
+        left, s = f >= 0, side[act]
+        fa = np.where(~left & (s == -1), fa / 2, fa)                 # Illinois: halve the stale end
+        fb = np.where(left & (s == 1), fb / 2, fb)
+        lo[act], flo[act] = np.where(left, r, a), np.where(left, f, fa)
+        hi[act], fhi[act] = np.where(left, b, r), np.where(left, fb, f)
+        side[act] = np.where(left, 1, -1)
+    radii[open_] = 0.5 * (lo + hi)
     return radii
 
 
@@ -57,15 +71,16 @@ def outer_scale(sites, center):
     return r
 
 
-def trace_boundary(sites, center=None, n_rays=48, continuous=False):
+def trace_boundary(sites, center=None, n_rays=48):
     """Boundary of {rho(K) >= 1} along rays at angles in [THETA_MIN, pi] (the upper half suffices:
-    real Jacobians have spectra symmetric under conjugation)."""
+    real Jacobians have spectra symmetric under conjugation). Rays are not refined toward the
+    extreme: near the real axis a discrete site law's poles A_i make thin bubbles, which belong to
+    the real segments (handled by the per-site eigenvalues), not to the 2-D edge."""
     if center is None:
         center = complex(np.average(sites.diagonal_eigenvalues().real.mean(axis=-1), weights=sites.weights))
     r_max = outer_scale(sites, center)
     angles = np.concatenate([[THETA_MIN], np.linspace(0, np.pi, n_rays + 1)[1:]])
-    directions = np.exp(1j * angles)
-    radii = _outermost_roots(sites, center, directions, r_max)
+    radii = _outermost_roots(sites, center, np.exp(1j * angles), r_max)
     return Boundary(center, angles, radii)
 
 
@@ -110,9 +125,13 @@ class SpectrumResult:
         return dict(self.__dict__)
 
 
-def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
+SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
+
+
+def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS):
     """THEORY.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
-    and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous).
+    and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous); `parts` limits the
+    work to the named quantities (the others are None).
 
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
     2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over rays)
@@ -120,26 +139,32 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48):
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
-    law = site_arrays(equations, q, param_values, qmc_sites=LAW_SITES)
-    at_n = site_arrays(equations, q, param_values, qmc_sites=n)
-    whole = site_arrays(equations, q, param_values, 200, truncate=SUPPORT_BOUND)
-    bulk = trace_boundary(law, n_rays=n_rays)
-    bulk_n = trace_boundary(at_n, n_rays=n_rays)
-    radius_bulk = extreme(bulk.points, continuous)
-    radius_support = max(radius_bulk, extreme(whole.diagonal_eigenvalues(), continuous))
-    size = np.nanmedian(bulk_n.radii) if np.isfinite(bulk_n.radii).any() else 0.0
-    shift = edge_overshoot(n) * size
-    thick = np.abs(bulk_n.points.imag) >= shift       # thinner slivers hug the real segments: no 2-D edge
-    finite_edge = bulk_n.center + (bulk_n.radii + np.where(thick, shift, 0.0)) * np.exp(1j * bulk_n.angles)
-    radius = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
+    out = dict.fromkeys(SPECTRAL_PARTS)
+    need_law = bool({"radius_bulk", "radius_support", "slow_fraction"} & set(parts))
+    law = site_arrays(equations, q, param_values, qmc_sites=LAW_SITES) if need_law else None
+    bulk = trace_boundary(law, n_rays=n_rays) if {"radius_bulk", "radius_support"} & set(parts) else None
+    if bulk is not None:
+        out["radius_bulk"] = extreme(bulk.points, continuous)
+    if "radius_support" in parts:
+        whole = site_arrays(equations, q, param_values, 200, truncate=SUPPORT_BOUND)
+        out["radius_support"] = max(out["radius_bulk"], extreme(whole.diagonal_eigenvalues(), continuous))
+    if "radius" in parts:
+        at_n = site_arrays(equations, q, param_values, qmc_sites=n)
+        bulk_n = trace_boundary(at_n, n_rays=n_rays)
+        size = np.nanmedian(bulk_n.radii) if np.isfinite(bulk_n.radii).any() else 0.0
+        shift = edge_overshoot(n) * size
+        thick = np.abs(bulk_n.points.imag) >= shift       # thinner slivers hug the real segments: no 2-D edge
+        finite_edge = bulk_n.center + (bulk_n.radii + np.where(thick, shift, 0.0)) * np.exp(1j * bulk_n.angles)
+        out["radius"] = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
     slow = None
-    if slow_eps:
+    if slow_eps and "slow_fraction" in parts:
         from .dyson import mass_inside_circle
         slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps)
-    points = bulk.points[np.isfinite(bulk.points)]
-    outline = np.concatenate([points, np.conj(points[::-1])])
-    return dict(radius=radius, radius_bulk=radius_bulk, radius_support=radius_support,
-                slow_fraction=min(max(slow.mass, 0.0), 1.0) if slow else None,
-                boundary=[[float(z.real), float(z.imag)] for z in outline],
-                diagnostics={"center": [bulk.center.real, bulk.center.imag],
+        out["slow_fraction"] = min(max(slow.mass, 0.0), 1.0)
+    outline = []
+    if bulk is not None:
+        points = bulk.points[np.isfinite(bulk.points)]
+        outline = np.concatenate([points, np.conj(points[::-1])])
+    return dict(out, boundary=[[float(z.real), float(z.imag)] for z in outline],
+                diagnostics={"center": None if bulk is None else [bulk.center.real, bulk.center.imag],
                              "slow_contour": slow.__dict__ if slow else None, "law_sites": LAW_SITES})
