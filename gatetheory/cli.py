@@ -1,9 +1,11 @@
-"""Command line: gatetheory cells | derive | meanfield (DESIGN.md contracts)."""
+"""Command line: gatetheory cells | derive | meanfield | spectrum | dynamics | validate | complexity | phase."""
 
 import argparse
 import json
 import os
 import sys
+
+import numpy as np
 
 from .cells import builtin_names, get_cell
 from .errors import GateTheoryError, ParameterError
@@ -139,6 +141,66 @@ def _cmd_complexity(args):
           f"{result.lower_bound:.6g}); {op}; converged: {result.diagnostics['converged']}")
 
 
+def _cmd_phase(args):
+    from .phase import default_level, phase_diagram, trace_boundary
+
+    quantities = args.quantity or ["radius"]
+    diagram = phase_diagram(args.cell, args.x, args.y, quantities=quantities, fixed=parse_sets(args.set),
+                            workers=args.workers, n=args.n, slow_eps=args.slow_eps, progress=not args.json)
+    levels = {}
+    for item in args.level or []:
+        name, sep, value = item.partition("=")
+        try:
+            levels[name] = float(value) if sep else None
+        except ValueError:
+            raise ParameterError(f"--level expects QUANTITY=VALUE, got {item!r}") from None
+    time_kind = diagram.source.time
+    for q in quantities:
+        if q not in levels and default_level(q, time_kind) is not None:
+            levels[q] = default_level(q, time_kind)
+    boundaries = [trace_boundary(diagram, q, level, refine=args.refine, workers=args.workers)
+                  for q, level in levels.items() if q in diagram.values and np.isfinite(diagram.values[q]).any()]
+    if args.csv:
+        diagram.to_csv(args.csv)
+    if args.npz:
+        diagram.to_npz(args.npz)
+    if args.out:
+        _phase_figure(diagram, quantities[0], [b for b in boundaries if b.quantity == quantities[0]], args.out)
+    d = diagram.diagnostics
+    if args.json:
+        from .phase import _jsonable
+        print(json.dumps(_jsonable({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
+                                    "y": {diagram.y.name: diagram.y.values}, "fixed": diagram.fixed,
+                                    "values": diagram.values, "boundaries": [b.__dict__ for b in boundaries],
+                                    "diagnostics": d}), indent=1))
+        return
+    print(f"cell {diagram.cell}: {len(diagram.y.values)} x {len(diagram.x.values)} grid in {d['seconds']:.1f} s "
+          f"({1e3 * d['seconds_per_point']:.1f} ms per point, workers {d['workers']}); "
+          f"{len(d['failures'])} failed point(s)")
+    for q, v in diagram.values.items():
+        print(f"  {q}: min {np.nanmin(v):.4g}, max {np.nanmax(v):.4g}" if np.isfinite(v).any() else f"  {q}: no values")
+    for b in boundaries:
+        print(f"  boundary {b.quantity} = {b.level:g}: {len(b.curves)} curve(s), {b.vertices} points, "
+              f"{b.refined} refined by root finding")
+    for f in d["failures"][:5]:
+        print(f"  failed: {f}")
+
+
+def _phase_figure(diagram, quantity, boundaries, path):
+    """Heat map of `quantity` with its boundaries, in the shipped style."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_phase, style
+
+    with style():
+        fig, ax = plt.subplots()
+        plot_phase(ax, diagram, quantity, boundaries)
+        fig.savefig(path)
+        plt.close(fig)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other gatetheory error."""
 
@@ -184,12 +246,28 @@ def build_parser():
     p.add_argument("cell")
     p.add_argument("--set", action="append", metavar="NAME=VALUE")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("phase", help="phase diagram of theory quantities over two parameters")
+    p.add_argument("cell")
+    p.add_argument("--x", required=True, metavar="NAME:LO:HI:N")
+    p.add_argument("--y", required=True, metavar="NAME:LO:HI:N")
+    p.add_argument("--quantity", action="append", metavar="Q", help="radius (default), slow_fraction, complexity, "
+                   "solutions, settles, moment_<state>, lyapunov_max, ... (repeatable)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="fixed parameters")
+    p.add_argument("--level", action="append", metavar="Q=VALUE", help="boundary to trace (default: critical values)")
+    p.add_argument("--refine", action="store_true", help="move boundary points onto exact crossings (root finding)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
+    p.add_argument("--slow-eps", type=float, default=0.05)
+    p.add_argument("--out", metavar="FILE.png")
+    p.add_argument("--csv", metavar="FILE.csv")
+    p.add_argument("--npz", metavar="FILE.npz")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
 COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum,
             "dynamics": _cmd_dynamics, "validate": _cmd_validate,
-            "complexity": _cmd_complexity}
+            "complexity": _cmd_complexity, "phase": _cmd_phase}
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
-from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, polish_roots
+from .numerics.solve import CONTINUATION_SCALES, CONTINUATION_STEPS, START_SCALES, locate_roots, polish_roots
 from .numerics.spectrum import LAW_SITES, SpectrumResult, spectrum_of_solution
 
 QUADRATURE_TOL = 1e-9
@@ -118,8 +118,10 @@ class Model:
         pv = self.param_values
         base = BASE_NODES
         coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
-        scales = START_SCALES if starts is None else CONTINUATION_SCALES
-        candidates = locate_roots(coarse, problem.diagonal, scales, starts or ())
+        if starts is None:
+            candidates = locate_roots(coarse, problem.diagonal, START_SCALES)
+        else:
+            candidates = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES, starts, CONTINUATION_STEPS)
         while True:
             roots = polish_roots(lambda q: problem.map(q, pv, base), candidates, problem.diagonal)
             # error of the half-size rule: a conservative estimate for the rule actually used

@@ -76,9 +76,11 @@ class PoleExpansion:
 
     MAX_CONDITION = 1e6   # eigenvector bases worse than this (near-defective A_i): use the direct solve
 
-    def __init__(self, mu, coefficients, shape):
-        self.mu = mu                       # (M, ns)
-        self.coefficients = coefficients   # (M * F, E): weights folded in
+    def __init__(self, mu, quad, lin, conj_lin, const, shape):
+        self.mu = mu                       # (M, ns) poles
+        self.quad = quad                   # (M * ns * ns, E) coefficients of u_p conj(u_q), weights folded in
+        self.lin, self.conj_lin = lin, conj_lin   # (M * ns, E) coefficients of u_p and conj(u_p)
+        self.const = const                 # (E,) the lambda-independent part, summed over sites
         self.shape = shape
 
     @classmethod
@@ -98,21 +100,25 @@ class PoleExpansion:
         rows2, cols2 = pairs[:, 1][:, None], pairs[:, 1][None, :]
         P1, P2 = P[:, :, rows, cols], P[:, :, rows2, cols2].conj()          # (M, ns, n, n)
         Q1, Q2 = Ru[:, rows, cols].astype(complex), Ru[:, rows2, cols2].conj().astype(complex)
-        quad = np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1)
-        lin = np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1)
-        conj_lin = np.einsum("mab,mqab->mqab", Q1, P2).reshape(m, ns, -1)
-        const = (Q1 * Q2).reshape(m, 1, -1)
-        features = np.concatenate([quad, lin, conj_lin, const], axis=1) * w[:, None, None]
-        return cls(mu, features.reshape(-1, features.shape[-1]), (len(pairs), len(pairs)))
+        w = w[:, None, None]
+        quad = (np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1) * w).reshape(m * ns * ns, -1)
+        lin = (np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1) * w).reshape(m * ns, -1)
+        conj_lin = (np.einsum("mab,mqab->mqab", Q1, P2).reshape(m, ns, -1) * w).reshape(m * ns, -1)
+        const = np.einsum("mab,m->ab", Q1 * Q2, w[:, 0, 0]).ravel()
+        return cls(mu, quad, lin, conj_lin, const, (len(pairs), len(pairs)))
 
     def operator(self, lam):
         """K for scalar or 1-D lambda (leading axis)."""
         shape = lam.shape
         u = 1.0 / (lam.reshape(-1, 1, 1) - self.mu[None])                # (L, M, ns)
-        m, ns = self.mu.shape
-        features = np.concatenate([(u[..., :, None] * u.conj()[..., None, :]).reshape(len(u), m, ns * ns),
-                                   u, u.conj(), np.ones((len(u), m, 1))], axis=-1)
-        K = features.reshape(len(u), -1) @ self.coefficients
+        n_lam, m, ns = u.shape
+        if ns == 1:                                                       # |u|^2 is real: cheaper products
+            mod2 = (u.real ** 2 + u.imag ** 2).reshape(n_lam, m)
+            quad = mod2 @ self.quad.real + 1j * (mod2 @ self.quad.imag)
+        else:
+            quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
+        flat = u.reshape(n_lam, -1)
+        K = quad + flat @ self.lin + flat.conj() @ self.conj_lin + self.const
         return K.reshape(shape + self.shape)
 
 
@@ -187,6 +193,6 @@ def stability(sites, continuous, n_angles=64, marginal_tol=1e-9):
     k = int(np.argmax(values))
     step = theta[1] - theta[0]
     best = minimize_scalar(lambda t: -radius(t), bounds=(max(theta[k] - step, 0.0), theta[k] + step),
-                           method="bounded", options={"xatol": 1e-10})
+                           method="bounded", options={"xatol": 1e-6})
     worst = max(values[k], -best.fun)
     return Stability(bool(extreme <= limit and worst < 1.0), bool(extreme > limit - marginal_tol), extreme, worst)
