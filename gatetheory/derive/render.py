@@ -1,7 +1,10 @@
-"""Markdown/LaTeX rendering of a cell's derivation: equations, mean field, pencil."""
+"""Markdown/LaTeX rendering of a cell's derivation: equations, mean field, pencil, Kac-Rice
+functional, dynamic mean field."""
 
 import sympy as sp
 
+from .complexity import complexity_functional
+from .dmft import memoryless_gain
 from .meanfield import derive_mean_field
 from .pencil import pencil_latex
 
@@ -54,7 +57,48 @@ def derivation_markdown(cell, equations=None):
     out += ["", "Support of the spectrum: $\\rho(K(\\lambda)) \\ge 1$ with the transfer operator "
             "$K_{(k'l'),(kl)} = \\langle a_{k'k}\\, \\overline{a_{l'l}} \\rangle$, "
             "$a(\\lambda) = R_s (\\lambda - A)^{-1} B + R_u$, over pairs of fields that share a matrix.", ""]
+    out += _complexity_section(eqs) + _dynamics_section(cell)
     return "\n".join(out)
+
+
+def _complexity_section(eqs):
+    """Kac-Rice functional in field space (THEORY.md sec. 4)."""
+    functional = complexity_functional(eqs)
+    return ["## Fixed-point complexity (Kac-Rice)", "",
+            "Fixed points correspond one-to-one to solutions of $u = U\\,f(S(u))$ in field space; with the "
+            "site law $\\rho$ of the fields, an exponential tilt of the mean-field Gaussians:", ""] + \
+        [f"$$ {line} $$" for line in functional.latex()] + \
+        ["", "At the mean-field law the first two terms cancel, so $\\Sigma$ is bounded below by the "
+         "log-potential of the pencil at $\\lambda = %d$." % functional.lam, ""]
+
+
+def _dynamics_section(cell):
+    """Single-site stochastic process and two-replica Lyapunov linearisation (THEORY.md sec. 2)."""
+    out = ["## Dynamic mean field", "",
+           "Every field is a Gaussian process, independent of its site's own variables, with two-time "
+           "covariance the correlation of its source (zero across different matrices):", ""]
+    for f in cell.fields:
+        for g in cell.fields:
+            if g.matrix == f.matrix and str(g.symbol) >= str(f.symbol):
+                out.append(f"$$ \\mathbb{{E}}[{_latex(f.symbol)}(t)\\,{_latex(g.symbol)}(t')] = "
+                           f"\\mathbb{{E}}\\left[\\left({_latex(cell.expand(f.source))}\\right)_t\\;"
+                           f"\\left({_latex(cell.expand(g.source))}\\right)_{{t'}}\\right] $$")
+    step = "s(t+1) = F(s(t), u(t))" if cell.time == "discrete" else "\\dot s(t) = F(s(t), u(t))"
+    out += ["", f"Single-site process: ${step}$ with the cell's update $F$ above and $u$ drawn from those "
+            "processes (stationary state solved by iterated sampling).", "",
+            "Maximal Lyapunov exponent $\\lambda$: two replicas, $K(t,t') = e^{\\lambda(t+t')} k(t-t')$, "
+            "perturbation $\\delta s$ driven by $\\delta u$ Gaussian with covariance "
+            "$k_{kl} = \\mathbb{E}[\\delta f_k\\,\\delta f_l]$, $\\delta f = R_s\\,\\delta s + R_u\\,\\delta u$:", ""]
+    if cell.time == "discrete":
+        out.append("$$ \\delta s(t+1) = e^{-\\lambda}\\,(A\\,\\delta s(t) + B\\,\\delta u(t)) $$")
+    else:
+        out.append("$$ \\tfrac{d}{dt}\\delta s = (A - \\lambda)\\,\\delta s + B\\,\\delta u $$")
+    out += ["", "$\\lambda$ is where the largest eigenvalue of the map $k \\to k_{new}$ equals 1.", ""]
+    gain = memoryless_gain(cell)
+    if gain is not None:
+        out += ["Memoryless cell (closed form, anchors C1): "
+                f"$\\lambda = \\tfrac12 \\ln \\mathbb{{E}}\\left[{_latex(gain)}\\right]$ over the stationary field.", ""]
+    return out
 
 
 def derivation_latex(cell, equations=None):
