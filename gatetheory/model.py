@@ -11,7 +11,7 @@ from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
-from .numerics.solve import CONTINUATION_SCALES, CONTINUATION_STEPS, START_SCALES, locate_roots, polish_roots
+from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, polish_roots
 from .numerics.spectrum import LAW_SITES, SpectrumResult, spectrum_of_solution
 
 QUADRATURE_TOL = 1e-9
@@ -108,20 +108,21 @@ class Model:
         from .dynamics import dynamics
         return dynamics(self, **options)
 
-    def mean_field(self, starts=None):
+    def mean_field(self, starts=None, base=BASE_NODES):
         """Every solution of the static mean-field equations, with residual and stability (sec. 2).
 
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
-        the search to continuation: Newton from them, from zero and from two fresh scales only."""
+        the search to continuation: Newton on the accurate map from them, from zero and from the
+        coarse map's image of two fresh scales; `base` is the quadrature level to start from."""
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
-        base = BASE_NODES
         coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
         if starts is None:
             candidates = locate_roots(coarse, problem.diagonal, START_SCALES)
         else:
-            candidates = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES, starts, CONTINUATION_STEPS)
+            candidates = [np.asarray(q, float) for q in starts] + [np.zeros(len(problem.diagonal))] + \
+                [coarse(c * problem.diagonal.astype(float)) for c in CONTINUATION_SCALES]
         while True:
             roots = polish_roots(lambda q: problem.map(q, pv, base), candidates, problem.diagonal)
             # error of the half-size rule: a conservative estimate for the rule actually used

@@ -169,16 +169,18 @@ class PointOptions:
     dynamics: dict = field(default_factory=dict)
 
 
-def evaluate_point(cell, params, options, starts=None):
-    """Every requested quantity at one parameter point; returns (values, solutions' q for warm starts,
-    diagnostics). Full mean-field search when `starts` is None or the solution count is requested."""
+def evaluate_point(cell, params, options, warm=None):
+    """Every requested quantity at one parameter point; returns (values, warm start for the next
+    point, diagnostics). Full mean-field search when `warm` is None or the solution count is requested."""
     from .model import Model
     from .numerics.spectrum import spectrum_of_solution
 
     model = Model(cell, **params)
     wanted = set(options.quantities)
-    full = starts is None or "solutions" in wanted
-    mf = model.mean_field(starts=None if full else starts)
+    if warm is None or "solutions" in wanted:
+        mf = model.mean_field()
+    else:
+        mf = model.mean_field(starts=warm["starts"], base=warm["base"])
     sol = mf.solution
     q = np.array(list(sol.order_parameters.values()))
     values = {}
@@ -202,21 +204,23 @@ def evaluate_point(cell, params, options, starts=None):
         values["lyapunov_max"] = float(model.dynamics(**options.dynamics).lyapunov_max)
     diagnostics = {"residual": sol.residual, "quadrature_error": mf.diagnostics["quadrature_error"],
                    "solutions_found": len(mf.solutions)}
-    return values, [np.array(list(s.order_parameters.values())) for s in mf.solutions], diagnostics
+    warm = {"starts": [np.array(list(s.order_parameters.values())) for s in mf.solutions],
+            "base": mf.diagnostics["quadrature_nodes"]}
+    return values, warm, diagnostics
 
 
 def solve_row(cell, fixed, x, y_name, y, options):
     """One row of the grid (y fixed), left to right with continuation; failures become NaN + message."""
     rows = {q: np.full(len(x.values), np.nan) for q in options.quantities}
     diag = {k: np.full(len(x.values), np.nan) for k in ("residual", "quadrature_error", "solutions_found")}
-    failures, starts = [], None
+    failures, warm = [], None
     for i, xv in enumerate(x.values):
         params = {**fixed, x.name: float(xv), y_name: float(y)}
         try:
-            values, starts, d = evaluate_point(cell, params, options, starts)
+            values, warm, d = evaluate_point(cell, params, options, warm)
         except GateTheoryError as err:
             failures.append({x.name: float(xv), y_name: float(y), "error": f"{type(err).__name__}: {err}"})
-            starts = None
+            warm = None
             continue
         for q, v in values.items():
             rows[q][i] = v

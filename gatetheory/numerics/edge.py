@@ -78,10 +78,20 @@ class PoleExpansion:
 
     def __init__(self, mu, quad, lin, conj_lin, const, shape):
         self.mu = mu                       # (M, ns) poles
-        self.quad = quad                   # (M * ns * ns, E) coefficients of u_p conj(u_q), weights folded in
-        self.lin, self.conj_lin = lin, conj_lin   # (M * ns, E) coefficients of u_p and conj(u_p)
-        self.const = const                 # (E,) the lambda-independent part, summed over sites
         self.shape = shape
+        self.const = const                 # (E,) the lambda-independent part, summed over sites
+        live = np.flatnonzero(np.any(quad != 0, axis=0) | np.any(lin != 0, axis=0) | np.any(conj_lin != 0, axis=0))
+        self.live = live                   # entries of K that depend on lambda (others stay at const)
+        quad, lin, conj_lin = quad[:, live], lin[:, live], conj_lin[:, live]
+        if mu.shape[1] == 1 and not np.any(mu.imag):
+            # real poles: u = a - i b with a = (x - mu) / d, b = y / d, d = |lambda - mu|^2, so every
+            # entry is a real linear form in (1/d, a, b): one real matrix product per batch
+            blocks = [quad, lin + conj_lin, 1j * (conj_lin - lin)]
+            self.real = np.concatenate([np.concatenate([c.real, c.imag], axis=1) for c in blocks], axis=0)
+            self.mu = mu.real[:, 0]
+        else:
+            self.real = None
+            self.quad, self.lin, self.conj_lin = quad, lin, conj_lin
 
     @classmethod
     def of(cls, sites):
@@ -90,11 +100,14 @@ class PoleExpansion:
         m, ns = A.shape[0], A.shape[1]
         if not sites.groups or ns == 0:
             return None
-        mu, V = np.linalg.eig(A)
-        if not np.all(np.isfinite(mu)) or np.max(np.linalg.cond(V)) > cls.MAX_CONDITION:
-            return None
-        Vinv = np.linalg.inv(V)
-        P = np.einsum("mkj,mjp,mpn,mnl->mpkl", Rs, V, Vinv, B)          # (M, ns, nf, nf)
+        if ns == 1:                                                      # A_i scalar: its own pole
+            mu = A[:, :, 0].astype(complex)
+            P = np.einsum("mk,ml->mkl", Rs[:, :, 0], B[:, 0, :])[:, None]
+        else:
+            mu, V = np.linalg.eig(A)
+            if not np.all(np.isfinite(mu)) or np.max(np.linalg.cond(V)) > cls.MAX_CONDITION:
+                return None
+            P = np.einsum("mkj,mjp,mpl->mpkl", Rs, V, np.linalg.solve(V, B))   # (M, ns, nf, nf)
         pairs = sites._pairs()
         rows, cols = pairs[:, 0][:, None], pairs[:, 0][None, :]
         rows2, cols2 = pairs[:, 1][:, None], pairs[:, 1][None, :]
@@ -110,15 +123,22 @@ class PoleExpansion:
     def operator(self, lam):
         """K for scalar or 1-D lambda (leading axis)."""
         shape = lam.shape
-        u = 1.0 / (lam.reshape(-1, 1, 1) - self.mu[None])                # (L, M, ns)
-        n_lam, m, ns = u.shape
-        if ns == 1:                                                       # |u|^2 is real: cheaper products
-            mod2 = (u.real ** 2 + u.imag ** 2).reshape(n_lam, m)
-            quad = mod2 @ self.quad.real + 1j * (mod2 @ self.quad.imag)
+        flat_lam = lam.reshape(-1, 1)
+        if self.real is not None:
+            x = flat_lam.real - self.mu[None]
+            y = np.broadcast_to(flat_lam.imag, x.shape)
+            inv = 1.0 / (x * x + y * y)
+            out = np.concatenate([inv, x * inv, y * inv], axis=1) @ self.real
+            half = out.shape[1] // 2
+            varying = out[:, :half] + 1j * out[:, half:]
         else:
+            u = 1.0 / (flat_lam[..., None] - self.mu[None])                # (L, M, ns)
+            n_lam = len(u)
             quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
-        flat = u.reshape(n_lam, -1)
-        K = quad + flat @ self.lin + flat.conj() @ self.conj_lin + self.const
+            flat = u.reshape(n_lam, -1)
+            varying = quad + flat @ self.lin + flat.conj() @ self.conj_lin
+        K = np.broadcast_to(self.const, (len(flat_lam), len(self.const))).copy()
+        K[:, self.live] += varying
         return K.reshape(shape + self.shape)
 
 

@@ -52,19 +52,18 @@ def map_jacobian(mapping, q, step=1e-6):
 
 
 CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come from a neighbouring point
-CONTINUATION_STEPS = 8
 
 
-def locate_roots(mapping, diagonal, scales=START_SCALES, starts=(), damped_steps=40):
-    """Candidate solutions of q = M(q) on the cheap map: Newton from zero, from `starts`, and from
-    M(c * diag) and its damped iterates (`damped_steps`) for every scale c."""
+def locate_roots(mapping, diagonal, scales=START_SCALES):
+    """Candidate solutions of q = M(q) on the cheap map: Newton from zero, and from M(c * diag) and
+    its damped iterates for every scale c."""
     n = len(diagonal)
     residual = lambda q: mapping(q) - q  # noqa: E731
-    candidates = [np.zeros(n)] + [np.asarray(q, float) for q in starts]
+    candidates = [np.zeros(n)]
     for c in scales:
         start = mapping(c * diagonal.astype(float))
         candidates.append(start)
-        end, _ = damped_iteration(mapping, start, max_iter=damped_steps)
+        end, _ = damped_iteration(mapping, start, max_iter=40)
         candidates.append(end)
     located = []
     for q0 in candidates:
