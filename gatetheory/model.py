@@ -12,7 +12,7 @@ from .errors import ConvergenceError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, polish_roots
-from .numerics.spectrum import LAW_SITES, SpectrumResult, spectrum_of_solution
+from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072
@@ -93,9 +93,10 @@ class Model:
     def params(self):
         return {p.name: v for p, v in self.values.items()}
 
-    def spectrum(self, n=1000, slow_eps=0.05, solution=None):
-        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3)."""
-        return spectrum(self, n, slow_eps, solution)
+    def spectrum(self, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
+        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3);
+        `parts` limits the work to some of radius, radius_bulk, radius_support, slow_fraction."""
+        return spectrum(self, n, slow_eps, solution, parts)
 
     def complexity(self):
         """Annealed fixed-point complexity (Kac-Rice, sec. 4): exact where the cell reduces to the
@@ -156,8 +157,11 @@ class Model:
                          "versions": versions()})
 
 
-def spectrum(model, n=1000, slow_eps=0.05, solution=None):
+def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
     """Jacobian spectrum at a mean-field solution (the settled one by default): THEORY.md sec. 3."""
+    unknown = set(parts) - set(SPECTRAL_PARTS)
+    if unknown or not parts:
+        raise ParameterError(f"unknown spectral part(s) {sorted(unknown) or parts!r}; known: {', '.join(SPECTRAL_PARTS)}")
     if not (isinstance(n, int) and n >= 2):
         raise ParameterError(f"network width n must be an integer >= 2, got {n!r}")
     if slow_eps is not None and not (np.isfinite(slow_eps) and slow_eps > 0):
@@ -167,7 +171,7 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None):
     if not 0 <= index < len(mf.solutions):
         raise ParameterError(f"solution index {index} out of range: {len(mf.solutions)} solution(s)")
     q = np.array(list(mf.solutions[index].order_parameters.values()))
-    values = spectrum_of_solution(model.equations, q, model.param_values, n, slow_eps)
+    values = spectrum_of_solution(model.equations, q, model.param_values, n, slow_eps, parts=tuple(parts))
     values["diagnostics"].update(versions=versions(), mean_field=mf.solutions[index].__dict__)
     return SpectrumResult(cell=model.cell.name, params=model.params, time=model.cell.time, n=n,
                           slow_eps=slow_eps, solution=index, **values)

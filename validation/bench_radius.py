@@ -2,10 +2,12 @@
 
 For each point, in one process:
 
-  theory   Model(cell, **params).spectrum(n=2000, slow_eps=None).radius (mean field + support edge
-           + radii: what the radius needs), timed after a warm-up call at another parameter point
-           of the same cell, so one-off derivation and code generation are excluded; the full
-           `spectrum(n=2000)` (adding the Dyson slow-mode mass) is timed too;
+  theory   Model(cell, **params).spectrum(n=2000, parts=("radius",)).radius (mean field + the
+           width-N edge: what the radius needs), timed after a warm-up call at another parameter
+           point of the same cell, so one-off derivation and code generation are excluded; the full
+           `spectrum(n=2000)` (all radii and the Dyson slow-mode mass) is timed too, and the cost
+           per point inside a sweep (gatetheory.phase, 11 points along g with continuation, one
+           process);
   sampled  SampledNetwork(cell, 2000, seed): fixed point (relaxation + Newton) + all eigenvalues of
            the exact Jacobian, timed per seed (seeds 0, 1, 2; the timing ratio uses the median of
            the three single-network estimates).
@@ -35,6 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 from spectra import MGU, TWO_GATE, Z_FREE, sample_one  # noqa: E402
 
 from gatetheory.model import Model, versions  # noqa: E402
+from gatetheory.phase import phase_diagram  # noqa: E402
 
 SEEDS = (0, 1, 2)
 # (id, cell, params, warm-up params, fixed-point start): warm-up differs from the point so that
@@ -53,6 +56,13 @@ POINTS = [
 ]
 
 
+def row_axis(model):
+    """A two-value second axis for the sweep: sigma_b (or the first other parameter) at +-1 %."""
+    name = "sigma_b" if "sigma_b" in model.params else next(k for k in model.params if k not in ("g", "g_h"))
+    v = model.params[name]
+    return (name, v - 0.01 * (abs(v) + 1), v + 0.01 * (abs(v) + 1), 2)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -60,7 +70,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     n = args.n
     rows = []
-    print(f"{'point':14s} {'theory s':>9s} {'+slow s':>8s} {'sample s':>9s} {'ratio':>7s} {'theory r':>9s} "
+    print(f"{'point':14s} {'theory s':>9s} {'sweep s':>8s} {'+slow s':>8s} {'sample s':>9s} {'ratio':>7s} {'theory r':>9s} "
           f"{'sampled r (mean ± sd)':>22s} {'error':>8s} {'err/sd':>7s}")
     for pid, cell, params, warm, start in POINTS:
         if args.only and args.only not in pid:
@@ -71,8 +81,15 @@ def main(argv=None):
         Model(cell, **warm).spectrum(n=n)                    # derivation + code generation
         warm_seconds = time.perf_counter() - t
         t = time.perf_counter()
-        result = model.spectrum(n=n, slow_eps=None)
+        result = model.spectrum(n=n, slow_eps=None, parts=("radius",))
         theory_seconds = time.perf_counter() - t
+        g_name = "g_h" if "g_h" in params else "g"
+        g0 = params.get(g_name, model.params[g_name])
+        y_axis = row_axis(model)
+        t = time.perf_counter()
+        phase_diagram(cell, (g_name, 0.95 * g0, 1.05 * g0, 11), y_axis, quantities=("radius",),
+                      fixed={k: v for k, v in params.items() if k not in (g_name, y_axis[0])}, workers=1, n=n)
+        sweep_seconds = (time.perf_counter() - t) / 22
         t = time.perf_counter()
         full = Model(cell, **params).spectrum(n=n)
         full_seconds = time.perf_counter() - t
@@ -85,6 +102,8 @@ def main(argv=None):
         one = float(np.median(sample_seconds))
         row = dict(id=pid, cell=Path(cell).name if str(cell).endswith(".toml") else cell, params=params,
                    n=n, theory_radius=result.radius, theory_seconds=theory_seconds,
+                   theory_seconds_per_point_in_sweep=sweep_seconds,
+                   ratio_sweep_point_over_one_sample=sweep_seconds / float(np.median(sample_seconds)),
                    theory_seconds_with_slow_mass=full_seconds,
                    warmup_seconds=warm_seconds, sample_seconds=sample_seconds,
                    sample_seconds_fixed_point=[s["seconds_fixed_point"] for s in samples],
@@ -96,7 +115,7 @@ def main(argv=None):
                    fixed_points_converged=[s["converged"] for s in samples],
                    measure="max Re lambda" if continuous else "max |lambda|")
         rows.append(row)
-        print(f"{pid:14s} {theory_seconds:9.2f} {full_seconds:8.2f} {one:9.2f} {row['ratio_theory_over_one_sample']:7.2f} "
+        print(f"{pid:14s} {theory_seconds:9.3f} {sweep_seconds:8.3f} {full_seconds:8.2f} {one:9.2f} {row['ratio_theory_over_one_sample']:7.2f} "
               f"{result.radius:9.4f} {mean:13.4f} ± {sd:.4f} {error:+8.4f} {row['error_over_sd']:+7.2f}",
               flush=True)
     total_theory = sum(r["theory_seconds"] for r in rows)
@@ -106,9 +125,11 @@ def main(argv=None):
                    one_sample_seconds_total=total_sample,
                    ratio_total=total_theory / total_sample if total_sample else None,
                    median_ratio=float(np.median([r["ratio_theory_over_one_sample"] for r in rows])),
+                   median_ratio_in_sweep=float(np.median([r["ratio_sweep_point_over_one_sample"] for r in rows])),
                    max_abs_error_over_sd=float(max(abs(r["error_over_sd"]) for r in rows)))
     print(f"total: theory {total_theory:.1f} s, one sample per point {total_sample:.1f} s, "
-          f"ratio {summary['ratio_total']:.2f} (median per point {summary['median_ratio']:.2f})")
+          f"ratio {summary['ratio_total']:.3f} (median per point {summary['median_ratio']:.3f}, "
+          f"in a sweep {summary['median_ratio_in_sweep']:.3f})")
     out = dict(n=n, seeds=list(SEEDS), versions=versions(), blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                load_average=os.getloadavg(), rows=rows, summary=summary)
     (HERE / "results").mkdir(exist_ok=True)
