@@ -18,7 +18,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 from .cells import get_cell
 from .codegen import compile_expressions
 from .derive.pencil import jacobian_blocks
-from .errors import CellError, ConvergenceError, ParameterError
+from .errors import CellError, ConvergenceError, GateTheoryError, ParameterError
 
 DENSE_NEWTON_MAX = 1000   # Newton solves densely up to ns*N unknowns, matrix-free (GMRES) above
 SINGULAR_BLOCK = 1e-8     # per-site blocks with |det| below this are not inverted in the preconditioner
@@ -267,18 +267,48 @@ class SampledNetwork:
 
     # -- fixed points -------------------------------------------------------------------------
     def fixed_point(self, state=None, scale=1.0, relax_steps=3000, dt=0.5, tol=1e-10, relax_tol=1e-3,
-                    newton_steps=30, linear="auto", require=False):
+                    newton_steps=30, linear="auto", require=False, via="auto"):
         """Relax (iterate the map with adaptive damping, or integrate the flow with RK4), then Newton.
 
+        `via`: parameter overrides under which a fixed point is found first (relaxation and Newton, same
+        couplings), then polished by Newton at the true parameters. "auto" retries a failed search
+        that way with every parameter that cannot move the fixed points (update-gate gains and biases,
+        derive.meanfield.fixed_point_free_params) set to 0: near-binary gates freeze units under
+        relaxation (z (F - s) ~ 0 with F != s), while a constant gate leaves the same fixed points.
         Returns a FixedPoint; with require=True a failure raises ConvergenceError with the residual.
         """
         state = self.initial_state(scale) if state is None else self._check_state(state)
-        state, relaxed = self._relax(state, relax_steps, dt, relax_tol)
+        state0 = state
+        if isinstance(via, dict) and via:          # solve F = s with the overrides, then polish here
+            helper = SampledNetwork(self.cell, self.n, self.seed, **{**self.params, **via})
+            first = helper.fixed_point(state, scale, relax_steps, dt, tol, relax_tol, newton_steps, linear, via=None)
+            state, relaxed = first.state, first.relax_steps
+        else:
+            state, relaxed = self._relax(state, relax_steps, dt, relax_tol)
         result = replace(self.newton(state, tol=tol, max_steps=newton_steps, linear=linear), relax_steps=relaxed)
+        if via == "auto" and not result.converged:
+            free = self.gate_free_overrides()
+            if free:
+                retry = self.fixed_point(state0, scale, relax_steps, dt, tol, relax_tol, newton_steps, linear, via=free)
+                result = retry if retry.residual < result.residual else result
         if require and not result.converged:
             raise ConvergenceError(f"{self.cell.name} (N={self.n}, seed={self.seed}): no fixed point found, "
                                    f"residual {result.residual:.3g} > tol {tol:g}")
         return result
+
+    def gate_free_overrides(self):
+        """{name: 0} for parameters the fixed points do not depend on, where 0 is an allowed value."""
+        from .derive.meanfield import fixed_point_free_params
+
+        out = {}
+        for p in fixed_point_free_params(self.cell):
+            try:
+                self.cell.resolve_params({**self.params, p.name: 0.0})
+            except GateTheoryError:
+                continue
+            if self.values[p] != 0.0:
+                out[p.name] = 0.0
+        return out
 
     def _relax(self, state, steps, dt, tol, window=50):
         """Relax toward an attracting fixed point until max |R| < tol: damped iteration

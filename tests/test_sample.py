@@ -252,3 +252,29 @@ def test_meanfield_vs_sample_full():
     sizes, seeds = (500, 1000, 2000), range(8)
     spreads = [v for name in ("gru", "mgu", "lstm", "gated_ct") for v in check_agreement(name, sizes, seeds).values()]
     check_spread_shrinks(spreads)
+
+
+@pytest.mark.parametrize("name, free", [("vanilla", []), ("lstm", []), ("mgu", []), ("gru", ["alpha_z", "beta_z"]),
+                                        ("gru_torch", ["alpha_z", "beta_z"]),
+                                        ("gated_ct", ["alpha_z", "beta_z", "tau_r", "tau_z"])])
+def test_parameters_that_cannot_move_fixed_points(name, free):
+    # exact: z (F - h) = 0 and (1 - z)(n - h) = 0 do not depend on the update gate; mgu's gate also
+    # feeds a field source (U_h[f h]) so it does move them; tau only scales a flow
+    from gatetheory.cells import get_cell
+    from gatetheory.derive.meanfield import fixed_point_free_params
+    assert [p.name for p in fixed_point_free_params(get_cell(name))] == free
+
+
+def test_near_binary_update_gate_fixed_point_via_constant_gate():
+    # relaxation freezes units whose z ~ 0; fixed_point retries relaxing with alpha_z = beta_z = 0 (same
+    # couplings, same fixed points) and polishes by Newton at the true parameters
+    params = dict(g=1.6, alpha_r=3.0, sigma_b=1.0, alpha_z=20.0, beta_z=-2.0)
+    net = SampledNetwork("gru", 300, seed=1, **params)
+    direct = net.fixed_point(via=None)
+    fp = net.fixed_point()
+    assert not direct.converged and fp.converged and fp.residual < 1e-10
+    constant = SampledNetwork("gru", 300, seed=1, **dict(params, alpha_z=0.0, beta_z=0.0))
+    assert np.max(np.abs(constant.residual(fp.state))) < 1e-9        # the same fixed-point set
+    assert net.gate_free_overrides() == {"alpha_z": 0.0, "beta_z": 0.0}
+    overrides = SampledNetwork("gated_ct", 10, tau_z=2.0).gate_free_overrides()
+    assert "tau_z" not in overrides and "tau_r" not in overrides          # tau = 0 is out of bounds

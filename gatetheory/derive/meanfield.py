@@ -202,6 +202,21 @@ def _drop_positive_factors(expr):
     return sp.Mul(*kept)
 
 
+def fixed_point_free_params(cell):
+    """Parameters that enter the fixed-point conditions only through factors that cannot vanish
+    (update gates: z (F - h) = 0): the set of fixed points does not depend on them (sec. 2)."""
+    from ..codegen import stabilise            # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
+
+    residual = cell.fixed_point_residual(expanded=True)
+    params = set(cell.params)
+    anywhere = set().union(*(r.free_symbols for r in residual)) & params
+    factors = [f for r in residual for f in sp.Mul.make_args(sp.fraction(sp.factor(sp.together(r)))[0])]
+    kept = [f for f in factors if not (stabilise(f).is_positive or stabilise(f).is_negative)]
+    kept = set().union(*(f.free_symbols for f in kept),
+                       *(cell.expand(f.source).free_symbols for f in cell.fields)) & params
+    return sorted(anywhere - kept, key=lambda p: p.name)
+
+
 def _solve_site(cell, residual):
     """Solve R(s) = 0 per site: triangular linear elimination, leaving the rest implicit."""
     eqs = [_drop_positive_factors(r) for r in residual]
