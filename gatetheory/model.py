@@ -38,7 +38,7 @@ class MeanFieldSolution:
     residual: float
     map_radius: float
     attracting: bool
-    stable: bool
+    stable: bool              # stable .. boundary_transfer: None where mean_field(lazy=True) skipped them
     marginal: bool
     settles: bool
     diagonal_extreme: float
@@ -109,12 +109,13 @@ class Model:
         from .dynamics import dynamics
         return dynamics(self, **options)
 
-    def mean_field(self, starts=None, base=BASE_NODES):
+    def mean_field(self, starts=None, base=BASE_NODES, lazy=False):
         """Every solution of the static mean-field equations, with residual and stability (sec. 2).
 
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
-        coarse map's image of two fresh scales; `base` is the quadrature level to start from."""
+        coarse map's image of two fresh scales; `base` is the quadrature level to start from.
+        `lazy`: stability only where the selection needs it (others None)."""
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
@@ -134,16 +135,21 @@ class Model:
             base *= 2
             candidates = [r.q for r in roots]
         continuous = self.cell.time == "continuous"
-        solutions = []
-        for r in roots:
-            st = stability(site_arrays(eqs, r.q, pv, qmc_sites=LAW_SITES), continuous)
+        solutions, settled = [None] * len(roots), False
+        for i in reversed(range(len(roots))):          # largest first: the selection's candidates
+            r = roots[i]
+            needed = not lazy or (not settled and (r.attracting or i == len(roots) - 1))
+            st = stability(site_arrays(eqs, r.q, pv, qmc_sites=LAW_SITES), continuous) if needed else None
+            settles = None if st is None else bool(r.attracting and st.stable)
+            settled = settled or bool(settles)
             moments = problem.moments(r.q, pv, base)
-            solutions.append(MeanFieldSolution(
+            solutions[i] = MeanFieldSolution(
                 order_parameters={str(s): float(v) for s, v in zip(problem.q, r.q)},
                 state_second_moments={s.name: float(m) for s, m in zip(self.cell.states, moments)},
                 residual=r.residual, map_radius=r.map_radius, attracting=r.attracting,
-                stable=st.stable, marginal=st.marginal, settles=r.attracting and st.stable,
-                diagonal_extreme=st.diagonal_extreme, boundary_transfer=st.boundary_transfer))
+                stable=None if st is None else st.stable, marginal=None if st is None else st.marginal,
+                settles=settles, diagonal_extreme=None if st is None else st.diagonal_extreme,
+                boundary_transfer=None if st is None else st.boundary_transfer)
         settling = [i for i, s in enumerate(solutions) if s.settles]
         selected = settling[-1] if settling else len(solutions) - 1
         if not np.all(np.isfinite([s.residual for s in solutions])):

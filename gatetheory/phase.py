@@ -178,19 +178,17 @@ def evaluate_point(cell, params, options, warm=None):
     model = Model(cell, **params)
     wanted = set(options.quantities)
     if warm is None or "solutions" in wanted:
-        mf = model.mean_field()
+        mf = model.mean_field(lazy=True)
     else:
-        mf = model.mean_field(starts=warm["starts"], base=warm["base"])
+        mf = model.mean_field(starts=warm["starts"], base=warm["base"], lazy=True)
     sol = mf.solution
     q = np.array(list(sol.order_parameters.values()))
     values = {}
     for name in options.quantities:
         if name == "solutions":
             values[name] = float(len(mf.solutions))
-        elif name in ("settles", "stable"):
-            values[name] = float(getattr(sol, name))
-        elif name in ("diagonal_extreme", "boundary_transfer"):
-            values[name] = float(getattr(sol, name))
+        elif name in ("settles", "stable", "diagonal_extreme", "boundary_transfer"):
+            values[name] = float(getattr(sol, name))       # always evaluated for the selected solution
         elif name.startswith(MOMENT_PREFIX):
             values[name] = float(sol.state_second_moments[name[len(MOMENT_PREFIX):]])
     spectral = [p for p in options.quantities if p in SPECTRAL_QUANTITIES]
