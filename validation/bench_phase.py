@@ -21,7 +21,7 @@ from gatetheory.phase import phase_diagram
 from .claims_common import RESULTS
 from .spectra import sample_one
 
-FIXED = dict(alpha_r=3.0, alpha_z=1.0, sigma_b=0.0)
+FIXED = dict(alpha_r=3.0)          # as in the CLI example; other parameters at their defaults
 
 
 def main():
@@ -30,7 +30,7 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--probes", type=int, default=4)
     args = parser.parse_args()
-    Model("gru", g=1.3, **FIXED).spectrum(parts=("radius",))             # derivation + generated code
+    Model("gru", g=1.3, **FIXED).spectrum(parts=("radius",))    # derivation + generated code
     x, y = ("g", 0.5, 3.0, args.size), ("beta_r", -3.0, 3.0, args.size)
     start = time.perf_counter()
     diagram = phase_diagram("gru", x, y, quantities=("radius",), fixed=FIXED, n=args.n)
