@@ -1,0 +1,31 @@
+"""python -m validation.training [--quick] [--out DIR]: run the study and write training.{json,md,png}
+(training_quick.* with --quick) into validation/results."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")   # shared 2-core machine: one thread per process
+
+from .report import write  # noqa: E402
+from .study import FULL, QUICK, run_study  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def main(argv=None):
+    """Parse the command line, run the study, write the results."""
+    parser = argparse.ArgumentParser(prog="python -m validation.training", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2 x 2 corners per sweep, 2 seeds, 150 steps, no DMFT")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output directory (default validation/results)")
+    args = parser.parse_args(argv)
+    config = QUICK if args.quick else FULL
+    results = run_study(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    command = "python -m validation.training" + (" --quick" if args.quick else "")
+    for path in write(results, config.sweeps, args.out, "training_quick" if args.quick else "training", command):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
