@@ -198,11 +198,16 @@ def conclusions(results, sweeps):
                       for c in cors if c["verdict"] == "partly"]
             others = [f"{c['quantity']} ({_fmt(c['rho'], 2)})" for c in cors
                       if not c["verdict"].startswith("tracks") and c["verdict"] != "partly"]
+            quiet = [r["accuracy_mean"] for r in rows if r["predicted"]["q_h"] == 0.0]
+            active = [r["accuracy_mean"] for r in rows if r["predicted"]["q_h"] > 0.0]
+            phases = (f"Predicted quiescent points (mean field E[h^2] = 0, {len(quiet)}): mean accuracy "
+                      f"{np.mean(quiet):.2f} [{min(quiet):.2f}, {max(quiet):.2f}]; active points ({len(active)}): "
+                      f"{np.mean(active):.2f} [{min(active):.2f}, {max(active):.2f}]. ") if quiet and active else ""
             lines.append(
                 f"- **{sweep.cell}, {task}**: seed-mean accuracy from {worst['accuracy_mean']:.2f} "
                 f"({_params(worst['params'], sweep)}) to {best['accuracy_mean']:.2f} "
                 f"({_params(best['params'], sweep)}), chance {results['chance'][task]:.2f}; seed sd median "
-                f"{np.median(sds):.3f}, max {max(sds):.3f}. Tracks: {'; '.join(tracks) or 'none'}. "
+                f"{np.median(sds):.3f}, max {max(sds):.3f}. {phases}Tracks: {'; '.join(tracks) or 'none'}. "
                 f"Partly: {'; '.join(partly) or 'none'}. Does not track: {'; '.join(others) or 'none'}.")
     return lines
 
