@@ -20,8 +20,9 @@ import numpy as np
 from scipy.special import expit
 
 from .cells.builtin import BUILTINS
+from .derive.complexity import complexity_functional
 from .numerics.complexity import field_pencil, log_potential, vanilla_complexity
-from .numerics.edge import equations_problem, site_arrays
+from .numerics.edge import equations_problem, site_values
 
 BOUND_SITES = 2048      # quasi-Monte Carlo sites of the mean-field law for the log-potential
 QUIESCENT = 1e-12       # Gaussian variances below this: the zero (point-mass) solution
@@ -76,20 +77,32 @@ def reduction(cell, values):
     return None if found is None else found(values)
 
 
+def field_rows(equations):
+    """The symbolic field-space rows of derived equations (derive.complexity), built once per derivation."""
+    if getattr(equations, "_field_rows", None) is None:
+        equations._field_rows = complexity_functional(equations).rows
+    return equations._field_rows
+
+
 def mean_field_bounds(model):
     """Sigma >= (1/N) ln|det(1 - T)| at each non-degenerate mean-field solution (THEORY.md sec. 4).
 
-    A solution whose Gaussians all have zero variance is a point mass (the single quiescent fixed
-    point, entropy -inf): the cancellation does not hold there and it bounds nothing but # >= 1."""
-    continuous = model.cell.time == "continuous"
+    A solution whose field Gaussians all have zero variance is a point mass in field space (the
+    single quiescent fixed point, entropy -inf): the cancellation does not hold there and it bounds
+    nothing but # >= 1. Quenched inputs xi keep unit variance and do not count."""
     problem = equations_problem(model.equations)
+    rows = field_rows(model.equations)
+    fields = [i for i, g in enumerate(model.equations.gaussians)     # Gaussians that carry a field
+              if any(r not in model.cell.xis for r, _ in g.coeffs)]  # (pure xi ones stay N(0, 1))
     out = []
     for sol in model.mean_field().solutions:
         q = np.array(list(sol.order_parameters.values()))
-        if np.all(np.abs(problem.mean_cov(q, model.param_values)[1]) < QUIESCENT):
+        variances = np.diag(problem.mean_cov(q, model.param_values)[1])[fields]
+        if np.all(np.abs(variances) < QUIESCENT):
             continue
-        sites = site_arrays(model.equations, q, model.param_values, qmc_sites=BOUND_SITES)
-        value, residual, converged = log_potential(field_pencil(sites, continuous))
+        values, weights = site_values(model.equations, list(rows), q, model.param_values, qmc_sites=BOUND_SITES)
+        a = np.stack(values, -1).reshape(weights.shape + rows.shape)
+        value, residual, converged = log_potential(field_pencil(a, weights, model.equations.jacobian.groups))
         out.append({"order_parameters": sol.order_parameters, "bound": max(float(value), 0.0),
                     "log_potential": float(value), "dyson_residual": residual, "converged": converged})
     return out

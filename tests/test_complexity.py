@@ -176,3 +176,18 @@ def test_growth_rate_with_no_fixed_point_found_is_a_typed_error():
     from gatetheory.errors import ConvergenceError
     with pytest.raises(ConvergenceError, match="no fixed point found"):
         _fit([8, 16], {8: [1, 2], 16: [0, 0]}, {8: [1, 1], 16: [0, 0]}, {8: 0, 16: 0}, 2, 0.0)
+
+
+def test_saturated_update_gate_and_quenched_input_in_the_bound():
+    # gru_torch keeps xi_n as its own N(0, 1) Gaussian, so the zero solution is not all-zero variance:
+    # it is still a point mass in field space and must not count (it gave ln 2.5 + (1/6.25 - 1)/2 =
+    # 0.496 at g = 5); with alpha_z = 20 the gate saturates to z = 1.0 in floating point, where the
+    # numerical (1 - A)^-1 B is 0/0: the symbolic rows cancel z (before: NaN into the Dyson solver)
+    from gatetheory.complexity import mean_field_bounds
+    saturated = complexity(Model("gru_torch", g=5.0, alpha_z=20.0, alpha_r=0.01))
+    smooth = complexity(Model("gru_torch", g=5.0, alpha_z=0.0, alpha_r=0.01))
+    exact = complexity(Model("gru_torch", g=5.0, alpha_r=0.0))            # vanilla reduction, gain 2.5
+    assert saturated.diagnostics["converged"] and len(mean_field_bounds(Model("gru_torch", g=5.0, alpha_r=0.01))) == 1
+    assert saturated.complexity == pytest.approx(smooth.complexity, abs=1e-6)
+    # continuity in alpha_r: the bound at alpha_r = 0.01 is the Gaussian bound of the exact reduction
+    assert saturated.complexity == pytest.approx(exact.lower_bound, abs=2e-4) and saturated.complexity < exact.complexity

@@ -144,20 +144,21 @@ def _trivial(g, sigma_b, mu, n, bound, u_g, q_mf, residual=0.0, converged=True, 
                              float(q_mf), float(residual), 0.0, converged, iterations)
 
 
-def field_pencil(sites, continuous):
-    """Fixed points in field space, u = U source(s(u)): per-site rows a = Rs (lam - A)^-1 B + Ru at
-    lam = 0 (continuous) or 1 (discrete), the total d source / d u through the site solution; as a
-    pencil with states v = du (A = 0, B = I, Rs = a, Ru = 0) whose Jacobian T has det(1 - T) = Kac-Rice det."""
+def field_pencil(a, weights, groups):
+    """Fixed points in field space, u = U source(s(u)): per-site rows a (M, nf, nf), the total
+    d source / d u through the site solution, a = Rs (lam - A)^-1 B + Ru at lam = 0 (continuous) or
+    1 (discrete) with per-site factors such as the update gate cancelled symbolically
+    (derive.complexity); as a pencil with states v = du (A = 0, B = I, Rs = a, Ru = 0) whose
+    Jacobian T has det(1 - T) = the Kac-Rice determinant."""
     from .edge import SiteArrays
 
-    a = sites.coupling_matrix(0.0 if continuous else 1.0).real
     read = np.flatnonzero(np.any(a != 0.0, axis=(0, 1)))      # a field no source reads adds ln 1 = 0
     a = a[:, read][:, :, read]
     groups = {name: [int(np.flatnonzero(read == k)[0]) for k in idx if k in read]
-              for name, idx in sites.groups.items()}
+              for name, idx in groups.items()}
     m, nf = a.shape[0], a.shape[1]
     return SiteArrays(np.zeros((m, nf, nf)), np.broadcast_to(np.eye(nf), (m, nf, nf)).copy(), a,
-                      np.zeros((m, nf, nf)), sites.weights, {k: v for k, v in groups.items() if v})
+                      np.zeros((m, nf, nf)), weights, {k: v for k, v in groups.items() if v})
 
 
 def log_potential(sites, lam=1.0, eta_range=(1e-8, 1e4), panels=14, order=6):

@@ -142,10 +142,10 @@ class PoleExpansion:
         return K.reshape(shape + self.shape)
 
 
-def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
-    """Evaluate the Jacobian blocks on the mean-field site law at solution q: a tensor quadrature
-    grid (with `truncate`, restricted to that whitened range), or `qmc_sites` Sobol sites."""
-    blocks = equations.jacobian
+def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
+    """Expressions of a site's Gaussians (and implicit states) on the mean-field site law at solution
+    q: a tensor quadrature grid (with `truncate`, restricted to that whitened range), or `qmc_sites`
+    Sobol sites. Returns one array per expression and the weights."""
     gaussians = [g.symbol for g in equations.gaussians]
     params = list(equations.cell.params)
     problem = equations_problem(equations)
@@ -163,8 +163,14 @@ def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, q
         symbols = list(equations.implicit_states) + gaussians
     else:
         symbols = gaussians
-    fn = compile_expressions(blocks.entries(), symbols + params)
-    values = [np.broadcast_to(np.asarray(v, float), w.shape) for v in fn(*args, *param_values)]
+    fn = compile_expressions(list(exprs), symbols + params)
+    return [np.broadcast_to(np.asarray(v, float), w.shape) for v in fn(*args, *param_values)], w
+
+
+def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
+    """The Jacobian blocks A, B, Rs, Ru on the mean-field site law at solution q (see site_values)."""
+    blocks = equations.jacobian
+    values, w = site_values(equations, blocks.entries(), q, param_values, budget, truncate, qmc_sites)
     shapes = [m.shape for m in blocks.matrices()]
     out, k = [], 0
     for rows, cols in shapes:
