@@ -13,6 +13,7 @@ from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, polish_roots
 from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
+from .threads import single_blas_thread
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072
@@ -93,22 +94,26 @@ class Model:
     def params(self):
         return {p.name: v for p, v in self.values.items()}
 
+    @single_blas_thread
     def spectrum(self, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
         """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3);
         `parts` limits the work to some of radius, radius_bulk, radius_support, slow_fraction."""
         return spectrum(self, n, slow_eps, solution, parts)
 
+    @single_blas_thread
     def complexity(self):
         """Annealed fixed-point complexity (Kac-Rice, sec. 4): exact where the cell reduces to the
         vanilla network, otherwise the lower bound at the mean-field law."""
         from .complexity import complexity
         return complexity(self)
 
+    @single_blas_thread
     def dynamics(self, **options):
         """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (sec. 2)."""
         from .dynamics import dynamics
         return dynamics(self, **options)
 
+    @single_blas_thread
     def mean_field(self, starts=None, base=BASE_NODES, lazy=False):
         """Every solution of the static mean-field equations, with residual and stability (sec. 2).
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .cells import get_cell
 from .errors import GateTheoryError, ParameterError
+from .threads import single_blas_thread
 
 MEAN_FIELD_QUANTITIES = {
     "solutions": "number of mean-field solutions found (full search at every point)",
@@ -207,6 +208,7 @@ def evaluate_point(cell, params, options, warm=None):
     return values, warm, diagnostics
 
 
+@single_blas_thread
 def solve_row(cell, fixed, x, y_name, y, options):
     """One row of the grid (y fixed), left to right with continuation; failures become NaN + message."""
     rows = {q: np.full(len(x.values), np.nan) for q in options.quantities}
@@ -323,6 +325,7 @@ class Boundary:
     vertices: int
 
 
+@single_blas_thread
 def _crossing(cell, fixed, options, quantity, level, axis_name, lo, hi, other_name, other, xtol):
     """The root of quantity(t) - level for t in [lo, hi] on one grid line (Brent)."""
     from scipy.optimize import brentq
