@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass, field, fields
 from .errors import ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
 
+STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
+#                 (noise floor of a static DMFT solution ~1e-4; gated_ct chaos with input: 1.6e-2)
 DEFAULTS = {"discrete": dict(paths=2000, window=256, burn=256, iterations=45),
             "continuous": dict(paths=1500, window=400, burn=300, dt=0.1, iterations=45, lyapunov_iterations=40)}
 
@@ -35,10 +37,43 @@ class DynamicsResult:
     def converged(self):
         return self.diagnostics["dmft"]["converged"] and self.diagnostics["lyapunov"]["converged"]
 
+    @property
+    def fluctuation(self):
+        """Largest time-fluctuating share (C(0) - C(max lag)) / C(0) of a state's correlation."""
+        return max(((c[0] - c[-1]) / c[0] for c in self.correlations.values() if c[0] > 0), default=0.0)
+
+    @property
+    def branch(self):
+        """Where the DMFT iteration went from its start: quiescent (zero fixed point), static (converged
+        without temporal fluctuations: a fixed point), stationary (converged, fluctuating), collapsing
+        (variances still falling: the branch does not exist) or unconverged."""
+        report = self.diagnostics["dmft"]
+        if report["quiescent"]:
+            return "quiescent"
+        if report["converged"]:
+            return "static" if self.fluctuation < STATIC else "stationary"
+        return "collapsing" if report["decaying"] else "unconverged"
+
     def to_dict(self):
         out = asdict(self)
-        out.update(chaotic=self.chaotic, converged=self.converged)
+        out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
+
+
+@dataclass
+class Branches:
+    """The DMFT from a small and from a large initial state (reference/gated-continuous.md 5.3)."""
+
+    small: DynamicsResult
+    large: DynamicsResult
+
+    @property
+    def bistable(self):
+        """A linearly stable quiescent solution (negative exponent) coexists with a stationary chaotic one."""
+        return (self.small.lyapunov_max < 0 and self.large.branch == "stationary" and self.large.chaotic)
+
+    def to_dict(self):
+        return {"small": self.small.to_dict(), "large": self.large.to_dict(), "bistable": self.bistable}
 
 
 def dmft_options(time, options):
@@ -70,3 +105,14 @@ def dynamics(model, **options):
         correlations={s: [float(v) for v in c] for s, c in solution.state_correlations.items()},
         diagnostics={"dmft": solution.report, "lyapunov": report, "options": asdict(opt),
                      "versions": versions()})
+
+
+def branches(model, small=0.01, large=2.0, **options):
+    """dynamics() started from initial scale `small` and `large` (DMFT option init): both solution
+    branches where the zero fixed point is stable and a chaotic attractor coexists (first-order onset)."""
+    if "init" in options:
+        raise ParameterError("branches() sets the DMFT option init itself; pass small= and large=")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (small, large)) \
+            or not 0 < small < large:
+        raise ParameterError(f"branches() needs initial scales 0 < small < large, got {small!r}, {large!r}")
+    return Branches(dynamics(model, init=small, **options), dynamics(model, init=large, **options))

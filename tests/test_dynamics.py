@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gatetheory.cli import main
-from gatetheory.dynamics import dynamics
+from gatetheory.dynamics import DynamicsResult, branches, dynamics
 from gatetheory.errors import ParameterError
 from gatetheory.lyapunov import lyapunov_spectrum, max_lyapunov, sample_dynamics
 from gatetheory.model import Model
@@ -129,3 +129,94 @@ def test_cli_dynamics_json(capsys):
     assert code == 0
     assert {"lyapunov_max", "state_second_moments", "relaxation_time"} <= set(out)
     assert out["lyapunov_max"] == pytest.approx(0.1547, abs=0.01)
+
+
+# gated_ct at large alpha_r (reference/gated-continuous.md 2.5, 5.3): gates sigma(alpha u - beta), so
+# sigma_r(0) = 1 / (1 + e^beta_r) and the zero fixed point's exponent is sigma_z(0) (g_h sigma_r(0) - 1),
+# negative below g_h = 1 + e^beta_r = 2. alpha_z = 0: sigma_z = 1/2.
+GATED = dict(alpha_r=20.0, alpha_z=0.0)
+TINY_CT = dict(paths=300, window=100, burn=60, dt=0.2, iterations=12, lyapunov_iterations=6)
+
+
+def zero_fixed_point_exponent(g_h, beta_r=0.0, beta_z=0.0):
+    """sigma_z(0) (g_h sigma_r(0) - 1): rightmost point of the zero fixed point's h-block disk (digest 2.5)."""
+    sz, sr = 1 / (1 + np.exp(beta_z)), 1 / (1 + np.exp(beta_r))
+    return sz * (g_h * sr - 1)
+
+
+def test_gated_ct_zero_fixed_point_line_is_one_plus_exp_beta_r():
+    """beta_r = 1: the zero solution is stable just below g_h = 1 + e = 3.72 and unstable just above
+    (gates sigma(alpha u - beta); the opposite sign convention would put the line at 1 + 1/e = 1.37)."""
+    beta_r = 1.0
+    line = 1 + np.exp(beta_r)
+    for g_h, stable in ((0.97 * line, True), (1.03 * line, False)):
+        mf = Model("gated_ct", g_h=g_h, beta_r=beta_r, alpha_r=1.0).mean_field()
+        zero = [s for s in mf.solutions if s.state_second_moments["h"] == 0.0]
+        assert len(zero) == 1 and zero[0].stable == stable
+
+
+def test_gated_ct_small_start_relaxes_at_the_zero_fixed_point_rate():
+    """g_h = 1.6: the DMFT from a small start reaches the zero solution, exponent -0.1 (the static
+    abscissa, validation/gated_ct_transitions.py). Tolerance 0.025: the two-replica estimate read -0.084
+    to -0.121 over burn 12-20, windows 40, dt 0.1-0.2 and two seeds (its bias at a fixed point)."""
+    result = dynamics(Model("gated_ct", g_h=1.6, **GATED), init=0.01,
+                      **dict(TINY_CT, window=200, lyapunov_iterations=12))
+    assert result.branch in ("quiescent", "collapsing")
+    assert result.state_second_moments["h"] < 1e-4
+    assert result.lyapunov_max == pytest.approx(zero_fixed_point_exponent(1.6), abs=0.025)
+
+
+def test_gated_ct_is_bistable_below_the_zero_fixed_point_line():
+    """g_h = 1.9 < 2: the small start stays at the stable zero solution, the large one is chaotic
+    (+0.13 to +0.14 at full DMFT settings, +0.11 here; sampled N = 1000: +0.137)."""
+    both = branches(Model("gated_ct", g_h=1.9, **GATED), **TINY_CT)
+    assert both.small.lyapunov_max < 0 and both.small.state_second_moments["h"] < 1e-3
+    assert both.large.branch == "stationary" and both.large.lyapunov_max > 0.05
+    assert both.bistable and both.to_dict()["bistable"]
+    assert both.large.diagnostics["options"]["init"] == 2.0
+
+
+def test_gated_ct_input_pushes_the_quiescent_network_into_chaos():
+    """g_h = 1.7: without input only the zero fixed point is stable; b_h = 0.3 leaves no stable fixed
+    point and the DMFT from a small start is chaotic (+0.08 to +0.09 at full settings)."""
+    quiet = Model("gated_ct", g_h=1.7, b_h=0.0, **GATED).mean_field()
+    assert quiet.solutions[quiet.selected].stable and quiet.state_second_moments["h"] == 0.0
+    driven = Model("gated_ct", g_h=1.7, b_h=0.3, **GATED)
+    assert not any(s.stable for s in driven.mean_field().solutions)
+    result = dynamics(driven, init=0.01, **TINY_CT)
+    assert result.branch == "stationary" and result.lyapunov_max > 0.03
+
+
+def test_branches_checks_its_scales():
+    model = Model("gated_ct", g_h=1.9, **GATED)
+    for small, large in ((2.0, 0.01), (0.0, 1.0), (True, 2.0)):
+        with pytest.raises(ParameterError, match="0 < small < large"):
+            branches(model, small=small, large=large)
+    with pytest.raises(ParameterError, match="init"):
+        branches(model, init=1.0)
+
+
+@pytest.mark.parametrize("report, correlation, branch", [
+    (dict(quiescent=True, converged=True, decaying=True), [0.0, 0.0], "quiescent"),
+    (dict(quiescent=False, converged=True, decaying=False), [3.2, 3.1999], "static"),
+    (dict(quiescent=False, converged=True, decaying=False), [1.7, 1.67], "stationary"),
+    (dict(quiescent=False, converged=False, decaying=True), [0.02, 0.0], "collapsing"),
+    (dict(quiescent=False, converged=False, decaying=False), [0.1, 0.0], "unconverged")])
+def test_dynamics_branch_classification(report, correlation, branch):
+    """Static: the time-fluctuating share (C(0) - C(max lag)) / C(0) is below STATIC = 1e-3."""
+    result = DynamicsResult("gated_ct", {}, "continuous", 0.0, 0.0, "test", {}, {}, {}, {}, 0.1,
+                            correlations={"h": correlation}, diagnostics={"dmft": report})
+    assert result.branch == branch
+
+
+@pytest.mark.slow
+def test_gated_ct_bistability_in_sampled_networks():
+    """N = 1000, g_h = 1.9: a large start stays chaotic (+0.137 seen), a small one decays at about the
+    zero fixed point's rate -0.025 (-0.025 seen; allowance 0.015 for the finite run and width) and its
+    activity falls from 2.5e-3 below 1e-4 (2.7e-5 seen over t = 30..90)."""
+    net = SampledNetwork("gated_ct", 1000, seed=0, g_h=1.9, **GATED)
+    large = sample_dynamics(net, t=60.0, burn=30.0, dt=0.1, scale=2.0)
+    small = sample_dynamics(net, t=60.0, burn=30.0, dt=0.1, scale=0.05)
+    assert large.lyapunov_max > 0.08 and large.state_second_moments["h"] > 0.1
+    assert small.lyapunov_max == pytest.approx(zero_fixed_point_exponent(1.9), abs=0.015)
+    assert small.state_second_moments["h"] < 1e-4

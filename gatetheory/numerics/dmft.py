@@ -353,15 +353,18 @@ class SamplingDmft:
 
     def _report(self, history):
         """Convergence of the lag-0 field variances: the drift between the means of the last two averaging
-        blocks is below tol or below 3 per-iteration standard deviations (sampling noise)."""
+        blocks is below tol or below 3 per-iteration standard deviations (sampling noise); `decaying`
+        when every variance fell between the blocks (with no convergence: a branch collapsing to zero)."""
         a = self.opt.average
         last = history[-a:]
         prev = history[-2 * a:-a] if len(history) >= 2 * a else history[:1]
         scale = np.maximum(np.abs(np.mean(last, axis=0)), QUIESCENT)
-        drift = float(np.max(np.abs(np.mean(last, axis=0) - np.mean(prev, axis=0)) / scale))
+        change = (np.mean(last, axis=0) - np.mean(prev, axis=0)) / scale
+        drift = float(np.max(np.abs(change)))
         noise = float(np.max(np.std(last, axis=0) / scale))
         quiescent = bool(np.all(np.mean(last, axis=0) < QUIESCENT) and np.all(last[-1] < last[0]))
         return {"iterations": len(history), "relative_drift": drift, "relative_noise": noise,
+                "decaying": bool(np.all(change < 0)),
                 "quiescent": quiescent, "converged": quiescent or drift < max(self.opt.tol, 3 * noise),
                 "field_variance_history": history.tolist(), "paths": self.opt.paths,
                 "window": self.opt.window, "burn": self.opt.burn, "dt": self.dt, "seed": self.opt.seed}
