@@ -360,7 +360,7 @@ def figure(rows, path):
         for name, color, shift in (("small", "tab:blue", -0.006), ("large", "tab:red", 0.006)):
             pred = np.array([np.nan if r["theory"][f"{name}_prediction"] is None else r["theory"][f"{name}_prediction"]
                              for r in sel])
-            ax.plot(x, pred, "-", color=color, label=f"theory, {name} start")
+            ax.plot(x, pred, "s", ms=6, color=color, label=f"theory, {name} start")   # no interpolation: jumps
             for r, xv in zip(sel, x):
                 lam = r["sampled"]["attractor" if name == "large" else name]["lyapunov"]
                 ax.plot(np.full(len(lam), xv + shift), lam, "o", ms=3.5, mfc="none", color=color)
