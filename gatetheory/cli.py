@@ -72,19 +72,39 @@ def _cmd_spectrum(args):
 
 
 def _cmd_dynamics(args):
-    from .dynamics import dynamics
+    from .dynamics import branches, dynamics
     from .model import Model
 
     options = {k: v for k, v in dict(paths=args.paths, window=args.window, burn=args.burn, dt=args.dt,
-                                     iterations=args.iterations, seed=args.seed).items() if v is not None}
-    result = dynamics(Model(args.cell, **parse_sets(args.set)), **options)
+                                     iterations=args.iterations, seed=args.seed, init=args.init,
+                                     lyapunov_iterations=args.lyapunov_iterations).items() if v is not None}
+    model = Model(args.cell, **parse_sets(args.set))
+    if args.branches:
+        try:
+            small, large = (float(v) for v in args.branches.split(","))
+        except ValueError:
+            raise ParameterError(f"--branches expects SMALL,LARGE initial scales, got {args.branches!r}") from None
+        both = branches(model, small, large, **options)
+        if args.json:
+            print(json.dumps(both.to_dict(), indent=2))
+            return
+        for name, result in (("small", both.small), ("large", both.large)):
+            print(f"{name} start: {_dynamics_line(result)}")
+        print(f"bistable: {both.bistable}")
+        return
+    result = dynamics(model, **options)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
+    print(_dynamics_line(result))
+
+
+def _dynamics_line(result):
+    """One line: exponent, branch, moments, relaxation times, convergence."""
     moments = ", ".join(f"E[{k}^2] = {v:.5g}" for k, v in result.state_second_moments.items())
     times = ", ".join(f"{k}: {'-' if v is None else f'{v:.4g}'}" for k, v in result.relaxation_time.items())
-    print(f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f} ({result.lyapunov_method}); {moments}; "
-          f"relaxation times (1/e) {times}; converged: {result.converged}")
+    return (f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f} ({result.lyapunov_method}, "
+            f"{result.branch}); {moments}; relaxation times (1/e) {times}; converged: {result.converged}")
 
 
 def _spectrum_figure(model, result, path, n_sample):
@@ -232,8 +252,10 @@ def build_parser():
     p.add_argument("cell")
     p.add_argument("--set", action="append", metavar="NAME=VALUE")
     for name, kind in (("paths", int), ("window", int), ("burn", int), ("iterations", int), ("seed", int),
-                       ("dt", float)):
+                       ("dt", float), ("init", float), ("lyapunov-iterations", int)):
         p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: per time, gatetheory.dynamics)")
+    p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
+                   "report both branches and whether they coexist (bistability)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("validate", help="theory against sampled networks of the same cell")
     p.add_argument("cell")

@@ -137,3 +137,13 @@ def test_console_script_payload_in_a_subprocess(tmp_path):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("gatetheory: error: cell evil, update h: function 'open' is not allowed")
     assert not sentinel.exists()
+
+
+def test_dynamics_branches_from_small_and_large_starts(capsys):
+    code, out, err = run(capsys, "dynamics", "vanilla", "--set", "g=2", "--branches", "0.01,2", "--paths", "200",
+                         "--iterations", "10", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["bistable"] is False and report["small"]["chaotic"] and report["large"]["chaotic"]
+    assert_one_line_error(*run(capsys, "dynamics", "vanilla", "--branches", "2,0.01"), "0 < small < large")
+    assert_one_line_error(*run(capsys, "dynamics", "vanilla", "--branches", "2"), "SMALL,LARGE")
