@@ -4,6 +4,7 @@ claim's theory and samples disagree."""
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,32 +27,41 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="CI sizes")
     parser.add_argument("--only", default="", help="run the claims whose module name contains this")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="claims run at once")
     args = parser.parse_args()
     suffix = "_quick" if args.quick else ""
-    rows, failed = [], []
+    rows, failed, running = {}, [], {}
+    todo = [(m, c) for m, c in CLAIMS if args.only in m and (HERE / f"{m}.py").exists()]
     for module, claim in CLAIMS:
         if args.only not in module:                 # not rerun: keep its last recorded verdict
             previous = RESULTS / f"{module}{suffix}.json"
             if previous.exists():
                 record = json.loads(previous.read_text())
                 verdict = "pass" if record.get("passed") else "FAIL"
-                rows.append((module, claim, f"{verdict} (previous run)", record.get("seconds"), record.get("summary")))
+                rows[module] = (module, claim, f"{verdict} (previous run)", record.get("seconds"), record.get("summary"))
                 if not record.get("passed"):
                     failed.append(module)
-            continue
-        if not (HERE / f"{module}.py").exists():
-            rows.append((module, claim, "missing", None, None))
+        elif not (HERE / f"{module}.py").exists():
+            rows[module] = (module, claim, "missing", None, None)
             failed.append(module)
-            continue
-        start = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", f"validation.{module}"] + (["--quick"] if args.quick else []),
-                               cwd=HERE.parent)
-        seconds = time.perf_counter() - start
-        result = RESULTS / f"{module}{suffix}.json"
-        summary = json.loads(result.read_text()).get("summary") if result.exists() and code in (0, 1) else None
-        rows.append((module, claim, "pass" if code == 0 else f"FAIL (exit {code})", seconds, summary))
-        if code != 0:
-            failed.append(module)
+    while todo or running:
+        while todo and len(running) < max(1, args.jobs):
+            module, claim = todo.pop(0)
+            command = [sys.executable, "-m", f"validation.{module}"] + (["--quick"] if args.quick else [])
+            running[module] = (claim, subprocess.Popen(command, cwd=HERE.parent), time.perf_counter())
+        time.sleep(0.5)
+        for module, (claim, proc, start) in list(running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del running[module]
+            result = RESULTS / f"{module}{suffix}.json"
+            summary = json.loads(result.read_text()).get("summary") if result.exists() and code in (0, 1) else None
+            rows[module] = (module, claim, "pass" if code == 0 else f"FAIL (exit {code})",
+                            time.perf_counter() - start, summary)
+            if code != 0:
+                failed.append(module)
+    rows = [rows[m] for m, _ in CLAIMS if m in rows]
     lines = [f"# Validation report{' (quick)' if args.quick else ''}", "",
              "Each claim script computes the theory, runs sampled networks, and fails when they disagree beyond "
              "the tolerances stated in the script. Regenerate: `python -m validation" +
