@@ -120,7 +120,7 @@ class Model:
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
         coarse map's image of two fresh scales; `base` is the quadrature level to start from.
-        `lazy`: stability only where the selection needs it (others None)."""
+        `lazy`: stability only where the selection among several solutions needs it (others None)."""
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
@@ -143,7 +143,7 @@ class Model:
         solutions, settled = [None] * len(roots), False
         for i in reversed(range(len(roots))):          # largest first: the selection's candidates
             r = roots[i]
-            needed = not lazy or (not settled and (r.attracting or i == len(roots) - 1))
+            needed = not lazy or (len(roots) > 1 and not settled and (r.attracting or i == len(roots) - 1))
             st = stability(site_arrays(eqs, r.q, pv, qmc_sites=LAW_SITES), continuous) if needed else None
             settles = None if st is None else bool(r.attracting and st.stable)
             settled = settled or bool(settles)

@@ -178,10 +178,11 @@ def evaluate_point(cell, params, options, warm=None):
 
     model = Model(cell, **params)
     wanted = set(options.quantities)
+    lazy = not wanted & {"settles", "stable", "diagonal_extreme", "boundary_transfer"}
     if warm is None or "solutions" in wanted:
-        mf = model.mean_field(lazy=True)
+        mf = model.mean_field(lazy=lazy)
     else:
-        mf = model.mean_field(starts=warm["starts"], base=warm["base"], lazy=True)
+        mf = model.mean_field(starts=warm["starts"], base=warm["base"], lazy=lazy)
     sol = mf.solution
     q = np.array(list(sol.order_parameters.values()))
     values = {}
@@ -189,7 +190,7 @@ def evaluate_point(cell, params, options, warm=None):
         if name == "solutions":
             values[name] = float(len(mf.solutions))
         elif name in ("settles", "stable", "diagonal_extreme", "boundary_transfer"):
-            values[name] = float(getattr(sol, name))       # always evaluated for the selected solution
+            values[name] = float(getattr(sol, name))       # evaluated: these make the search non-lazy
         elif name.startswith(MOMENT_PREFIX):
             values[name] = float(sol.state_second_moments[name[len(MOMENT_PREFIX):]])
     spectral = [p for p in options.quantities if p in SPECTRAL_QUANTITIES]
