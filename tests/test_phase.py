@@ -136,3 +136,16 @@ def test_cli_phase_writes_figure_csv_and_json(tmp_path, capsys):
     code = main(["phase", "vanilla", "--x", "g:0.5:1.5", "--y", "sigma_b:0:0.5:2"])
     out, err = capsys.readouterr()
     assert code == 2 and err.startswith("gatetheory: error:") and "NAME:LO:HI:N" in err
+
+
+def test_continuation_picks_up_a_branch_born_from_zero():
+    # vanilla, sigma_b = 0: the nonzero solution grows continuously out of q = 0 at g = 1; a row warm-started
+    # from the zero solution must still find it just past the bifurcation (a too-loose "already known"
+    # test on fresh starts once dropped it and selected the unstable zero solution instead)
+    d = phase_diagram("vanilla", ("g", 0.99, 1.05, 7), ("sigma_b", 0.0, 1e-9, 2), quantities=("moment_x", "radius"),
+                      workers=1)
+    for i, g in enumerate(d.x.values):
+        fresh = Model("vanilla", g=g, sigma_b=0.0)
+        assert d["moment_x"][0, i] == pytest.approx(fresh.mean_field().state_second_moments["x"], abs=1e-12)
+        assert d["radius"][0, i] == pytest.approx(fresh.spectrum(slow_eps=None, parts=("radius",)).radius, rel=1e-9)
+    assert 0 < d["moment_x"][0, 2] < 0.01 and d["moment_x"][0, 0] == 0.0     # a branch still near q = 0
