@@ -249,7 +249,13 @@ class Cell:
         return resolved
 
     def fingerprint(self):
-        """A hash of the definition: equal for cells that derive the same equations."""
+        """A hash of the definition: equal for cells that derive the same equations (computed once:
+        a cell is not changed after construction, and every Model looks its derivation up by it)."""
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = self._hash_definition()
+        return self._fingerprint
+
+    def _hash_definition(self):
         text = repr((self.time, [s.name for s in self.states], [p.name for p in self.params],
                      [(d.name, sp.srepr(e)) for d, e in self.defines],
                      [(f.symbol.name, f.matrix, sp.srepr(f.source)) for f in self.fields],
