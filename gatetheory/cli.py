@@ -188,8 +188,8 @@ def _cmd_phase(args):
         _phase_figure(diagram, quantities[0], [b for b in boundaries if b.quantity == quantities[0]], args.out)
     d = diagram.diagnostics
     if args.json:
-        from .phase import _jsonable
-        print(json.dumps(_jsonable({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
+        from .phase import jsonable
+        print(json.dumps(jsonable({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
                                     "y": {diagram.y.name: diagram.y.values}, "fixed": diagram.fixed,
                                     "values": diagram.values, "boundaries": [b.__dict__ for b in boundaries],
                                     "diagnostics": d}), indent=1))
@@ -229,6 +229,15 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _cell_command(sub, name, help):
+    """A subcommand on one cell, with --set NAME=VALUE parameter values and --json output."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("cell")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="parameter values (default: the cell's)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    return p
+
+
 def build_parser():
     parser = _Parser(prog="gatetheory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -236,45 +245,28 @@ def build_parser():
     p = sub.add_parser("derive", help="print the derived equations (Markdown with LaTeX)")
     p.add_argument("cell")
     p.add_argument("--format", choices=("markdown", "latex"), default="markdown")
-    p = sub.add_parser("meanfield", help="solve the static mean field")
-    p.add_argument("cell")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("spectrum", help="Jacobian spectrum at the settled mean-field fixed point")
-    p.add_argument("cell")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p = _cell_command(sub, "meanfield", "solve the static mean field")
+    p = _cell_command(sub, "spectrum", "Jacobian spectrum at the settled mean-field fixed point")
     p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
     p.add_argument("--slow-eps", type=float, default=0.05, help="radius of the slow-mode disk")
     p.add_argument("--plot", metavar="FILE", help="draw boundary and sampled eigenvalues to FILE")
     p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("dynamics", help="dynamic mean field: Lyapunov exponent, moments, relaxation times")
-    p.add_argument("cell")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p = _cell_command(sub, "dynamics", "dynamic mean field: Lyapunov exponent, moments, relaxation times")
     for name, kind in (("paths", int), ("window", int), ("burn", int), ("iterations", int), ("seed", int),
                        ("dt", float), ("init", float), ("lyapunov-iterations", int)):
         p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: per time, gatetheory.dynamics)")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("validate", help="theory against sampled networks of the same cell")
-    p.add_argument("cell")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
+    p = _cell_command(sub, "validate", "theory against sampled networks of the same cell")
     p.add_argument("--sizes", default="500,1000", help="comma-separated network widths")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--slow-eps", type=float, default=0.05)
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("complexity", help="annealed fixed-point complexity (Kac-Rice)")
-    p.add_argument("cell")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("phase", help="phase diagram of theory quantities over two parameters")
-    p.add_argument("cell")
+    p = _cell_command(sub, "complexity", "annealed fixed-point complexity (Kac-Rice)")
+    p = _cell_command(sub, "phase", "phase diagram of theory quantities over two parameters")
     p.add_argument("--x", required=True, metavar="NAME:LO:HI:N")
     p.add_argument("--y", required=True, metavar="NAME:LO:HI:N")
     p.add_argument("--quantity", action="append", metavar="Q", help="radius (default), slow_fraction, complexity, "
                    "solutions, settles, moment_<state>, lyapunov_max, ... (repeatable)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="fixed parameters")
     p.add_argument("--level", action="append", metavar="Q=VALUE", help="boundary to trace (default: critical values)")
     p.add_argument("--refine", action="store_true", help="move boundary points onto exact crossings (root finding)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -283,7 +275,6 @@ def build_parser():
     p.add_argument("--out", metavar="FILE.png")
     p.add_argument("--csv", metavar="FILE.csv")
     p.add_argument("--npz", metavar="FILE.npz")
-    p.add_argument("--json", action="store_true")
     return parser
 
 

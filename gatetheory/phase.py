@@ -114,7 +114,7 @@ class PhaseDiagram:
         import json
         arrays = {f"value_{q}": v for q, v in self.values.items()}
         meta = json.dumps({"cell": self.cell, "x": self.x.name, "y": self.y.name, "fixed": self.fixed,
-                           "diagnostics": _jsonable(self.diagnostics)})
+                           "diagnostics": jsonable(self.diagnostics)})
         np.savez(path, x=self.x.values, y=self.y.values, metadata=np.array(meta), **arrays)
         return path
 
@@ -137,7 +137,7 @@ class PhaseDiagram:
         import json
         data = {q: ((self.y.name, self.x.name), v) for q, v in self.values.items()}
         attrs = {"cell": self.cell, "fixed": json.dumps(self.fixed),
-                 "diagnostics": json.dumps(_jsonable(self.diagnostics))}
+                 "diagnostics": json.dumps(jsonable(self.diagnostics))}
         return xr.Dataset(data, coords={self.x.name: self.x.values, self.y.name: self.y.values}, attrs=attrs)
 
     def to_netcdf(self, path):
@@ -146,13 +146,14 @@ class PhaseDiagram:
         return path
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """Numpy containers as JSON-ready Python values, non-finite floats as None."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.floating, float)):
         return None if not math.isfinite(obj) else float(obj)
     if isinstance(obj, np.integer):
@@ -230,19 +231,32 @@ def solve_row(cell, fixed, x, y_name, y, options):
     return rows, diag, failures
 
 
-def _default_executor(workers):
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+def _run_all(fn, arglists, executor, workers, progress=False):
+    """[fn(*args) for args in arglists], in order: in this process (workers == 1), on a process pool
+    of `workers` made here (forked, so workers inherit derivations and generated code), or on
+    `executor` (anything with submit(fn, *args) -> future.result()). Returns (results, how)."""
+    from tqdm import tqdm
 
-
-def _progress(total, enabled):
-    if not enabled:
-        return None
+    workers = workers or os.cpu_count() or 1
+    own = executor is None and workers > 1 and len(arglists) > 1
+    if own:
+        context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(arglists)), mp_context=context)
+    else:
+        pool = executor
+    bar = tqdm(total=len(arglists), unit="row", desc="phase diagram") if progress else None
     try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="row", desc="phase diagram")
+        futures = None if pool is None else [pool.submit(fn, *args) for args in arglists]
+        results = []
+        for k, args in enumerate(arglists):
+            results.append(fn(*args) if pool is None else futures[k].result())
+            bar and bar.update()
+    finally:
+        if own:
+            pool.shutdown()
+        if bar:
+            bar.close()
+    return results, 1 if pool is None else (min(workers, len(arglists)) if own else type(pool).__name__)
 
 
 def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None, workers=None, n=1000,
@@ -271,35 +285,16 @@ def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None,
     cell.resolve_params({**fixed, x_axis.name: x_axis.values[0], y_axis.name: y_axis.values[0]})
     options = PointOptions(tuple(quantities), n=n, slow_eps=slow_eps, dynamics=dict(dynamics or {}))
     derivation(cell)                     # derived once here; forked workers inherit the cache
-    workers = workers or os.cpu_count() or 1
     start = time.perf_counter()
-    own = executor is None and workers > 1
-    pool = _default_executor(min(workers, len(y_axis.values))) if own else executor
-    bar = _progress(len(y_axis.values), progress)
-    try:
-        if pool is None:
-            results = []
-            for yv in y_axis.values:
-                results.append(solve_row(cell, fixed, x_axis, y_axis.name, yv, options))
-                bar and bar.update()
-        else:
-            futures = [pool.submit(solve_row, cell, fixed, x_axis, y_axis.name, yv, options) for yv in y_axis.values]
-            results = []
-            for f in futures:
-                results.append(f.result())
-                bar and bar.update()
-    finally:
-        if own:
-            pool.shutdown()
-        if bar:
-            bar.close()
+    results, how = _run_all(solve_row, [(cell, fixed, x_axis, y_axis.name, yv, options) for yv in y_axis.values],
+                            executor, workers, progress)
     seconds = time.perf_counter() - start
     values = {q: np.array([r[0][q] for r in results]) for q in quantities}
     diagnostics = {k: np.array([r[1][k] for r in results]) for k in results[0][1]}
     failures = [f for r in results for f in r[2]]
     diagnostics.update(failures=failures, seconds=seconds,
                        seconds_per_point=seconds / (len(x_axis.values) * len(y_axis.values)),
-                       workers=1 if pool is None else (workers if own else type(pool).__name__),
+                       workers=how,
                        n=n, slow_eps=slow_eps, versions=versions())
     return PhaseDiagram(cell.name, x_axis, y_axis, fixed, values, diagnostics, cell, options)
 
@@ -372,18 +367,7 @@ def trace_boundary(diagram, quantity, level=None, refine=True, executor=None, wo
     names = {"x": diagram.x.name, "y": diagram.y.name}
     args = lambda j: (cell, diagram.fixed, diagram.options, quantity, level,  # noqa: E731
                       names[j[0]], j[1], j[2], names[j[3]], j[4], j[5])
-    workers = workers or os.cpu_count() or 1
-    own = executor is None and workers > 1 and len(jobs) > 1
-    pool = _default_executor(workers) if own else executor
-    try:
-        if pool is None:
-            roots = [_crossing(*args(job)) for _, _, job in jobs]
-        else:
-            futures = [pool.submit(_crossing, *args(job)) for _, _, job in jobs]
-            roots = [f.result() for f in futures]
-    finally:
-        if own:
-            pool.shutdown()
+    roots, _ = _run_all(_crossing, [args(job) for _, _, job in jobs], executor, workers)
     refined = 0
     for (ci, vi, job), root in zip(jobs, roots):
         if root is None:
