@@ -6,11 +6,7 @@ of networks of width N, several seeds. Run: python -m validation.claim_forget_ga
 
 import time
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .claims_common import arguments, finish, monotone_check, plot_sweep, sweep  # noqa: E402
+from .claims_common import arguments, curve_summary, finish, monotone_check, sampled_summary, sweep, sweep_figure
 
 CLAIM = "LSTM forget gate -> slow modes near lambda = 1"
 BASE = dict(g=1.2, alpha_f=6.0, beta_f=2.0, alpha_i=0.5, beta_i=-1.0, alpha_o=1.0, beta_o=-1.0, sigma_b=1.0)
@@ -25,14 +21,8 @@ def main():
     rows = result["rows"]
     checks = result["checks"] + [monotone_check("theory slow fraction along beta_f", rows, "slow", "increasing"),
                                  monotone_check("theory radius along beta_f", rows, "radius", "increasing")]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
-    plot_sweep(axes, result)
-    fig.tight_layout()
-    summary = (f"slow fraction {rows[0]['slow']:.3f} (beta_f=-2) -> {rows[-1]['slow']:.3f} (beta_f=3); "
-               + "; ".join(f"beta_f={c['value']:g}: slow {c['slow_theory']:.3f} vs {c['slow_mean']:.3f}+-{c['slow_sd']:.3f}"
-                           f", radius {c['radius_theory']:.4f} vs {c['radius_mean']:.4f}+-{c['radius_sd']:.4f}"
-                           for c in result["checks"]))
-    finish("claim_forget_gate", quick, CLAIM, summary, checks, fig, started)
+    summary = curve_summary(result, "slow", "slow fraction") + "; " + sampled_summary(result["checks"])
+    finish("claim_forget_gate", quick, CLAIM, summary, checks, sweep_figure([result]), started)
 
 
 if __name__ == "__main__":

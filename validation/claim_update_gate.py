@@ -7,11 +7,7 @@ Run: python -m validation.claim_update_gate [--quick]."""
 
 import time
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .claims_common import arguments, finish, monotone_check, plot_sweep, sweep  # noqa: E402
+from .claims_common import arguments, curve_summary, finish, monotone_check, sampled_summary, sweep, sweep_figure
 
 CLAIM = "GRU update gate -> slow modes near lambda = 1 and marginal stability"
 BASE = dict(g=1.6, beta_z=0.0, alpha_r=3.0, beta_r=0.0, sigma_b=1.0)
@@ -33,14 +29,8 @@ def main():
                        problems=[f"1 - radius_support > 1e-6 at alpha_z = {wide}"] if wide else []))
     checks.append(monotone_check("gap 1 - radius_support along alpha_z", [dict(gap=g["gap"]) for g in gaps], "gap",
                                  "decreasing", slack=0.0))
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
-    plot_sweep(axes, result)
-    fig.tight_layout()
-    summary = (f"slow fraction {rows[0]['slow']:.3f} (alpha_z=0) -> {rows[-1]['slow']:.3f} (alpha_z=50); "
-               + "; ".join(f"alpha_z={c['value']:g}: slow {c['slow_theory']:.3f} vs {c['slow_mean']:.3f}+-{c['slow_sd']:.3f}"
-                           f", radius {c['radius_theory']:.4f} vs {c['radius_mean']:.4f}+-{c['radius_sd']:.4f}"
-                           for c in result["checks"]))
-    finish("claim_update_gate", quick, CLAIM, summary, checks, fig, started)
+    summary = curve_summary(result, "slow", "slow fraction") + "; " + sampled_summary(result["checks"])
+    finish("claim_update_gate", quick, CLAIM, summary, checks, sweep_figure([result]), started)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ import numpy as np  # noqa: E402
 
 from gatetheory.model import Model, versions  # noqa: E402
 
-from .spectra import sample_one  # noqa: E402
+from .spectra import RADIUS_TOL, SLOW_TOL, sample_one  # noqa: E402   (THEORY.md sec. 5 acceptance)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RADIUS_TOL = 0.03       # THEORY.md sec. 5 acceptance: seed-mean radius within 3 % at N >= 1500
-SLOW_TOL = 0.03         # seed-mean slow fraction within 0.03
 
 
 def arguments(doc):
@@ -114,6 +112,34 @@ def sweep(cell, base, param, curve, sampled, n, seeds, quick, start=None, label=
         check.update(label=f"{label}={v:g}", value=float(v))
         checks.append(check)
     return dict(label=label, param=param, rows=rows, checks=checks)
+
+
+def sweep_figure(results, keys=("radius", "slow")):
+    """One row of panels: every key of one sweep, or one key per sweep."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = [(r, (k,)) for r in results for k in keys] if len(results) == 1 else [(r, keys) for r in results]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.8 * len(pairs), 3.4), squeeze=False)
+    for ax, (result, ks) in zip(axes[0], pairs):
+        plot_sweep([ax], result, keys=ks)
+    fig.tight_layout()
+    return fig
+
+
+def sampled_summary(checks, slow=True):
+    """'label: slow theory vs mean+-sd, radius theory vs mean+-sd' for every theory-vs-sample check."""
+    return "; ".join(f"{c['label']}: " + (f"slow {c['slow_theory']:.3f} vs {c['slow_mean']:.3f}+-{c['slow_sd']:.3f}, "
+                                          if slow else "")
+                     + f"radius {c['radius_theory']:.4f} vs {c['radius_mean']:.4f}+-{c['radius_sd']:.4f}"
+                     for c in checks if "radius_mean" in c)
+
+
+def curve_summary(result, key, name):
+    """'name first (param=v0) -> last (param=v1)' along a theory curve."""
+    rows, p = result["rows"], result["param"]
+    return f"{name} {rows[0][key]:.3f} ({p}={rows[0]['value']:g}) -> {rows[-1][key]:.3f} ({p}={rows[-1]['value']:g})"
 
 
 def plot_sweep(axes, result, keys=("radius", "slow")):
