@@ -10,6 +10,7 @@ order) and then the quenched normals (one N-vector per xi, in `cell.xis` order) 
 `default_rng([seed, 1, index])`, so the couplings do not depend on how a network is started.
 """
 
+import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -99,6 +100,13 @@ class SampledNetwork:
     @property
     def params(self):
         return {p.name: v for p, v in self.values.items()}
+
+    def with_params(self, **params):
+        """The same network (couplings and xi shared, not redrawn) with some parameters changed."""
+        other = copy.copy(self)
+        other.values = self.cell.resolve_params({**self.params, **params})
+        other._fixed_args = [*self.xi.values(), *(other.values[p] for p in self.cell.params)]
+        return other
 
     def provenance(self):
         """Cell, width, seed, parameters and library versions recorded with sampled results (sec. 5)."""
@@ -280,7 +288,7 @@ class SampledNetwork:
         state = self.initial_state(scale) if state is None else self._check_state(state)
         state0 = state
         if isinstance(via, dict) and via:          # solve F = s with the overrides, then polish here
-            helper = SampledNetwork(self.cell, self.n, self.seed, **{**self.params, **via})
+            helper = self.with_params(**via)
             first = helper.fixed_point(state, scale, relax_steps, dt, tol, relax_tol, newton_steps, linear, via=None)
             state, relaxed = first.state, first.relax_steps
         else:

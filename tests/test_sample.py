@@ -278,3 +278,14 @@ def test_near_binary_update_gate_fixed_point_via_constant_gate():
     assert net.gate_free_overrides() == {"alpha_z": 0.0, "beta_z": 0.0}
     overrides = SampledNetwork("gated_ct", 10, tau_z=2.0).gate_free_overrides()
     assert "tau_z" not in overrides and "tau_r" not in overrides          # tau = 0 is out of bounds
+
+
+def test_with_params_shares_couplings_and_equals_a_fresh_network():
+    net = SampledNetwork("gru", 50, seed=4, g=1.6, alpha_z=3.0)
+    other = net.with_params(alpha_z=0.0)
+    fresh = SampledNetwork("gru", 50, seed=4, g=1.6, alpha_z=0.0)
+    assert other.couplings is net.couplings and other.params == fresh.params and net.params["alpha_z"] == 3.0
+    state = net.initial_state()
+    np.testing.assert_array_equal(other.step(state), fresh.step(state))
+    with pytest.raises(ParameterError):
+        net.with_params(gain=1.0)

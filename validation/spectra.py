@@ -187,7 +187,7 @@ def find_fixed_point(net, start=None):
     log = []
     state = None
     if start:
-        helper = SampledNetwork(net.cell, net.n, net.seed, **dict(net.params, **start))
+        helper = net.with_params(**start)
         pre, pre_log = find_fixed_point(helper)
         log += [("start " + ",".join(f"{k}={v:g}" for k, v in start.items()) + ": " + step[0], *step[1:])
                 for step in pre_log]
