@@ -188,7 +188,7 @@ def _cmd_phase(args):
         _phase_figure(diagram, quantities[0], [b for b in boundaries if b.quantity == quantities[0]], args.out)
     d = diagram.diagnostics
     if args.json:
-        from .phase import jsonable
+        from .serialise import jsonable
         print(json.dumps(jsonable({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
                                     "y": {diagram.y.name: diagram.y.values}, "fixed": diagram.fixed,
                                     "values": diagram.values, "boundaries": [b.__dict__ for b in boundaries],

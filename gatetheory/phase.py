@@ -18,6 +18,7 @@ import numpy as np
 
 from .cells import get_cell
 from .errors import GateTheoryError, ParameterError
+from .serialise import jsonable
 from .threads import single_blas_thread
 
 MEAN_FIELD_QUANTITIES = {
@@ -144,21 +145,6 @@ class PhaseDiagram:
         """Write the xarray Dataset to NetCDF (needs xarray and a NetCDF engine)."""
         self.to_xarray().to_netcdf(path)
         return path
-
-
-def jsonable(obj):
-    """Numpy containers as JSON-ready Python values, non-finite floats as None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 @dataclass

@@ -27,6 +27,7 @@ from gatetheory.model import Model
 from gatetheory.numerics.dyson import density, mass_inside_circle
 from gatetheory.numerics.edge import site_arrays
 from gatetheory.sample import SampledNetwork
+from gatetheory.serialise import jsonable
 
 PARAMS = dict(g=1.6, alpha_r=3.0, beta_r=0.0, sigma_b=1.0, beta_z=0.0)
 ALPHA_Z = (0.0, 5.0, 50.0)
@@ -168,19 +169,6 @@ def table(results):
         lines.append(f"  eta scan (eps 0.15): {th['eta_scan']}")
     lines.append(f"\ntiming of one 64-point contour: {results['timing']}")
     return "\n".join(lines)
-
-
-def jsonable(x):
-    """Convert numpy containers for json."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    return x
 
 
 def main(cache=None):
