@@ -26,21 +26,38 @@ class Boundary:
         return self.center + self.radii * np.exp(1j * self.angles)
 
 
-def _outermost_roots(sites, center, directions, r_max, iterations=120, rtol=1e-11):
-    """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in,
-    one batched evaluation per scan radius, brackets the outermost crossing; batched Illinois
-    (regula falsi) steps, every third a bisection, refine all unconverged rays at once."""
-    grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
-    values = np.array([sites.transfer_radius(center + r * directions) for r in grid]) - 1.0  # (scan, rays)
-    inside = values >= 0
-    has = inside.any(axis=0)
-    first = np.argmax(inside, axis=0)
-    radii = np.where(has & (first == 0), r_max, np.nan)
-    open_ = np.flatnonzero(has & (first > 0))
+def _scan(sites, center, directions, grid):
+    """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into `grid`
+    (-1 if none) and rho(K) - 1 there and at the previous radius. Only rays not yet inside are
+    evaluated at the next radius."""
+    first = np.full(len(directions), -1)
+    f_in, f_out, last = (np.full(len(directions), np.nan) for _ in range(3))
+    open_ = np.arange(len(directions))
+    for j, r in enumerate(grid):
+        if open_.size == 0:
+            break
+        v = sites.transfer_radius(center + r * directions[open_]) - 1.0
+        hit = v >= 0
+        first[open_[hit]], f_in[open_[hit]], f_out[open_[hit]] = j, v[hit], last[open_[hit]]
+        last[open_] = v
+        open_ = open_[~hit]
+    return first, f_in, f_out
+
+
+def _outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120):
+    """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in
+    (default grid: RADIAL_SCAN radii to r_max, then ~0) brackets the outermost crossing; batched
+    Illinois (regula falsi) steps, every third a bisection, refine all unconverged rays at once.
+    Rays inside at grid[0] get grid[0]; rays never inside, nan."""
+    if grid is None:
+        grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
+    first, f_in, f_out = _scan(sites, center, directions, grid)
+    radii = np.where(first == 0, grid[0], np.nan)
+    open_ = np.flatnonzero(first > 0)
     if open_.size == 0:
         return radii
     lo, hi = grid[first[open_]], grid[first[open_] - 1]          # f(lo) >= 0 > f(hi)
-    flo, fhi = values[first[open_], open_], values[first[open_] - 1, open_]
+    flo, fhi = f_in[open_], f_out[open_]
     side = np.zeros(open_.size)
     tol = rtol * (1 + r_max)
     for k in range(iterations):
@@ -71,15 +88,25 @@ def outer_scale(sites, center):
     return r
 
 
+def bulk_center(sites):
+    """Default ray centre: the site-law mean of the per-site eigenvalues' real parts."""
+    return complex(np.average(sites.diagonal_eigenvalues().real.mean(axis=-1), weights=sites.weights))
+
+
+def ray_angles(n_rays):
+    """Ray angles THETA_MIN, pi / n_rays, ..., pi (the upper half plane)."""
+    return np.concatenate([[THETA_MIN], np.linspace(0, np.pi, n_rays + 1)[1:]])
+
+
 def trace_boundary(sites, center=None, n_rays=48):
     """Boundary of {rho(K) >= 1} along rays at angles in [THETA_MIN, pi] (the upper half suffices:
     real Jacobians have spectra symmetric under conjugation). Rays are not refined toward the
     extreme: near the real axis a discrete site law's poles A_i make thin bubbles, which belong to
     the real segments (handled by the per-site eigenvalues), not to the 2-D edge."""
     if center is None:
-        center = complex(np.average(sites.diagonal_eigenvalues().real.mean(axis=-1), weights=sites.weights))
+        center = bulk_center(sites)
     r_max = outer_scale(sites, center)
-    angles = np.concatenate([[THETA_MIN], np.linspace(0, np.pi, n_rays + 1)[1:]])
+    angles = ray_angles(n_rays)
     radii = _outermost_roots(sites, center, np.exp(1j * angles), r_max)
     return Boundary(center, angles, radii)
 
@@ -98,6 +125,57 @@ def extreme(values, continuous):
     if values.size == 0:
         return -np.inf if continuous else 0.0
     return float(np.max(values.real) if continuous else np.max(np.abs(values)))
+
+
+def _finite_edge(center, angles, radii, shift, continuous):
+    """Per ray, |lambda| (discrete) or Re lambda (continuous) of the width-N edge: the root moved out
+    by `shift` where the bulk is thicker than that (thinner slivers hug the real segments: no 2-D
+    edge); -inf on rays without bulk."""
+    unit = np.exp(1j * angles)
+    thick = np.abs((center + radii * unit).imag) >= shift
+    edge = center + (radii + np.where(thick, shift, 0.0)) * unit
+    values = edge.real if continuous else np.abs(edge)
+    return np.where(np.isfinite(values), values, -np.inf)
+
+
+COARSE_RAYS = 16      # first pass of the width-N radius: rays on [THETA_MIN, pi]
+REFINE_RAYS = 8       # second pass: rays between the best coarse ray's neighbours
+RADIUS_RTOL = 1e-9    # ray-root tolerance of the width-N radius, relative to the outer scale
+
+
+def _refined_radii(sites, center, angles, near, r_max):
+    """Outermost roots on rays close to rays whose roots `near` are known: a 6-radius local scan
+    over [0.75, 1.25] x their range, and the full scan on rays that local bracket does not hold."""
+    grid = np.geomspace(1.25 * near.max(), 0.75 * near.min(), 6)
+    radii = _outermost_roots(sites, center, np.exp(1j * angles), grid[0], RADIUS_RTOL, grid=grid)
+    redo = ~np.isfinite(radii) | (radii == grid[0])
+    if redo.any():
+        radii[redo] = _outermost_roots(sites, center, np.exp(1j * angles[redo]), r_max, RADIUS_RTOL)
+    return radii
+
+
+def width_radius(sites, n, continuous):
+    """Radius (continuous: abscissa) expected at width n from the N-site law `sites`: the larger
+    of the per-site eigenvalues' extreme and the 2-D edge moved out by `edge_overshoot(n)` times
+    the bulk's median ray radius (Rider 2003). Only the maximum over the edge is needed, so the edge
+    is traced on COARSE_RAYS rays and then on REFINE_RAYS rays around the best one (THEORY.md sec. 3)."""
+    diag = extreme(sites.diagonal_eigenvalues(), continuous)
+    if not sites.groups:
+        return diag
+    center = bulk_center(sites)
+    r_max = outer_scale(sites, center)
+    angles = ray_angles(COARSE_RAYS)
+    radii = _outermost_roots(sites, center, np.exp(1j * angles), r_max, RADIUS_RTOL)
+    if not np.isfinite(radii).any():
+        return diag
+    shift = edge_overshoot(n) * float(np.nanmedian(radii))
+    values = _finite_edge(center, angles, radii, shift, continuous)
+    k = int(np.argmax(values))
+    lo, hi = max(k - 1, 0), min(k + 1, len(angles) - 1)
+    near = radii[lo:hi + 1][np.isfinite(radii[lo:hi + 1])]
+    fine = np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1]
+    fine_values = _finite_edge(center, fine, _refined_radii(sites, center, fine, near, r_max), shift, continuous)
+    return max(float(values.max()), float(fine_values.max()), diag)
 
 
 SUPPORT_BOUND = 12.0   # whitened range standing in for the whole Gaussian law (P(|X| > 12) ~ 4e-33)
@@ -149,13 +227,7 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
         whole = site_arrays(equations, q, param_values, 200, truncate=SUPPORT_BOUND)
         out["radius_support"] = max(out["radius_bulk"], extreme(whole.diagonal_eigenvalues(), continuous))
     if "radius" in parts:
-        at_n = site_arrays(equations, q, param_values, qmc_sites=n)
-        bulk_n = trace_boundary(at_n, n_rays=n_rays)
-        size = np.nanmedian(bulk_n.radii) if np.isfinite(bulk_n.radii).any() else 0.0
-        shift = edge_overshoot(n) * size
-        thick = np.abs(bulk_n.points.imag) >= shift       # thinner slivers hug the real segments: no 2-D edge
-        finite_edge = bulk_n.center + (bulk_n.radii + np.where(thick, shift, 0.0)) * np.exp(1j * bulk_n.angles)
-        out["radius"] = max(extreme(finite_edge, continuous), extreme(at_n.diagonal_eigenvalues(), continuous))
+        out["radius"] = width_radius(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous)
     slow = None
     if slow_eps and "slow_fraction" in parts:
         from .dyson import mass_inside_circle
