@@ -130,13 +130,16 @@ class Model:
         else:
             candidates = [np.asarray(q, float) for q in starts] + [np.zeros(len(problem.diagonal))] + \
                 [coarse(c * problem.diagonal.astype(float)) for c in CONTINUATION_SCALES]
+        previous = None
         while True:
             roots = polish_roots(lambda q: problem.map(q, pv, base), candidates, problem.diagonal)
             # error of the half-size rule: a conservative estimate for the rule actually used
             error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, base, halve=True))))
                         for r in roots)
-            if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base):
+            if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
+                    _stalled(error, previous):
                 break
+            previous = error
             base *= 2
             candidates = [r.q for r in roots]
         continuous = self.cell.time == "continuous"
@@ -168,6 +171,15 @@ class Model:
                          "versions": versions()})
 
 
+STALL_RTOL = 1e-3
+
+
+def _stalled(error, previous):
+    """Doubling the base left the error estimate unchanged (to STALL_RTOL): it comes from blocks
+    whose node count the budget caps (multi-dimensional integrals), so further doubling is useless."""
+    return previous is not None and abs(error - previous) <= STALL_RTOL * previous
+
+
 def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
     """Jacobian spectrum at a mean-field solution (the settled one by default): THEORY.md sec. 3."""
     unknown = set(parts) - set(SPECTRAL_PARTS)
@@ -177,7 +189,7 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
         raise ParameterError(f"network width n must be an integer >= 2, got {n!r}")
     if slow_eps is not None and not (np.isfinite(slow_eps) and slow_eps > 0):
         raise ParameterError(f"slow-mode radius slow_eps must be a positive number, got {slow_eps!r}")
-    mf = model.mean_field()
+    mf = model.mean_field(lazy="slow_fraction" not in parts)   # stability only where the selection needs it
     index = mf.selected if solution is None else solution
     if not 0 <= index < len(mf.solutions):
         raise ParameterError(f"solution index {index} out of range: {len(mf.solutions)} solution(s)")
