@@ -7,10 +7,12 @@ pre-activation space are reduced to it and solved by the D2 variational formula
 the MGU at alpha_f = 0 and gated_ct at alpha_r = 0 (G = g_h sigma_r, mu = b_h; gated-continuous.md
 sec. 5.2). Cells are recognised by their definition fingerprint, so TOML copies work too.
 
-Any other cell or parameter point gets the lower bound at the mean-field laws (kind "lower bound"):
-there the Gaussian log-likelihood and the entropy cancel, and Sigma >= (1/N) ln|det(1 - T)|, T the
-field-space Jacobian, from the hermitised solver (numerics/complexity.py field_pencil, log_potential),
-maximised over the coexisting mean-field solutions.
+Any other cell or parameter point is solved by the general variational formula (numerics/annealed.py):
+the sup over tilted site laws, started from each non-degenerate mean-field solution, the largest
+stationary value kept. Its lower bound, the log-potential at the mean-field law (where the Gaussian
+log-likelihood and the entropy cancel), is reported too; mean_field_bounds computes that bound
+independently by the hermitised solver (numerics/complexity.py field_pencil, log_potential). Cells
+with implicit site states get the bound only (kind "lower bound").
 """
 
 import time
@@ -21,6 +23,7 @@ from scipy.special import expit
 
 from .cells.builtin import BUILTINS
 from .derive.complexity import complexity_functional
+from .numerics.annealed import KacRice
 from .numerics.complexity import field_pencil, log_potential, vanilla_complexity
 from .numerics.edge import equations_problem, site_values
 
@@ -84,22 +87,30 @@ def field_rows(equations):
     return equations._field_rows
 
 
-def mean_field_bounds(model):
-    """Sigma >= (1/N) ln|det(1 - T)| at each non-degenerate mean-field solution (THEORY.md sec. 4).
+def field_solutions(model):
+    """Mean-field solutions that are not a point mass in field space, with their q vectors.
 
-    A solution whose field Gaussians all have zero variance is a point mass in field space (the
-    single quiescent fixed point, entropy -inf): the cancellation does not hold there and it bounds
-    nothing but # >= 1. Quenched inputs xi keep unit variance and do not count."""
+    A solution whose field Gaussians all have zero variance is the single quiescent fixed point
+    (entropy -inf): the Kac-Rice cancellation does not hold there and it bounds nothing but # >= 1.
+    Quenched inputs xi keep unit variance and do not count."""
     problem = equations_problem(model.equations)
-    rows = field_rows(model.equations)
     fields = [i for i, g in enumerate(model.equations.gaussians)     # Gaussians that carry a field
               if any(r not in model.cell.xis for r, _ in g.coeffs)]  # (pure xi ones stay N(0, 1))
     out = []
     for sol in model.mean_field().solutions:
         q = np.array(list(sol.order_parameters.values()))
         variances = np.diag(problem.mean_cov(q, model.param_values)[1])[fields]
-        if np.all(np.abs(variances) < QUIESCENT):
-            continue
+        if not np.all(np.abs(variances) < QUIESCENT):
+            out.append((sol, q))
+    return out
+
+
+def mean_field_bounds(model):
+    """Sigma >= (1/N) ln|det(1 - T)| at each non-degenerate mean-field solution by the hermitised
+    solver (THEORY.md sec. 4): an independent route to the bound the variational solver starts from."""
+    rows = field_rows(model.equations)
+    out = []
+    for sol, q in field_solutions(model):
         values, weights = site_values(model.equations, list(rows), q, model.param_values, qmc_sites=BOUND_SITES)
         a = np.stack(values, -1).reshape(weights.shape + rows.shape)
         value, residual, converged = log_potential(field_pencil(a, weights, model.equations.jacobian.groups))
@@ -109,14 +120,14 @@ def mean_field_bounds(model):
 
 
 def complexity(model):
-    """Sigma of a Model: D2 formula after the vanilla reduction, else the mean-field lower bound (sec. 4)."""
+    """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula (sec. 4)."""
     from .model import versions
     cell = model.cell
     values = {p.name: v for p, v in model.values.items()}
     start = time.perf_counter()
     reduced = reduction(cell, values)
     if reduced is None:
-        return _bound_result(model, values, start, versions())
+        return _annealed_result(model, values, start, versions())
     gain, sigma_b, mu = (float(v) for v in reduced)
     r = vanilla_complexity(gain, abs(sigma_b), mu)
     return ComplexityResult(
@@ -130,8 +141,43 @@ def complexity(model):
                      "seconds": time.perf_counter() - start, "versions": versions()})
 
 
+def _annealed_result(model, values, start, versions, starts=()):
+    """The general variational formula: stationary points from continuation `starts`, from every
+    non-degenerate mean-field law and, if those give none, from a ladder of trial Gaussian laws; the
+    largest value kept (Sigma = 0 when none is positive: the count is not exponential)."""
+    if model.equations.implicit_states:
+        return _bound_result(model, values, start, versions)
+    kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
+                 model.param_values)
+    q_names = model.equations.q_symbols
+    laws = []
+    for sol, q in field_solutions(model):
+        begun = kr.start_at(q[kr.orders])
+        laws.append({"order_parameters": sol.order_parameters, "bound": 0.0 if begun is None else begun[1]})
+    points, stalled = kr.stationary_points([np.array(list(law["order_parameters"].values()))[kr.orders] for law in laws],
+                                  starts)
+    best = max(points, key=lambda p: p.value, default=None)
+    order = {} if best is None else {
+        **{q_names[o].name: float(v) for o, v in zip(kr.orders, best.q)},
+        **{"Lambda_" + q_names[o].name: float(v) for o, v in zip(kr.orders, best.multipliers)},
+        "unstable_per_site": best.unstable}
+    return ComplexityResult(
+        cell=model.cell.name, params=values, time=model.cell.time, kind="annealed",
+        complexity=max(0.0, best.value) if best else 0.0, lower_bound=max((b["bound"] for b in laws), default=0.0),
+        order_parameters=order, mean_field={"solutions": laws}, reduction={},
+        diagnostics={"method": "variational formula over tilted site laws (numerics/annealed.py), "
+                               "Hubbard-Stratonovich log-potential",
+                     "stationary_values": [p.value for p in points],
+                     "stationarity_residual": best.residual if best else 0.0,
+                     "quadrature_error": kr.quadrature_error(best) if best else 0.0,
+                     "converged": best is not None or not stalled, "stalled_starts": stalled,
+                     "function_evaluations": sum(p.evaluations for p in points), "gaussians": len(kr.used),
+                     "nodes_per_dimension": kr.n_nodes, "start": None if best is None else best.x.tolist(),
+                     "seconds": time.perf_counter() - start, "versions": versions})
+
+
 def _bound_result(model, values, start, versions):
-    """Result holding the best mean-field lower bound (no tilted-law optimisation for this cell)."""
+    """Result holding the best mean-field lower bound (cells with implicit site states)."""
     bounds = mean_field_bounds(model)
     best = max(bounds, key=lambda b: b["bound"], default={"bound": 0.0, "order_parameters": {}})
     return ComplexityResult(
@@ -139,6 +185,7 @@ def _bound_result(model, values, start, versions):
         complexity=best["bound"], lower_bound=best["bound"], order_parameters=best["order_parameters"],
         mean_field={"solutions": bounds}, reduction={},
         diagnostics={"method": "log-potential of the field-space Jacobian at the mean-field laws "
-                               "(hermitised solver, ln-eta integration)",
+                               "(hermitised solver, ln-eta integration); implicit site states have no "
+                               "variational solver yet",
                      "converged": all(b["converged"] for b in bounds), "sites": BOUND_SITES,
                      "seconds": time.perf_counter() - start, "versions": versions})
