@@ -148,17 +148,30 @@ def _cmd_validate(args):
               f"{e['slow_fraction']['mean']:.4f} +- {e['slow_fraction']['sd']:.4f} ({e['converged']}/{e['seeds']} converged)")
 
 
+def _fractions(text):
+    """Comma-separated numbers in (0, 1), for --index."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"unstable fractions must lie strictly between 0 and 1, got {text!r}")
+    return values
+
+
 def _cmd_complexity(args):
     from .complexity import complexity
     from .model import Model
 
-    result = complexity(Model(args.cell, **parse_sets(args.set)))
+    result = complexity(Model(args.cell, **parse_sets(args.set)), args.index)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
     op = ", ".join(f"{k} = {v:.5g}" for k, v in result.order_parameters.items())
     print(f"cell {result.cell}: complexity ({result.kind}) {result.complexity:.6g} (mean-field lower bound "
           f"{result.lower_bound:.6g}); {op}; converged: {result.diagnostics['converged']}")
+    for p in result.index_resolved:
+        print(f"  kappa = {p['kappa']:.4g}: Sigma(kappa) = {p['complexity']:.6g} (converged: {p['converged']})")
 
 
 def _cmd_phase(args):
@@ -262,6 +275,9 @@ def build_parser():
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--slow-eps", type=float, default=0.05)
     p = _cell_command(sub, "complexity", "annealed fixed-point complexity (Kac-Rice)")
+    p.add_argument("--index", type=_fractions, metavar="K1,K2,...",
+                   help="also Sigma(kappa): fixed points with a fraction kappa of unstable directions "
+                        "(field-space Jacobian outside the unit circle; cells reducing to the vanilla network)")
     p = _cell_command(sub, "phase", "phase diagram of theory quantities over two parameters")
     p.add_argument("--x", required=True, metavar="NAME:LO:HI:N")
     p.add_argument("--y", required=True, metavar="NAME:LO:HI:N")

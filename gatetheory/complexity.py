@@ -24,7 +24,8 @@ from scipy.special import expit
 from .cells.builtin import BUILTINS
 from .derive.complexity import complexity_functional
 from .numerics.annealed import KacRice
-from .numerics.complexity import field_pencil, log_potential, vanilla_complexity
+from .errors import ParameterError
+from .numerics.complexity import field_pencil, index_complexity, log_potential, vanilla_complexity
 from .numerics.edge import equations_problem, site_values
 
 BOUND_SITES = 2048      # quasi-Monte Carlo sites of the mean-field law for the log-potential
@@ -45,6 +46,7 @@ class ComplexityResult:
     mean_field: dict                # q and u at the mean-field law
     reduction: dict                 # effective vanilla gain, sigma_b, mu
     diagnostics: dict = field(default_factory=dict)
+    index_resolved: list = field(default_factory=list)   # Sigma(kappa) points (IndexPoint as dicts)
 
     def to_dict(self):
         return asdict(self)
@@ -119,26 +121,33 @@ def mean_field_bounds(model):
     return out
 
 
-def complexity(model):
-    """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula (sec. 4)."""
+def complexity(model, index=None):
+    """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula (sec. 4);
+    with `index` (unstable fractions kappa), also Sigma(kappa) where the cell reduces to the vanilla network."""
     from .model import versions
     cell = model.cell
     values = {p.name: v for p, v in model.values.items()}
     start = time.perf_counter()
     reduced = reduction(cell, values)
     if reduced is None:
+        if index:
+            raise ParameterError(f"cell {cell.name}: Sigma by unstable fraction is derived only where the cell "
+                                 f"reduces to the vanilla network (one field); here it does not")
         return _annealed_result(model, values, start, versions())
     gain, sigma_b, mu = (float(v) for v in reduced)
     r = vanilla_complexity(gain, abs(sigma_b), mu)
+    resolved = [asdict(p) for p in index_complexity(list(index), gain, abs(sigma_b), mu)] if index else []
     return ComplexityResult(
         cell=cell.name, params=values, time=cell.time, kind="annealed", complexity=r.complexity,
-        lower_bound=r.gaussian_bound, order_parameters={"Q": r.Q, "a": r.a, "u": r.u, "q_x": r.q_x},
+        lower_bound=r.gaussian_bound, order_parameters={"Q": r.Q, "a": r.a, "u": r.u, "q_x": r.q_x,
+                                                                        "unstable_per_site": r.u},
         mean_field={"q": r.mean_field_q, "u": r.gaussian_u},
         reduction={"gain": gain, "sigma_b": abs(sigma_b), "mu": mu},
         diagnostics={"method": "D2 variational formula (vanilla reduction), A5 log-determinant",
                      "stationarity_residual": r.residual, "quadrature_error": r.quadrature_error,
                      "converged": r.converged, "function_evaluations": r.iterations,
-                     "seconds": time.perf_counter() - start, "versions": versions()})
+                     "seconds": time.perf_counter() - start, "versions": versions()},
+        index_resolved=resolved)
 
 
 def _annealed_result(model, values, start, versions, starts=()):
@@ -154,8 +163,8 @@ def _annealed_result(model, values, start, versions, starts=()):
     for sol, q in field_solutions(model):
         begun = kr.start_at(q[kr.orders])
         laws.append({"order_parameters": sol.order_parameters, "bound": 0.0 if begun is None else begun[1]})
-    points, stalled = kr.stationary_points([np.array(list(law["order_parameters"].values()))[kr.orders] for law in laws],
-                                  starts)
+    mean_field_qs = [np.array(list(law["order_parameters"].values()))[kr.orders] for law in laws]
+    points, stalled = kr.stationary_points(mean_field_qs, starts)
     best = max(points, key=lambda p: p.value, default=None)
     order = {} if best is None else {
         **{q_names[o].name: float(v) for o, v in zip(kr.orders, best.q)},

@@ -101,11 +101,11 @@ class Model:
         return spectrum(self, n, slow_eps, solution, parts)
 
     @single_blas_thread
-    def complexity(self):
-        """Annealed fixed-point complexity (Kac-Rice, sec. 4): exact where the cell reduces to the
-        vanilla network, otherwise the lower bound at the mean-field law."""
+    def complexity(self, index=None):
+        """Annealed fixed-point complexity (Kac-Rice, sec. 4): D2 where the cell reduces to the vanilla
+        network, the general variational formula otherwise; `index`: Sigma(kappa) at those unstable fractions."""
         from .complexity import complexity
-        return complexity(self)
+        return complexity(self, index)
 
     @single_blas_thread
     def dynamics(self, **options):

@@ -251,3 +251,18 @@ def test_saturated_update_gate_and_quenched_input_in_the_bound():
     # exact reduction's Sigma and bound (a weakly coupled reset field must not make the gauge flat)
     assert saturated.complexity == pytest.approx(exact.complexity, rel=2e-3)
     assert saturated.lower_bound == pytest.approx(exact.lower_bound, rel=2e-3)
+
+
+def test_complexity_by_unstable_fraction():
+    """Sigma(kappa) peaks at kappa = u with Sigma(u) = Sigma and nu = 0; stable fixed points (small kappa)
+    are exponentially rare at g = 3 (Sigma(0.05) < 0)."""
+    r = complexity(Model("vanilla", g=3.0), index=[0.05, 0.2, 0.41472386977856, 0.6])
+    curve = {round(p["kappa"], 2): p for p in r.index_resolved}
+    assert all(p["converged"] for p in r.index_resolved)
+    assert curve[0.41]["complexity"] == pytest.approx(r.complexity, abs=1e-12) and abs(curve[0.41]["nu"]) < 1e-9
+    assert curve[0.05]["complexity"] < 0 < curve[0.2]["complexity"] < curve[0.41]["complexity"]
+    assert curve[0.6]["complexity"] < r.complexity
+    with pytest.raises(ParameterError, match="reduces to the vanilla"):
+        complexity(Model("gru", g=3.0, alpha_r=3.0), index=[0.3])
+    with pytest.raises(ParameterError, match="Sigma = 0"):
+        complexity(Model("vanilla", g=0.5), index=[0.3])

@@ -31,6 +31,11 @@ POINTS = [
     ("vanilla", dict(g=3.0)),
     ("gru", dict(g=6.0, beta_r=0.0, alpha_r=0.0, alpha_z=1.0)),        # effective gain 3
     ("gru", dict(g=2.5 / 0.7310585786300049, beta_r=1.0, alpha_r=0.0, alpha_z=5.0, beta_z=-1.0)),  # gain 2.5
+    # reset gate on: the general variational formula (no vanilla reduction); the update gate cannot move
+    # fixed points, so alpha_z = 0 keeps the Newton search away from frozen-gate near-roots
+    ("gru", dict(g=3.0, alpha_r=3.0, beta_r=0.0, alpha_z=0.0)),
+    ("gru", dict(g=2.2, alpha_r=8.0, beta_r=0.0, alpha_z=0.0)),
+    ("gru", dict(g=1.9, alpha_r=8.0, beta_r=0.0, alpha_z=0.0)),        # h = 0 still stable (g sigma(0) < 1)
 ]
 SLACK = 0.01
 # (alpha_r, beta_r, g_sn from gru-lstm-discrete.md 8.4, g values)
@@ -44,7 +49,7 @@ def compare(cell, params, sizes, samples, starts):
     counted = growth_rate(cell, sizes, samples, starts=starts, **params)
     ok = abs(counted.slope - theory.complexity) <= 2 * counted.slope_error + SLACK
     return {"cell": cell, "params": params, "sigma": theory.complexity, "sigma_gaussian": theory.lower_bound,
-            "u": theory.order_parameters["u"], "theory_seconds": theory.diagnostics["seconds"],
+            "u": theory.order_parameters.get("u", theory.order_parameters.get("unstable_per_site")), "theory_seconds": theory.diagnostics["seconds"],
             "slope": counted.slope, "slope_error": counted.slope_error, "intercept": counted.intercept,
             "sizes": sizes, "log_mean_count": counted.log_mean_count, "log_mean_error": counted.log_mean_error,
             "mean_count": counted.mean_count, "mean_stable": {n: float(np.mean(v)) for n, v in counted.stable_counts.items()},

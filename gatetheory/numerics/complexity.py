@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, root
 
+from ..errors import ParameterError
 from .quadrature import standard_normal_rule
 
 NODES = 400            # composite Gauss-Legendre rule (standard_normal_rule above 200 nodes)
@@ -181,3 +182,67 @@ def log_potential(sites, lam=1.0, eta_range=(1e-8, 1e4), panels=14, order=6):
         total += weights[k] * eta * (trace - p.m * eta / (1 + eta * eta))
         worst, ok = max(worst, warm.residual), ok and warm.converged
     return -total, worst, ok
+
+
+@dataclass
+class IndexPoint:
+    """Sigma(kappa) with its stationary (Q, a, nu) and solver diagnostics."""
+
+    kappa: float
+    complexity: float
+    Q: float
+    a: float
+    nu: float
+    residual: float
+    converged: bool
+
+
+def _index_law(params, kappa, g, sigma_b, mu, t, w):
+    """Site law tilted by sqrt(1 + kappa s^2) exp(a phi^2 + nu h), h = s^2 / (1 + kappa s^2):
+    rho, phi^2, h, x, V, ln Z."""
+    Q, a, nu = params
+    V = max(g * g * Q + sigma_b ** 2, 1e-300)
+    x = mu + np.sqrt(V) * t
+    phi, d2 = _phi(x)
+    s2 = g * g * d2
+    h = s2 / (1.0 + kappa * s2)
+    log_w = 0.5 * np.log1p(kappa * s2) + a * phi * phi + nu * h
+    shift = np.max(log_w)
+    raw = w * np.exp(log_w - shift)
+    return raw / raw.sum(), phi * phi, h, x, V, np.log(raw.sum()) + shift
+
+
+def _index_stationarity(params, kappa, g, sigma_b, mu, t, w):
+    """d/d(a, Q, nu) of the index-restricted functional: <phi^2> - Q, the variance condition, <h> - 1."""
+    rho, phi2, h, x, V, _ = _index_law(params, kappa, g, sigma_b, mu, t, w)
+    Q, a, _ = params
+    return np.array([rho @ phi2 - Q, rho @ (x - mu) ** 2 / V - 1.0 - 2.0 * V * a / (g * g), rho @ h - 1.0])
+
+
+def index_complexity(kappas, g, sigma_b=0.0, mu=0.0, n=NODES):
+    """Sigma(kappa) of a = g U tanh(a) + sigma_b xi + mu: D2 restricted to site laws whose field-space
+    Jacobian g U diag(phi') has a fraction kappa of its eigenvalues outside the unit circle. With
+    u*(rho) the A5 maximiser, u* = kappa iff <s^2 / (1 + kappa s^2)>_rho = 1, so
+
+        Sigma(kappa) = extr_(Q, a, nu) [ ln E_t sqrt(1 + kappa s^2) e^(a phi^2 + nu h) - a Q - kappa / 2 - nu ],
+
+    h = s^2 / (1 + kappa s^2); nu = 0 at kappa = u (the unrestricted Sigma). Solved by continuation from
+    u outward; for the discrete vanilla network kappa is the fixed points' unstable fraction."""
+    t, w = _rule(n)
+    top = vanilla_complexity(g, sigma_b, mu, n)
+    if top.u <= TRIVIAL_U:
+        raise ParameterError(f"Sigma = 0 at gain {g:g} (no exponential number of fixed points): "
+                             f"nothing to resolve by unstable fraction")
+    out = {}
+    for side in (sorted(k for k in kappas if k >= top.u), sorted((k for k in kappas if k < top.u), reverse=True)):
+        x = np.array([top.Q, top.a, 0.0])
+        for kappa in side:
+            sol = root(_index_stationarity, x, args=(kappa, g, sigma_b, mu, t, w), method="hybr",
+                       options={"xtol": 1e-13})
+            residual = float(np.max(np.abs(_index_stationarity(sol.x, kappa, g, sigma_b, mu, t, w))))
+            Q, a, nu = sol.x
+            log_z = _index_law(sol.x, kappa, g, sigma_b, mu, t, w)[-1]
+            out[kappa] = IndexPoint(float(kappa), float(log_z - a * Q - 0.5 * kappa - nu), float(Q), float(a),
+                                    float(nu), residual, bool(residual < TOL and Q > 0))
+            x = sol.x if out[kappa].converged else x
+    return [out[k] for k in kappas]
