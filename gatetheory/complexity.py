@@ -121,7 +121,7 @@ def mean_field_bounds(model):
     return out
 
 
-def complexity(model, index=None):
+def complexity(model, index=None, starts=()):
     """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula (sec. 4);
     with `index` (unstable fractions kappa), also Sigma(kappa) where the cell reduces to the vanilla network."""
     from .model import versions
@@ -133,7 +133,7 @@ def complexity(model, index=None):
         if index:
             raise ParameterError(f"cell {cell.name}: Sigma by unstable fraction is derived only where the cell "
                                  f"reduces to the vanilla network (one field); here it does not")
-        return _annealed_result(model, values, start, versions())
+        return _annealed_result(model, values, start, versions(), starts)
     gain, sigma_b, mu = (float(v) for v in reduced)
     r = vanilla_complexity(gain, abs(sigma_b), mu)
     resolved = [asdict(p) for p in index_complexity(list(index), gain, abs(sigma_b), mu)] if index else []

@@ -101,11 +101,12 @@ class Model:
         return spectrum(self, n, slow_eps, solution, parts)
 
     @single_blas_thread
-    def complexity(self, index=None):
+    def complexity(self, index=None, starts=()):
         """Annealed fixed-point complexity (Kac-Rice, sec. 4): D2 where the cell reduces to the vanilla
-        network, the general variational formula otherwise; `index`: Sigma(kappa) at those unstable fractions."""
+        network, the general variational formula otherwise; `index`: Sigma(kappa) at those unstable
+        fractions; `starts`: stationary points of a neighbouring parameter point (continuation)."""
         from .complexity import complexity
-        return complexity(self, index)
+        return complexity(self, index, starts)
 
     @single_blas_thread
     def dynamics(self, **options):

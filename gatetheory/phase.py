@@ -185,14 +185,17 @@ def evaluate_point(cell, params, options, warm=None):
         result = spectrum_of_solution(model.equations, q, model.param_values, options.n, options.slow_eps,
                                       parts=tuple(spectral))
         values.update({p: float(result[p]) for p in spectral})
+    start = None
     if "complexity" in wanted:
-        values["complexity"] = float(model.complexity().complexity)
+        result = model.complexity(starts=[] if warm is None or warm.get("complexity") is None
+                                  else [warm["complexity"]])
+        values["complexity"], start = float(result.complexity), result.diagnostics.get("start")
     if "lyapunov_max" in wanted:
         values["lyapunov_max"] = float(model.dynamics(**options.dynamics).lyapunov_max)
     diagnostics = {"residual": sol.residual, "quadrature_error": mf.diagnostics["quadrature_error"],
                    "solutions_found": len(mf.solutions)}
     warm = {"starts": [np.array(list(s.order_parameters.values())) for s in mf.solutions],
-            "base": mf.diagnostics["quadrature_nodes"]}
+            "base": mf.diagnostics["quadrature_nodes"], "complexity": start}
     return values, warm, diagnostics
 
 

@@ -226,7 +226,7 @@ def test_symbolic_rows_free_of_update_gate():
     assert not names & {"alpha_z", "beta_z"} and "alpha_r" in names
     names = {s.name for s in complexity_functional(Model("gated_ct").equations).rows.free_symbols}
     assert not names & {"alpha_z", "beta_z", "tau_z", "tau_r", "g_z"} and "g_h" in names
-    assert len(complexity_functional(Model("vanilla").equations).latex()) == 2
+    assert len(complexity_functional(Model("vanilla").equations).latex()) == 4
 
 
 def test_growth_rate_with_no_fixed_point_found_is_a_typed_error():
