@@ -13,7 +13,7 @@ from gatetheory.counting import count_fixed_points, growth_rate
 from gatetheory.derive.complexity import complexity_functional
 from gatetheory.errors import CellError, ParameterError
 from gatetheory.model import Model
-from gatetheory.numerics.annealed import KacRice
+from gatetheory.numerics.annealed import NODE_BUDGET, KacRice
 from gatetheory.numerics.edge import equations_problem
 from gatetheory.numerics.complexity import functional, log_determinant, vanilla_complexity
 from gatetheory.sample import SampledNetwork
@@ -137,7 +137,8 @@ def test_reset_gate_complexity_before_zero_instability():
 
 def test_general_formula_reproduces_d2():
     """numerics/annealed.py on the vanilla network (and on cells reducing to it) is the D2 formula:
-    same Sigma, Q, u to quadrature accuracy (400 vs 141^2 composite Gauss-Legendre nodes)."""
+    same Sigma, bound and u to quadrature accuracy: 400 composite Gauss-Legendre nodes for D2, 400 (one
+    Gaussian) or 100 per dimension (gated_ct keeps its r Gaussian at alpha_r = 0): 2e-6 relative."""
     for cell, params, (g, sb) in (("vanilla", dict(g=3.0, sigma_b=0.5), (3.0, 0.5)),
                                   ("gru", dict(g=4.0, alpha_r=0.0, alpha_z=2.0), (2.0, 0.0)),
                                   ("gated_ct", dict(g_h=4.0, alpha_r=0.0), (2.0, 0.0))):
@@ -147,9 +148,9 @@ def test_general_formula_reproduces_d2():
         q = field_solutions(model)[-1][1][kr.orders]
         point = kr.polish(kr.start_at(q)[0])
         exact = vanilla_complexity(g, sb)
-        assert point.converged and point.value == pytest.approx(exact.complexity, rel=1e-7)
-        assert point.unstable == pytest.approx(exact.u, rel=1e-6)
-        assert kr.start_at(q)[1] == pytest.approx(exact.gaussian_bound, rel=1e-7)
+        assert point.converged and point.value == pytest.approx(exact.complexity, rel=2e-6)
+        assert point.unstable == pytest.approx(exact.u, rel=2e-6)
+        assert kr.start_at(q)[1] == pytest.approx(exact.gaussian_bound, rel=2e-6)
 
 
 @pytest.mark.parametrize("cell, params", [("gru", dict(g=3.0, alpha_r=3.0)),
@@ -163,7 +164,12 @@ def test_general_bound_is_the_hermitised_log_potential(cell, params):
     r = complexity(model)
     hermitised = max(b["bound"] for b in mean_field_bounds(model))
     assert r.lower_bound == pytest.approx(hermitised, rel=2e-3)
-    assert r.complexity > 1.5 * r.lower_bound and r.diagnostics["quadrature_error"] < 1e-6
+    assert r.complexity > 1.5 * r.lower_bound
+    # quadrature: the default rule against one with 4x the nodes per dimension
+    kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
+                 model.param_values, budget=16 * NODE_BUDGET)
+    fine = kr.polish(np.array(r.diagnostics["start"]))
+    assert fine.converged and fine.value == pytest.approx(r.complexity, rel=1e-6)
 
 
 def test_general_stationary_point_is_a_critical_point():

@@ -31,7 +31,7 @@ from ..codegen import compile_expressions
 from .meanfield import nodes_per_dim
 from .quadrature import _tensor, composite_normal_rule
 
-NODE_BUDGET = 20_000     # tensor-rule nodes over the Gaussians the functional reads
+NODE_BUDGET = 10_000     # tensor-rule nodes over the Gaussians the functional reads (100^2: 2e-8 rel.)
 BASE_NODES = 400         # composite Gauss-Legendre (Gauss-Hermite misses tanh features at large variance)
 TOL = 1e-10              # stationarity residual accepted
 TRIVIAL = 1e-9           # sum tr(S T) below this: lambda = 1 outside the support (Sigma = 0 there)
@@ -89,7 +89,9 @@ class KacRice:
         self._rows = compile_expressions(list(rows), symbols + params)
         self._integrands = compile_expressions([equations.order_parameters[o].integrand for o in orders],
                                                symbols + params)
-        self.n_nodes = nodes_per_dim(min(len(self.used), 2), base, budget)
+        variance = np.diag(self.cov0) + sum(np.diag(s) for s in self.slopes)
+        self.random = np.flatnonzero(variance > 0)     # the rest stay at their means for every q (alpha = 0)
+        self.n_nodes = nodes_per_dim(min(len(self.random), 2), base, budget)
         self.nf, self.no = len(read), len(orders)
         self.sizes = [len(b) for b in self.blocks]
         self.tri = [np.triu_indices(m) for m in self.sizes]
@@ -103,9 +105,10 @@ class KacRice:
 
     def sites(self, q, n=None):
         """Nodes y, weights, rows a (M, nf, nf) and integrands F (M, no) on N(m, C(q))."""
-        z, w = _rule(n or self.n_nodes, len(self.used))
-        vals, vecs = np.linalg.eigh(self.covariance(q))
-        y = self.mean[:, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ z
+        z, w = _rule(n or self.n_nodes, len(self.random))
+        vals, vecs = np.linalg.eigh(self.covariance(q)[np.ix_(self.random, self.random)])
+        y = np.repeat(self.mean[:, None], len(w), 1)
+        y[self.random] += (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ z
         args = list(y) + list(self.params)
         a = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._rows(*args)], -1)
         F = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._integrands(*args)], -1)
@@ -262,27 +265,23 @@ class KacRice:
                           bool(residual < TOL and ok and coupling > TRIVIAL and np.all(q >= 0)),
                           int(sol.nfev), sol.x)
 
-    def stationary_points(self, laws, starts=()):
-        """Distinct converged nontrivial stationary points from continuation `starts` (full vectors) and
-        from the Gaussian laws `laws`, the trial ladder too when those give none; and the number of
-        starts that stalled inside the support (a start flowing to the trivial law, S T -> 0, is not
-        a failure: no nontrivial stationary point lies that way)."""
+    def stationary_points(self, starts):
+        """Distinct converged nontrivial stationary points from `starts` (full vectors: continuation, the
+        mean-field laws' start_at), the trial ladder too when those give none; and the number of starts
+        that stalled inside the support (a start flowing to the trivial law, S T -> 0, is not a failure:
+        no nontrivial stationary point lies that way)."""
         found, stalled = [], 0
 
         def add(x0):
             nonlocal stalled
-            point = self.polish(x0)
+            point = self.polish(np.asarray(x0, float))
             if point.converged:
                 if not any(np.allclose(point.x, p.x, atol=1e-7) for p in found):
                     found.append(point)
             elif point.unstable > FLOWED_TO_TRIVIAL:
                 stalled += 1
         for x0 in starts:
-            add(np.asarray(x0, float))
-        for q in laws:
-            start = self.start_at(q)
-            if start is not None:
-                add(start[0])
+            add(x0)
         if not found:
             for q in self.trial_laws():
                 start = self.start_at(q)
