@@ -26,7 +26,7 @@ SLACK = 0.01
 
 
 def sigma_of(beta_r, alpha_r=0.0):
-    """Annealed complexity (or its mean-field lower bound when alpha_r > 0) of the GRU."""
+    """Annealed complexity of the GRU (D2 at alpha_r = 0, the general variational formula otherwise)."""
     r = Model("gru", g=G, alpha_r=alpha_r, beta_r=beta_r, alpha_z=1.0).complexity()
     return r.complexity, r.kind
 
@@ -59,7 +59,7 @@ def main():
     bound = [sigma_of(b, alpha_r=5.0)[0] for b in betas[::4]]
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     ax.plot(betas, sigma, "-", label=f"Sigma, alpha_r = 0 (exact), g = {G:g}")
-    ax.plot(betas[::4], bound, "--", label="mean-field lower bound, alpha_r = 5")
+    ax.plot(betas[::4], bound, "--", label="Sigma, alpha_r = 5 (general formula)")
     ax.axvline(-np.log(G - 1.0), color="0.6", ls=":", label="g sigma(beta_r) = 1")
     for c in counted:
         ax.errorbar(c["beta_r"], c["slope"], yerr=c["slope_error"], fmt="o", color="C3",
