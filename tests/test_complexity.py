@@ -210,6 +210,18 @@ def test_cli_json(capsys):
     assert "0.0248251" in capsys.readouterr().out
 
 
+def test_cli_general_cell(capsys):
+    """A cell with no vanilla reduction: Sigma, bound, order parameters with multipliers, diagnostics."""
+    assert main(["complexity", "gru", "--set", "g=3", "--set", "alpha_r=3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "annealed" and out["complexity"] == pytest.approx(0.0413568, rel=1e-5)
+    assert out["lower_bound"] == pytest.approx(0.0215786, rel=1e-5)
+    assert set(out["order_parameters"]) == {"q_{h}", "q_{h r}", "Lambda_q_{h}", "Lambda_q_{h r}", "unstable_per_site"}
+    assert out["diagnostics"]["converged"] and out["diagnostics"]["stationarity_residual"] < 1e-10
+    assert main(["complexity", "gru", "--set", "alpha_r=3", "--index", "0.2"]) == 2
+    assert "reduces to the vanilla" in capsys.readouterr().err
+
+
 def test_counting_small_networks():
     """Below onset only x = 0 (stable); above it, several residual-checked roots in +- pairs."""
     quiet = count_fixed_points(SampledNetwork("vanilla_ct", 10, seed=0, g=0.5), starts=40)
