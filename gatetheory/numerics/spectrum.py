@@ -154,28 +154,76 @@ def _refined_radii(sites, center, angles, near, r_max):
     return radii
 
 
-def width_radius(sites, n, continuous):
-    """Radius (continuous: abscissa) expected at width n from the N-site law `sites`: the larger
-    of the per-site eigenvalues' extreme and the 2-D edge moved out by `edge_overshoot(n)` times
-    the bulk's median ray radius (Rider 2003). Only the maximum over the edge is needed, so the edge
-    is traced on COARSE_RAYS rays and then on REFINE_RAYS rays around the best one (THEORY.md sec. 3)."""
-    diag = extreme(sites.diagonal_eigenvalues(), continuous)
+def width_edge(sites, n, continuous):
+    """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
+    `sites`, and the bulk size (median ray radius): the edge moved out by `edge_overshoot(n)` times
+    the size (Rider 2003). Only the maximum over the edge is needed, so the edge is traced on
+    COARSE_RAYS rays and then on REFINE_RAYS rays around the best one. (-inf, 0) without a bulk."""
     if not sites.groups:
-        return diag
+        return -np.inf, 0.0
     center = bulk_center(sites)
     r_max = outer_scale(sites, center)
     angles = ray_angles(COARSE_RAYS)
     radii = _outermost_roots(sites, center, np.exp(1j * angles), r_max, RADIUS_RTOL)
     if not np.isfinite(radii).any():
-        return diag
-    shift = edge_overshoot(n) * float(np.nanmedian(radii))
+        return -np.inf, 0.0
+    size = float(np.nanmedian(radii))
+    shift = edge_overshoot(n) * size
     values = _finite_edge(center, angles, radii, shift, continuous)
     k = int(np.argmax(values))
     lo, hi = max(k - 1, 0), min(k + 1, len(angles) - 1)
     near = radii[lo:hi + 1][np.isfinite(radii[lo:hi + 1])]
     fine = np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1]
     fine_values = _finite_edge(center, fine, _refined_radii(sites, center, fine, near, r_max), shift, continuous)
-    return max(float(values.max()), float(fine_values.max()), diag)
+    return max(float(values.max()), float(fine_values.max())), size
+
+
+def width_radius(sites, n, continuous):
+    """Radius (continuous: abscissa) expected at width n: the larger of the width-n bulk edge and
+    the per-site eigenvalues' extreme over the N-site law (THEORY.md sec. 3)."""
+    return max(width_edge(sites, n, continuous)[0], extreme(sites.diagonal_eigenvalues(), continuous))
+
+
+EXTREME_LAW_SITES = 2 ** 17   # Sobol sites standing in for the site law in the order statistics
+
+
+def edge_fluctuation_sd(n, size):
+    """sd of the 2-D edge's extreme at width n: size * (pi / sqrt 6) / sqrt(4 n gamma_n), the Gumbel
+    term of Rider 2003 (the rightmost eigenvalue of iid matrices fluctuates likewise)."""
+    gamma = np.log(n / (2 * np.pi)) - 2 * np.log(np.log(n))
+    return float(size * np.pi / np.sqrt(6) / np.sqrt(4 * n * max(gamma, 1e-12)))
+
+
+def site_extremes(sites, continuous):
+    """Per site, the largest |eig A_i| (discrete) or Re eig A_i (continuous)."""
+    eig = sites.diagonal_eigenvalues()
+    return np.max(eig.real if continuous else np.abs(eig), axis=-1)
+
+
+def radius_law(edge, extremes, n):
+    """Mean, sd and P(M <= edge) of R = max(edge, M), M the largest of n iid per-site extremes:
+    over the K sorted site values v_k, P(M = v_k) = (k / K)^n - ((k - 1) / K)^n (order statistics)."""
+    v = np.sort(np.asarray(extremes, float))
+    p = np.diff((np.arange(len(v) + 1) / len(v)) ** n)
+    r = np.maximum(v, edge)
+    mean = float(p @ r)
+    var = float(p @ (r - mean) ** 2)
+    return mean, float(np.sqrt(var)), float((np.searchsorted(v, edge, side="right") / len(v)) ** n)
+
+
+def width_radius_law(equations, q, param_values, n, sites=EXTREME_LAW_SITES):
+    """Distribution of one width-n network's radius (continuous: abscissa), THEORY.md sec. 3:
+    R = max(b, M) with b the width-n bulk edge (`width_edge`, as in `radius`) and M the largest of
+    n iid per-site extremes of the site law (`sites` Sobol sites). Returns its mean and sd,
+    P(M <= b) (the bulk sets R) and the bulk edge's own fluctuation sd (`edge_fluctuation_sd`)."""
+    from .edge import site_arrays
+
+    continuous = equations.cell.time == "continuous"
+    edge, size = width_edge(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous)
+    extremes = site_extremes(site_arrays(equations, q, param_values, qmc_sites=sites), continuous)
+    mean, sd, p_bulk = radius_law(edge, extremes, n)
+    return dict(mean=mean, sd=sd, p_bulk=p_bulk, bulk_edge=edge, bulk_size=size,
+                edge_sd=edge_fluctuation_sd(n, size), law_sites=sites)
 
 
 SUPPORT_BOUND = 12.0   # whitened range standing in for the whole Gaussian law (P(|X| > 12) ~ 4e-33)
@@ -212,8 +260,9 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     work to the named quantities (the others are None).
 
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
-    2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over rays)
-    wherever the bulk is thicker than that shift; slivers along the real segments are left alone."""
+    2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over the
+    coarse rays of `width_edge`) wherever the bulk is thicker than that shift; slivers along the
+    real segments are left alone. `width_radius_law` gives the distribution of that radius."""
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"

@@ -1,0 +1,55 @@
+"""Width-N radius fast path and the radius law (THEORY.md sec. 3)."""
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from gatetheory.model import Model
+from gatetheory.numerics.edge import site_arrays
+from gatetheory.numerics.spectrum import (_finite_edge, edge_overshoot, radius_law, site_extremes,
+                                          trace_boundary, width_radius, width_radius_law)
+
+
+def _solution(model):
+    return np.array(list(model.mean_field().solution.order_parameters.values()))
+
+
+def test_radius_law_is_the_order_statistic_of_uniforms():
+    """Largest of n iid U(0, 1): mean n / (n + 1), variance n / ((n + 1)^2 (n + 2))."""
+    k, n = 200_000, 50
+    mean, sd, p_bulk = radius_law(-np.inf, (np.arange(k) + 0.5) / k, n)
+    assert mean == pytest.approx(n / (n + 1), abs=1e-5)
+    assert sd == pytest.approx(np.sqrt(n / ((n + 1) ** 2 * (n + 2))), rel=1e-3)
+    assert p_bulk == 0.0
+    assert radius_law(2.0, (np.arange(k) + 0.5) / k, n)[:2] == (2.0, 0.0)   # the bulk always wins
+
+
+def test_width_radius_matches_a_dense_ray_trace():
+    """Coarse + refined rays give the width-N edge maximum of a 400-ray trace (both with the edge
+    overshoot on thick rays), to 5e-4."""
+    model = Model("gru", g=1.6, alpha_z=0.5, alpha_r=3.0, sigma_b=1.0)
+    n = 1000
+    sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=n)
+    b = trace_boundary(sites, n_rays=400)
+    shift = edge_overshoot(n) * np.nanmedian(b.radii)
+    dense = max(_finite_edge(b.center, b.angles, b.radii, shift, False).max(),
+                np.max(np.abs(sites.diagonal_eigenvalues())))
+    assert width_radius(sites, n, False) == pytest.approx(dense, abs=5e-4)
+
+
+def test_gated_ct_abscissa_law_is_the_frozen_unit_order_statistic():
+    """With an update gate the largest real part at width N is -sigma_z at the smallest z_i of N iid
+    Gaussians (the bulk edge is further left): the law's mean and sd match that 1-D integral."""
+    model = Model("gated_ct", g_h=1.5, alpha_z=5.0, alpha_r=1.0, sigma_b=0.8)
+    q, n = _solution(model), 1500
+    law = width_radius_law(model.equations, q, model.param_values, n)
+    assert law["p_bulk"] < 1e-6
+    d = site_extremes(site_arrays(model.equations, q, model.param_values, qmc_sites=2 ** 15), True)
+    z = np.log(-d / (1 + d)) / 5.0                     # -d = sigma(5 z)  =>  z
+    mu, sd = z.mean(), z.std()
+    f = lambda x: -1 / (1 + np.exp(-5.0 * (mu + sd * x)))                         # noqa: E731
+    density = lambda x: n * stats.norm.pdf(x) * stats.norm.sf(x) ** (n - 1)      # noqa: E731
+    m1 = integrate.quad(lambda x: f(x) * density(x), -10, 0, limit=200)[0]
+    m2 = integrate.quad(lambda x: f(x) ** 2 * density(x), -10, 0, limit=200)[0]
+    assert law["mean"] == pytest.approx(m1, rel=0.03)
+    assert law["sd"] == pytest.approx(np.sqrt(m2 - m1 * m1), rel=0.1)
