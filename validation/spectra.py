@@ -14,7 +14,11 @@ point (predicted support boundary over the eigenvalues of seed 0 at the largest 
 
 Acceptance (THEORY.md sec. 5): at N >= 1500 the seed mean of the sampled radius must be within
 3 % of the theory radius (relative error) and each sampled slow fraction within 0.03 of the
-theory; otherwise the script exits with status 1 after writing everything. A sampled network
+theory; otherwise the script exits with status 1 after writing everything. Continuous time: the
+largest real part at width N is an extreme-value statistic of the per-site diagonal (~17 % seed
+spread with an update gate), so there the radius rule is distributional (see law_check: the seed
+mean within 3 predicted sd of the predicted mean of max(bulk edge, largest of N iid site values));
+the 3 % figure and an off-axis check of the 2-D bulk edge (off_axis_check) are reported. A sampled network
 whose fixed point did not converge or is not stable is reported as such and counts as a failure
 of the point (it is not silently dropped).
 
@@ -51,6 +55,9 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(ROOT))
 
 from gatetheory.model import Model, versions  # noqa: E402
+from gatetheory.numerics.edge import site_arrays  # noqa: E402
+from gatetheory.numerics.spectrum import (edge_fluctuation_sd, edge_overshoot,  # noqa: E402
+                                          trace_boundary, width_radius_law)
 from gatetheory.sample import SampledNetwork  # noqa: E402
 
 RADIUS_TOL = 0.03        # relative error of the seed-mean radius
@@ -65,6 +72,9 @@ DEFLATE_TOL = 1e-9
 RESOLUTION = 1e-12       # radii differing by less than this agree to eigenvalue round-off (eps ||J|| ~ 1e-15)
 MARGIN = 1e-8            # |lambda| <= 1 + MARGIN (Re lambda <= MARGIN) counts as stable (marginal)       # relative size of off-block Jacobian entries treated as exact zeros
 UNTUNED_SEED = 20240611
+LAW_Z = 3.0              # continuous time: |sampled mean - predicted mean| <= LAW_Z predicted sd of the mean
+OFF_AXIS = 0.25          # off-axis bulk check: eigenvalues with |Im lambda| >= OFF_AXIS * bulk size
+BOUNDARY_RAYS = 200      # rays of the width-N boundary for the off-axis bulk check
 MGU = str(ROOT / "gatetheory" / "cells" / "toml" / "mgu.toml")
 TWO_GATE = str(ROOT / "examples" / "two_gate.toml")
 
@@ -270,6 +280,9 @@ def theory(cell, params, sizes):
                                     slow={f"{EPS[0]:g}": res.slow_fraction},
                                     slow_converged=res.diagnostics.get("slow_converged"),
                                     seconds=round(time.time() - t, 2))
+        q = np.array(list(mf.solution.order_parameters.values()))
+        out["sizes"][str(n)]["law"] = width_radius_law(model.equations, q, model.param_values, n)
+        out["sizes"][str(n)]["off_axis"] = off_axis_theory(model, q, n)
     # the slow fraction is a property of the N -> infinity law: the other eps once, at the largest N
     n = max(sizes)
     for e in EPS[1:]:
@@ -279,6 +292,46 @@ def theory(cell, params, sizes):
             out["sizes"][key]["slow"][f"{e:g}"] = res.slow_fraction
         out["sizes"][str(n)][f"seconds_eps{e:g}"] = round(time.time() - t, 2)
     return out
+
+
+def off_axis_theory(model, q, n):
+    """The width-N bulk edge away from the real axis: max Re lambda (continuous) or |lambda| over the
+    width-N edge (BOUNDARY_RAYS rays, N-site law, overshoot as in `radius`) where |Im lambda| >=
+    h = OFF_AXIS * bulk size, crossings of Im = h interpolated. Eigenvalues attributable to the real
+    segments (per-site diagonal values) lie near the real axis, so this checks the 2-D bulk alone."""
+    continuous = model.cell.time == "continuous"
+    sites = site_arrays(model.equations, q, model.param_values, qmc_sites=n)
+    b = trace_boundary(sites, n_rays=BOUNDARY_RAYS)
+    ok = np.isfinite(b.radii)
+    if not ok.any():
+        return None
+    size = float(np.nanmedian(b.radii))
+    shift = edge_overshoot(n) * size
+    thick = np.abs(b.points.imag) >= shift
+    edge = (b.center + (b.radii + np.where(thick, shift, 0.0)) * np.exp(1j * b.angles))[ok]
+    h = OFF_AXIS * size
+    return dict(h=h, value=restricted_extreme(edge, h, continuous), size=size,
+                edge_sd=edge_fluctuation_sd(n, size))
+
+
+def restricted_extreme(curve, h, continuous):
+    """max Re (continuous) or |.| over the part of an upper-half-plane polyline with Im >= h."""
+    pts = list(curve[curve.imag >= h])
+    for a, b in zip(curve[:-1], curve[1:]):
+        if (a.imag - h) * (b.imag - h) < 0:
+            pts.append(a + (h - a.imag) / (b.imag - a.imag) * (b - a))
+    pts = np.array(pts)
+    if pts.size == 0:
+        return None
+    return float(np.max(pts.real) if continuous else np.max(np.abs(pts)))
+
+
+def off_axis_sampled(ev, h, continuous):
+    """max Re lambda (continuous) or |lambda| over eigenvalues with |Im lambda| >= h."""
+    sel = ev[np.abs(ev.imag) >= h]
+    if sel.size == 0:
+        return None
+    return float(np.max(sel.real) if continuous else np.max(np.abs(sel)))
 
 
 # -- comparison, report -----------------------------------------------------------------------
@@ -299,7 +352,35 @@ def compare_unsettled(th, samples, gate, settles):
                 slow=slow, problems=problems, gated=gate and samples[0]["n"] >= GATE_N, passed=not problems)
 
 
-def compare(th, samples, gate):
+def law_check(law, radii):
+    """Distribution rule (continuous time): the seed mean of the sampled abscissa against the
+    predicted mean of R = max(b, M) (width_radius_law), within LAW_Z sd of a mean of S networks,
+    sd^2 = (Var R + P(M <= b) edge_sd^2) / S: the order-statistic spread, plus the bulk edge's own
+    Gumbel fluctuation where the bulk sets R (first order in edge_sd). Round-off agreement passes."""
+    diff = float(np.mean(radii) - law["mean"])
+    sd = float(np.sqrt((law["sd"] ** 2 + law["p_bulk"] * law["edge_sd"] ** 2) / len(radii)))
+    return dict(predicted_mean=law["mean"], predicted_sd=law["sd"], p_bulk=law["p_bulk"], edge_sd=law["edge_sd"],
+                sd_of_mean=sd, z=diff / sd if sd > 0 else float("inf") * np.sign(diff),
+                passed=bool(abs(diff) <= LAW_Z * sd or abs(diff) < RESOLUTION))
+
+
+def off_axis_check(off, values):
+    """Off-axis bulk edge, reported, not gated: seed mean of the sampled statistic against the theory,
+    error in units of LAW_Z edge_sd / sqrt(S). Not a gate: the largest Re over {|Im| >= h} sits in a
+    corner of the bulk, where the outermost eigenvalue lags the edge by ~ (N rho_edge)^(-1/2), a bias
+    of the size of the test that the theory does not model (no edge density in it yet)."""
+    if off is None or off["value"] is None or any(v is None for v in values):
+        return dict(theory=None if off is None else off["value"], passed=False, values=values)
+    vals = np.array(values, float)
+    tol = LAW_Z * off["edge_sd"] / np.sqrt(len(vals))
+    diff = float(vals.mean() - off["value"])
+    return dict(h=off["h"], theory=off["value"], mean=float(vals.mean()), sd=float(vals.std(ddof=1)),
+                values=vals.tolist(), tolerance=tol, error=diff, passed=bool(abs(diff) <= tol))
+
+
+def compare(th, samples, gate, continuous=False):
+    """Radius (discrete: within RADIUS_TOL relative; continuous: law_check and off_axis_check, the
+    3 % figure reported only) and slow fractions (within SLOW_TOL) of the seed mean."""
     radii = np.array([s["radius"] for s in samples])
     mean, sd = float(radii.mean()), float(radii.std(ddof=1)) if len(radii) > 1 else 0.0
     rel = abs(mean - th["radius"]) / abs(th["radius"]) if th["radius"] != 0 else float("inf")
@@ -317,20 +398,30 @@ def compare(th, samples, gate):
     if unstable:
         problems.append(f"fixed point not stable (seeds {unstable})")
     roundoff = abs(mean - th["radius"]) < RESOLUTION
-    if rel > RADIUS_TOL and not roundoff:
+    law = law_check(th["law"], radii)
+    off = off_axis_check(th["off_axis"], [s.get("off_axis") for s in samples])
+    if continuous:
+        if not law["passed"]:
+            problems.append(f"abscissa {law['z']:+.2f} sd of the predicted mean (> {LAW_Z:g})")
+    elif rel > RADIUS_TOL and not roundoff:
         problems.append(f"radius rel. error {rel:.3f} > {RADIUS_TOL}")
     for e, s in slow.items():
         if abs(s["error"]) > SLOW_TOL:
             problems.append(f"slow({e}) error {s['error']:+.3f} beyond {SLOW_TOL}")
     gated = gate and samples[0]["n"] >= GATE_N
     return dict(radius_theory=th["radius"], radius_mean=mean, radius_sd=sd, radius_rel_error=rel,
-                radius_agrees_to_roundoff=roundoff,
+                radius_agrees_to_roundoff=roundoff, law=law, off_axis=off, rule="law" if continuous else "3%",
                 radius_seeds=radii.tolist(), slow=slow, problems=problems, gated=gated,
                 passed=not problems)
 
 
 def fmt_radius(x):
     return f"{x:.4f}" if not np.isfinite(x) or x == 0 or abs(x) >= 0.01 else f"{x:.2e}"
+
+
+def fmt_z(law, c):
+    """z of the law check, or 'round-off' where the means agree to eigenvalue round-off."""
+    return "round-off" if abs(c["radius_mean"] - law["predicted_mean"]) < RESOLUTION else f"{law['z']:+.2f}"
 
 
 def fmt_params(params):
@@ -372,6 +463,34 @@ def markdown(report, quick):
                 f"{fmt_radius(c['radius_theory'])} | {fmt_radius(c['radius_mean'])} ± {fmt_radius(c['radius_sd'])} | "
                 f"{c['radius_rel_error']:.3f} | {s05['theory']:.4f} | {s05['mean']:.4f} ± {s05['sd']:.4f} | "
                 f"{s15['theory']:.4f} | {s15['mean']:.4f} ± {s15['sd']:.4f} | {status} |")
+    lines += ["", "## Width-N radius as a distribution; off-axis bulk edge", "",
+              "Theory `width_radius_law`: one network's radius (continuous: abscissa) is R = max(b, M), "
+              "b the width-N bulk edge (as in `radius`), M the largest of N iid per-site extremes "
+              "(|eig A_i|, or Re eig A_i) of the mean-field site law: order statistics, "
+              "P(M <= v_(k)) = (k/K)^N over K = 2^17 Sobol sites. Predicted sd of a seed mean: "
+              "sqrt((Var R + P(M <= b) edge_sd^2) / S), edge_sd = size (pi/sqrt 6) / sqrt(4 N gamma_N) "
+              "(Rider's Gumbel term; size = median bulk ray radius), S seeds. "
+              f"**Continuous-time acceptance** (replaces the 3 % rule there, which a 17 % extreme-value "
+              f"spread cannot meet): |z| <= {LAW_Z:g} with z = (sampled mean - predicted mean) / that sd, "
+              f"Off-axis bulk edge (max Re lambda, or |lambda|, over |Im lambda| >= {OFF_AXIS:g} x size, where "
+              "the real-segment eigenvalues cannot reach) against the theory's width-N boundary there, "
+              f"error in units of {LAW_Z:g} edge_sd / sqrt(S): reported, not gated (the sampled corner extreme "
+              "lags the edge by ~ (N rho_edge)^(-1/2), which the theory does not model). Discrete points: "
+              "shown for information, not gated (the 3 % rule applies).", "",
+              "| point | N | rule | predicted R mean ± sd | P(bulk sets R) | edge sd | sampled mean ± sd | z | "
+              "off-axis h | theory | sampled mean ± sd | error / tol |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in report["points"]:
+        for n, c in p["comparison"].items():
+            law, off = c.get("law"), c.get("off_axis")
+            if not law:
+                continue
+            off_txt = ("| n/a | | | |" if off.get("theory") is None else
+                       f"| {off['h']:.3f} | {fmt_radius(off['theory'])} | {fmt_radius(off['mean'])} ± "
+                       f"{fmt_radius(off['sd'])} | {off['error'] / off['tolerance']:+.2f} |")
+            lines.append(f"| {p['id']} | {n} | {c['rule']} | {fmt_radius(law['predicted_mean'])} ± "
+                         f"{fmt_radius(law['predicted_sd'])} | {law['p_bulk']:.2f} | {law['edge_sd']:.4f} | "
+                         f"{fmt_radius(c['radius_mean'])} ± {fmt_radius(c['radius_sd'])} | {fmt_z(law, c)} " + off_txt)
     lines += ["", "## Points", ""]
     for p in report["points"]:
         th = p["theory"]
@@ -472,6 +591,8 @@ def main(argv=None):
                     if cache:
                         (cache / f"{key}.json").write_text(json.dumps(rec))
                         np.save(cache / f"{key}.npy", ev)
+                off = th["sizes"][str(n)]["off_axis"]
+                rec["off_axis"] = None if off is None else off_axis_sampled(ev, off["h"], continuous)
                 samples[str(n)].append(rec)
                 if n == max(sizes) and seed == SEEDS[0]:
                     first_ev = ev
@@ -479,7 +600,7 @@ def main(argv=None):
                       f"converged={rec['converged']} (res {rec['residual']:.1e}) stable={rec['stable']} "
                       f"fp {rec['seconds_fixed_point']}s eig {rec['seconds_eigenvalues']}s", flush=True)
         if point.get("expect_settles", True):
-            comparison = {n: compare(th["sizes"][n], ss, not args.quick) for n, ss in samples.items()}
+            comparison = {n: compare(th["sizes"][n], ss, not args.quick, continuous) for n, ss in samples.items()}
         else:
             comparison = {n: compare_unsettled(th["sizes"][n], ss, not args.quick,
                                                th["mean_field"]["settles"]) for n, ss in samples.items()}
