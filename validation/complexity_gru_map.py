@@ -24,7 +24,7 @@ from gatetheory.complexity import field_rows, field_solutions
 from gatetheory.model import Model, versions
 from gatetheory.numerics.annealed import KacRice
 from gatetheory.numerics.edge import equations_problem
-from gatetheory.phase import phase_diagram, trace_boundary
+from gatetheory.phase import phase_diagram
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FIXED = {"beta_r": 0.0, "alpha_z": 0.0}
@@ -47,20 +47,26 @@ def stationary_value(g, alpha_r, x0):
 
 
 def sigma_onset(alpha_r):
-    """g where the tracked stationary value crosses 0, going down from G_TOP (None if it is lost first)."""
+    """Where Sigma turns positive, tracking the largest stationary point down from G_TOP: ("crossing", g)
+    where its value crosses 0 at finite order parameters (Brent), or ("merges", g) where it merges into
+    the trivial law with Sigma -> 0 (bisection on convergence to 1e-3)."""
     model, kr = functional(G_TOP, alpha_r)
     q = field_solutions(model)[-1][1][kr.orders]
     x = kr.polish(kr.start_at(q)[0]).x
-    g, value = G_TOP, None
+    g = G_TOP
     while g > 1.0:
         lower = round(g - G_STEP, 6)
         v, x_new = stationary_value(lower, alpha_r, x)
         if v is None:
-            return None
+            lo, hi = lower, g
+            while hi - lo > 1e-3:
+                mid = 0.5 * (lo + hi)
+                lo, hi = (lo, mid) if stationary_value(mid, alpha_r, x)[0] is not None else (mid, hi)
+            return "merges", hi
         if v < 0:
-            return brentq(lambda gg: stationary_value(gg, alpha_r, x)[0], lower, g, xtol=1e-4)
-        g, x, value = lower, x_new, v
-    return None if value is None else 1.0
+            return "crossing", brentq(lambda gg: stationary_value(gg, alpha_r, x)[0], lower, g, xtol=1e-4)
+        g, x = lower, x_new
+    return None, None
 
 
 def saddle_node(alpha_r, lo=1.0, hi=2.0):
@@ -81,16 +87,14 @@ def main(quick=False):
     diagram = phase_diagram("gru", x=("g", 1.0, 4.0, nx), y=("alpha_r", 0.0, 10.0, ny),
                             quantities=["complexity", "solutions"], fixed=FIXED, progress=False)
     map_seconds = time.perf_counter() - start
-    sigma = trace_boundary(diagram, "complexity", level=1e-6, refine=False)
-    born = trace_boundary(diagram, "solutions", refine=False)
     rows = []
     for ar in (ALPHAS[::2] if quick else ALPHAS):
         t0 = time.perf_counter()
-        onset = 2.0 if ar == 0 else sigma_onset(ar)   # alpha_r = 0: the vanilla reduction, Sigma > 0 iff g > 2
-        rows.append({"alpha_r": ar, "g_sigma": onset, "g_sn": saddle_node(ar), "g_zero_unstable": 1 / expit(0.0),
-                     "seconds": time.perf_counter() - t0})
+        kind, onset = sigma_onset(ar)
+        rows.append({"alpha_r": ar, "g_sigma": onset, "onset": kind, "g_sn": saddle_node(ar),
+                     "g_zero_unstable": float(1 / expit(0.0)), "seconds": time.perf_counter() - t0})
         print(rows[-1], flush=True)
-    figure(diagram, [sigma, born], rows, RESULTS / f"complexity_gru_alpha_r{'_quick' if quick else ''}.png")
+    figure(diagram, rows, RESULTS / f"complexity_gru_alpha_r{'_quick' if quick else ''}.png")
     ok = all(r["g_sigma"] is not None and r["g_sigma"] <= r["g_zero_unstable"] + 1e-3 for r in rows)
     out = {"grid": [nx, ny], "fixed": FIXED, "map_seconds": map_seconds,
            "seconds_per_point": map_seconds / (nx * ny), "onsets": rows, "sigma_max": float(np.nanmax(
@@ -101,8 +105,9 @@ def main(quick=False):
     return ok
 
 
-def figure(diagram, boundaries, rows, path):
-    """Sigma heat map with its onset curve, the saddle-node curve, g = 2 and the tracked onsets."""
+def figure(diagram, rows, path):
+    """Sigma heat map with the tracked onsets of Sigma, the saddle-node g_sn and g = 2 (grid contours of
+    a clamped Sigma would sit up to one grid step off)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -111,10 +116,13 @@ def figure(diagram, boundaries, rows, path):
 
     with style():
         fig, ax = plt.subplots(figsize=(6.5, 4.8))
-        plot_phase(ax, diagram, "complexity", boundaries=boundaries, label_regions=False)
+        plot_phase(ax, diagram, "complexity", label_regions=False)
         ax.axvline(2.0, color="0.85", ls=":", lw=1.4, label=r"$g\,\sigma(\beta_r) = 1$ (h = 0 unstable)")
         onsets = [(r["g_sigma"], r["alpha_r"]) for r in rows if r["g_sigma"] is not None]
-        ax.plot(*zip(*onsets), "o", color="crimson", ms=4, label=r"$\Sigma$ onset (tracked, Brent)")
+        ax.plot(*zip(*onsets), "o-", color="crimson", ms=4, label=r"$\Sigma > 0$ from (tracked)")
+        born = [(r["g_sn"], r["alpha_r"]) for r in rows if r["g_sn"] is not None]
+        if born:
+            ax.plot(*zip(*born), "s--", color="white", ms=3, label=r"saddle-node $g_{sn}$ (mean field)")
         ax.legend(fontsize=6, loc="upper right")
         fig.tight_layout()
         fig.savefig(path, dpi=130)
@@ -126,11 +134,12 @@ def markdown(out):
              f"Grid {out['grid'][0]} x {out['grid'][1]}, {out['seconds_per_point'] * 1e3:.0f} ms per point "
              "(mean field + Sigma, continuation along rows). Max Sigma on the grid "
              f"{out['sigma_max']:.4f}.", "",
-             "| alpha_r | Sigma > 0 from g = | saddle-node g_sn | h = 0 unstable from g = |",
-             "|---|---|---|---|"]
+             "| alpha_r | Sigma > 0 from g = | onset | saddle-node g_sn | h = 0 unstable from g = |",
+             "|---|---|---|---|---|"]
     for r in out["onsets"]:
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {r['alpha_r']:g} | {fmt(r['g_sigma'])} | {fmt(r['g_sn'])} | {r['g_zero_unstable']:.3f} |")
+        lines.append(f"| {r['alpha_r']:g} | {fmt(r['g_sigma'])} | {r['onset']} | {fmt(r['g_sn'])} | "
+                     f"{r['g_zero_unstable']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
