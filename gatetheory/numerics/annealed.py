@@ -15,9 +15,9 @@ parameter), the sup over site laws rho of the Kac-Rice functional is
 
 F the order-parameter integrands: the D2 formula when the cell is the vanilla network. At Lambda = 0,
 q = the mean-field q the first terms cancel (the lower bound). The stationarity conditions are
-solved by Powell's hybrid method; the gauge S -> c S, T -> T / c is fixed by sum tr S = sum tr T.
-The unstable count (1/N) #{|eig T| > 1} = sum_M tr(S_M T_M) (Gauss's law on the rotation-invariant
-spectrum of T with the inner stationarity).
+solved by Powell's hybrid method; the gauge S -> c S, T -> T / c is fixed by S_kk = T_kk on the dominant
+diagonal entry. The unstable count (1/N) #{|eig T| > 1} = nf - <tr K^-1> = sum_M tr(S_M T_M), K = 1 +
+T a^T S a (Gauss's law on the rotation-invariant spectrum of T, then the inner stationarity).
 """
 
 from dataclasses import dataclass
@@ -104,7 +104,7 @@ class KacRice:
         return self.cov0 + sum(qo * s for qo, s in zip(q, self.slopes))
 
     def sites(self, q, n=None):
-        """Nodes y, weights, rows a (M, nf, nf) and integrands F (M, no) on N(m, C(q))."""
+        """Nodes y, weights, rows a (nf, nf, site) and integrands F (site, no) on N(m, C(q))."""
         z, w = _rule(n or self.n_nodes, len(self.random))
         vals, vecs = np.linalg.eigh(self.covariance(q)[np.ix_(self.random, self.random)])
         y = np.repeat(self.mean[:, None], len(w), 1)
@@ -119,7 +119,7 @@ class KacRice:
     def unpack(self, theta):
         """Symmetric blocks S_M, T_M from their upper triangles, and the full nf x nf matrices."""
         out, k = [], 0
-        for which in range(2):
+        for _ in range(2):
             mats = []
             for m, (i, j) in zip(self.sizes, self.tri):
                 block = np.zeros((m, m))
@@ -214,7 +214,7 @@ class KacRice:
         return ops
 
     def solve_inner(self, q):
-        """Inner stationary blocks at the Gaussian law N(m, C(q)) (Lambda = 0): theta, value, residual."""
+        """Inner stationary blocks at the Gaussian law N(m, C(q)) (Lambda = 0): theta and the log-potential."""
         y, w, a, F = self.sites(q)
         vectors = []
         for op in self.linearised(w, a):               # the inner map near S = T = 0
@@ -233,7 +233,7 @@ class KacRice:
             res, (logdet, _, _, S, T) = self.inner_residual(w, inner), inner
             coupling = sum(np.sum(s * t) for s, t in zip(S, T))
             if np.max(np.abs(res)) < TOL and coupling > TRIVIAL:
-                return sol.x, 0.5 * (w @ logdet - coupling), float(np.max(np.abs(res)))
+                return sol.x, 0.5 * (w @ logdet - coupling)
         return None
 
     def start_at(self, q):
@@ -242,7 +242,7 @@ class KacRice:
         inner = self.solve_inner(q)
         if inner is None:
             return None
-        theta, bound, _ = inner
+        theta, bound = inner
         return np.concatenate([q, np.zeros(self.no), theta]), bound
 
     def trial_laws(self, scales=TRIAL_SCALES):
@@ -291,8 +291,7 @@ class KacRice:
 
     def quadrature_error(self, point):
         """|value at half the nodes per dimension - value|."""
-        x = np.concatenate([point.q, point.multipliers, self.pack(point.S, point.T)])
-        return abs(self.evaluate(x, max(6, self.n_nodes // 2))[0] - point.value)
+        return abs(self.evaluate(point.x, max(6, self.n_nodes // 2))[0] - point.value)
 
 
 @lru_cache(maxsize=16)
