@@ -8,8 +8,9 @@ the MGU at alpha_f = 0 and gated_ct at alpha_r = 0 (G = g_h sigma_r, mu = b_h; g
 sec. 5.2). Cells are recognised by their definition fingerprint, so TOML copies work too.
 
 Any other cell or parameter point is solved by the general variational formula (numerics/annealed.py):
-the sup over tilted site laws, started from each non-degenerate mean-field solution, the largest
-stationary value kept. Its lower bound, the log-potential at the mean-field law (where the Gaussian
+the sup over tilted site laws, started from each non-degenerate mean-field solution (and from a
+ladder of trial Gaussian laws when none converges: the stationary point outlives the mean-field
+branch below a saddle-node), the largest stationary value kept. Its lower bound, the log-potential at the mean-field law (where the Gaussian
 log-likelihood and the entropy cancel), is reported too; mean_field_bounds computes that bound
 independently by the hermitised solver (numerics/complexity.py field_pencil, log_potential). Cells
 with implicit site states get the bound only (kind "lower bound").
@@ -23,8 +24,8 @@ from scipy.special import expit
 
 from .cells.builtin import BUILTINS
 from .derive.complexity import complexity_functional
-from .numerics.annealed import KacRice
 from .errors import ParameterError
+from .numerics.annealed import KacRice
 from .numerics.complexity import field_pencil, index_complexity, log_potential, vanilla_complexity
 from .numerics.edge import equations_problem, site_values
 
@@ -159,12 +160,12 @@ def _annealed_result(model, values, start, versions, starts=()):
     kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
                  model.param_values)
     q_names = model.equations.q_symbols
-    laws = []
+    laws, law_starts = [], []
     for sol, q in field_solutions(model):
         begun = kr.start_at(q[kr.orders])
         laws.append({"order_parameters": sol.order_parameters, "bound": 0.0 if begun is None else begun[1]})
-    mean_field_qs = [np.array(list(law["order_parameters"].values()))[kr.orders] for law in laws]
-    points, stalled = kr.stationary_points(mean_field_qs, starts)
+        law_starts += [] if begun is None else [begun[0]]
+    points, stalled = kr.stationary_points(list(starts) + law_starts)
     best = max(points, key=lambda p: p.value, default=None)
     order = {} if best is None else {
         **{q_names[o].name: float(v) for o, v in zip(kr.orders, best.q)},
