@@ -11,7 +11,7 @@ from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
-from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, polish_roots
+from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
 from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
 from .threads import single_blas_thread
 
@@ -130,19 +130,22 @@ class Model:
             candidates = locate_roots(coarse, problem.diagonal, START_SCALES)
         else:
             candidates = [np.asarray(q, float) for q in starts] + [np.zeros(len(problem.diagonal))] + \
-                [coarse(c * problem.diagonal.astype(float)) for c in CONTINUATION_SCALES]
+                list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
         previous = None
         while True:
-            roots = polish_roots(lambda q: problem.map(q, pv, base), candidates, problem.diagonal)
+            fine = lambda q, b=base: problem.map(q, pv, b)  # noqa: E731
+            roots = polish_roots(fine, candidates, problem.diagonal)
             # error of the half-size rule: a conservative estimate for the rule actually used
-            error = max(float(np.max(np.abs(problem.map(r.q, pv, base) - problem.map(r.q, pv, base, halve=True))))
-                        for r in roots)
+            qs = np.array([r.q for r in roots])
+            error = float(np.max(np.abs(fine(qs) - problem.map(qs, pv, base, halve=True))))
             if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
                     _stalled(error, previous):
                 break
             previous = error
             base *= 2
             candidates = [r.q for r in roots]
+        for r in roots:
+            r.map_radius = map_radius(fine, r.q)
         continuous = self.cell.time == "continuous"
         solutions, settled = [None] * len(roots), False
         for i in reversed(range(len(roots))):          # largest first: the selection's candidates

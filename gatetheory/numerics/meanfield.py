@@ -5,7 +5,7 @@ import sympy as sp
 
 from ..codegen import compile_expressions
 from ..errors import ConvergenceError
-from .quadrature import gaussian_nodes
+from .quadrature import standard_normal_rule, tensor_rule
 
 NODE_BUDGET = 120_000
 BASE_NODES = 48
@@ -58,7 +58,7 @@ class _Term:
     """E[product of factors], each factor depending on its own block of correlated Gaussians."""
 
     def __init__(self, problem, expr):
-        self.groups = []
+        self.groups = []   # (Gaussian indices, compiled factor, whether those Gaussians are independent)
         factors = sp.Mul.make_args(sp.factor_terms(expr)) if not problem.site_solver else [expr]
         grouped = {}
         for f in factors:
@@ -69,7 +69,8 @@ class _Term:
             args = [problem.gaussians[i] for i in idx]
             extra = list(problem.implicit) if problem.site_solver else []
             fn = compile_expressions([f], extra + args + problem.params)
-            self.groups.append((idx, fn))
+            independent = not problem.site_solver and all(frozenset([i]) in problem._blocks for i in idx)
+            self.groups.append((tuple(idx), fn, independent))
 
 
 class MeanFieldProblem:
@@ -102,7 +103,7 @@ class MeanFieldProblem:
 
     def refines(self, base, budget=NODE_BUDGET):
         """Whether doubling `base` would put more nodes on some integral (not capped by the budget)."""
-        dims = {len(idx) for term in self.order_terms for idx, _ in term.groups}
+        dims = {len(idx) for term in self.order_terms for idx, _, _ in term.groups}
         return any(nodes_per_dim(d, 2 * base, budget) > nodes_per_dim(d, base, budget) for d in dims)
 
     def block_of(self, expr):
@@ -118,36 +119,63 @@ class MeanFieldProblem:
         return frozenset(out)
 
     def mean_cov(self, q, param_values):
-        values = self._cov(*q, *param_values)
+        """Means (n,) and covariance (n, n) of the site's Gaussians at order parameters q (sec. 2);
+        for a stack q (k, nq), arrays (k, n) and (k, n, n)."""
+        q = np.asarray(q, float)
+        stack = np.atleast_2d(q)
+        values = self._cov(*stack.T, *param_values)
+        out = np.empty((len(values), len(stack)))
+        for row, v in zip(out, values):
+            row[:] = v
         n = self._n
-        mean = np.array([float(v) for v in values[:n]])
-        cov = np.array([float(v) for v in values[n:]]).reshape(n, n)
-        return mean, cov
+        mean, cov = out[:n].T, out[n:].T.reshape(len(stack), n, n)
+        return (mean, cov) if q.ndim == 2 else (mean[0], cov[0])
 
-    def _evaluate(self, term, mean, cov, param_values, base, budget, halve=False):
-        total = 1.0
-        for idx, fn in term.groups:
-            sub_mean, sub_cov = mean[idx], cov[np.ix_(idx, idx)]
-            n = nodes_per_dim(len(idx), base, budget)
-            x, w = gaussian_nodes(sub_mean, sub_cov, max(2, n // 2) if halve else n)
-            values = list(x)
-            if self.site_solver:
-                implicit_idx = [idx.index(i) for i in sorted(self._implicit_block)]
-                states = self.site_solver.solve([x[k] for k in implicit_idx], param_values, w.shape)
-                values = states + values
-            total *= float(np.broadcast_to(np.asarray(fn(*values, *param_values)[0], float), w.shape) @ w)
-        return total
+    def _group(self, idx, fn, independent, mean, cov, param_values, n):
+        """E[fn] over the Gaussians idx for every row of the stacked means and covariances:
+        independent ones on an open tensor grid (one 1-D rule per axis), others on the full grid."""
+        k, d = len(mean), len(idx)
+        if independent:
+            z, w = standard_normal_rule(n)
+            n = len(z)                                   # composite rules round n to whole panels
+            sd = np.sqrt(np.clip(cov[:, idx, idx], 0.0, None))
+            args = [(mean[:, i, None] + sd[:, j, None] * z).reshape((k,) + (1,) * j + (n,) + (1,) * (d - 1 - j))
+                    for j, i in enumerate(idx)]
+            values = np.broadcast_to(np.asarray(fn(*args, *param_values)[0], float), (k,) + (n,) * d)
+            for _ in range(d):
+                values = values @ w
+            return values
+        z, w = tensor_rule(n, d)
+        vals, vecs = np.linalg.eigh(cov[:, idx][:, :, idx])
+        x = mean[:, idx, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ z
+        args = list(x.transpose(1, 0, 2))
+        if self.site_solver:
+            implicit = [idx.index(i) for i in sorted(self._implicit_block)]
+            args = self.site_solver.solve([args[j] for j in implicit], param_values, x.shape[::2]) + args
+        return np.broadcast_to(np.asarray(fn(*args, *param_values)[0], float), x.shape[::2]) @ w
+
+    def _expect(self, terms, q, param_values, base, budget, halve=False):
+        """E_q[term] for every term, at one q (nq,) or a stack (k, nq); shared factors computed once."""
+        mean, cov = self.mean_cov(np.atleast_2d(q), param_values)
+        out = np.ones((len(mean), len(terms)))
+        done = {}
+        for t, term in enumerate(terms):
+            for idx, fn, independent in term.groups:
+                if (idx, fn) not in done:
+                    n = nodes_per_dim(len(idx), base, budget)
+                    done[idx, fn] = self._group(idx, fn, independent, mean, cov, param_values,
+                                                max(2, n // 2) if halve else n)
+                out[:, t] *= done[idx, fn]
+        return out if np.ndim(q) == 2 else out[0]
 
     def map(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET, halve=False):
-        """q -> E_q[f_a f_b] for every order parameter (halve: half the nodes, for error estimates)."""
-        mean, cov = self.mean_cov(q, param_values)
-        return np.array([self._evaluate(t, mean, cov, param_values, base, budget, halve)
-                         for t in self.order_terms])
+        """q -> E_q[f_a f_b] for every order parameter (sec. 2), at one q or a stack (k, nq) of them
+        (halve: half the nodes, for error estimates)."""
+        return self._expect(self.order_terms, q, param_values, base, budget, halve)
 
     def moments(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
         """E[s^2] for every state at order parameters q."""
-        mean, cov = self.mean_cov(q, param_values)
-        return np.array([self._evaluate(t, mean, cov, param_values, base, budget) for t in self.moment_terms])
+        return self._expect(self.moment_terms, q, param_values, base, budget)
 
 
 def _same_source(cell, order_parameter):

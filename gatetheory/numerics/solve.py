@@ -16,7 +16,7 @@ class Root:
 
     q: np.ndarray
     residual: float
-    map_radius: float  # spectral radius of dM/dq at q*: < 1 means the iteration settles here
+    map_radius: float = None  # spectral radius of dM/dq at q*: < 1 means the iteration settles here
 
     @property
     def attracting(self):
@@ -24,31 +24,39 @@ class Root:
 
 
 def damped_iteration(mapping, q0, damping=0.5, tol=1e-12, max_iter=400):
-    """Iterate q <- (1 - d) q + d M(q) until the step falls below tol; returns (q, converged)."""
-    q = np.asarray(q0, float)
+    """Iterate q <- (1 - d) q + d M(q) from every row of q0 (k, n) at once, each row until its step
+    falls below tol (or M turns non-finite: that row keeps its last finite iterate); returns (q,
+    converged per row). `mapping` takes a stack of q vectors."""
+    q = np.array(q0, float)
+    converged, open_ = np.zeros(len(q), bool), np.arange(len(q))
     for _ in range(max_iter):
-        new = (1 - damping) * q + damping * mapping(q)
-        if not np.all(np.isfinite(new)):
-            return q, False
-        if np.max(np.abs(new - q)) <= tol * (1 + np.max(np.abs(q))):
-            return new, True
-        q = new
-    return q, False
+        if open_.size == 0:
+            break
+        old = q[open_]
+        new = (1 - damping) * old + damping * mapping(old)
+        finite = np.all(np.isfinite(new), axis=1)
+        done = finite & (np.max(np.abs(new - old), axis=1) <= tol * (1 + np.max(np.abs(old), axis=1)))
+        q[open_[finite]] = new[finite]
+        converged[open_[done]] = True
+        open_ = open_[finite & ~done]
+    return q, converged
 
 
 def map_jacobian(mapping, q, step=1e-6):
-    """Finite-difference Jacobian of the map at q (one-sided where q sits on the boundary q = 0)."""
+    """Finite-difference Jacobian of the map at q (one-sided where q sits on the boundary q = 0),
+    all shifted points in one stacked call of `mapping`."""
     n = len(q)
-    jac = np.empty((n, n))
-    base = mapping(q)
-    for k in range(n):
-        e = np.zeros(n)
-        e[k] = step * (1 + abs(q[k]))
-        if q[k] > e[k]:
-            jac[:, k] = (mapping(q + e) - mapping(q - e)) / (2 * e[k])
-        else:
-            jac[:, k] = (mapping(q + e) - base) / e[k]
-    return jac
+    e = step * (1 + np.abs(q))
+    central = q > e
+    plus = q + np.diag(e)
+    minus = np.where(central[:, None], q - np.diag(e), q)
+    values = mapping(np.vstack([plus, minus]))
+    return ((values[:n] - values[n:]) / np.where(central, 2 * e, e)[:, None]).T
+
+
+def map_radius(mapping, q):
+    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (THEORY.md sec. 2)."""
+    return float(np.max(np.abs(np.linalg.eigvals(map_jacobian(mapping, q)))))
 
 
 CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come from a neighbouring point
@@ -56,15 +64,12 @@ CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come fr
 
 def locate_roots(mapping, diagonal, scales=START_SCALES):
     """Candidate solutions of q = M(q) on the cheap map: Newton from zero, and from M(c * diag) and
-    its damped iterates for every scale c."""
+    its damped iterates for every scale c (`mapping` takes a stack of q vectors)."""
     n = len(diagonal)
     residual = lambda q: mapping(q) - q  # noqa: E731
-    candidates = [np.zeros(n)]
-    for c in scales:
-        start = mapping(c * diagonal.astype(float))
-        candidates.append(start)
-        end, _ = damped_iteration(mapping, start, max_iter=40)
-        candidates.append(end)
+    starts = mapping(np.outer(scales, diagonal.astype(float)))
+    ends, _ = damped_iteration(mapping, starts, max_iter=40)
+    candidates = [np.zeros(n)] + [q for pair in zip(starts, ends) for q in pair]
     located = []
     for q0 in candidates:
         for q in _newton(residual, q0, diagonal):
@@ -73,21 +78,18 @@ def locate_roots(mapping, diagonal, scales=START_SCALES):
 
 
 def polish_roots(fine, candidates, diagonal, tol=1e-10):
-    """Newton on the accurate map from each candidate; distinct solutions with residual and map radius."""
+    """Newton on the accurate map from each candidate: distinct solutions with their residual,
+    sorted by sum(q); their map radius is left to `map_radius` (only the final rule's is needed)."""
     residual = lambda q: fine(q) - q  # noqa: E731
     found = []
     for q0 in candidates:
         for q in _newton(residual, q0, diagonal):
             _add_unique(found, q)
-    roots = []
-    for q in found:
-        res = float(np.max(np.abs(residual(q))))
-        if res > tol * (1 + np.max(np.abs(q))):
-            continue
-        jac = map_jacobian(fine, q)
-        roots.append(Root(q, res, float(np.max(np.abs(np.linalg.eigvals(jac))))))
+    res = np.max(np.abs(residual(np.array(found))), axis=1) if found else np.zeros(0)
+    roots = [Root(q, float(r)) for q, r in zip(found, res) if not r > tol * (1 + np.max(np.abs(q)))]
     if not roots:
-        best = min(float(np.max(np.abs(residual(q)))) for q in list(candidates) + [np.zeros(len(diagonal))])
+        trial = np.array(list(candidates) + [np.zeros(len(diagonal))])
+        best = float(np.nanmin(np.max(np.abs(residual(trial)), axis=1)))
         raise ConvergenceError(f"mean-field solver found no solution of q = M(q) (best residual {best:.3g})")
     roots.sort(key=lambda r: float(np.sum(r.q)))
     return roots
