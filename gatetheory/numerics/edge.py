@@ -77,21 +77,19 @@ class PoleExpansion:
     MAX_CONDITION = 1e6   # eigenvector bases worse than this (near-defective A_i): use the direct solve
 
     def __init__(self, mu, quad, lin, conj_lin, const, shape):
-        self.mu = mu                       # (M, ns) poles
         self.shape = shape
         self.const = const                 # (E,) the lambda-independent part, summed over sites
-        live = np.flatnonzero(np.any(quad != 0, axis=0) | np.any(lin != 0, axis=0) | np.any(conj_lin != 0, axis=0))
+        m, ns = mu.shape
+        live = np.flatnonzero(np.any(quad.reshape(m * ns * ns, -1) != 0, axis=0) |
+                              np.any(lin.reshape(m * ns, -1) != 0, axis=0) | np.any(conj_lin.reshape(m * ns, -1) != 0, axis=0))
         self.live = live                   # entries of K that depend on lambda (others stay at const)
-        quad, lin, conj_lin = quad[:, live], lin[:, live], conj_lin[:, live]
-        if mu.shape[1] == 1 and not np.any(mu.imag):
-            # real poles: u = a - i b with a = (x - mu) / d, b = y / d, d = |lambda - mu|^2, so every
-            # entry is a real linear form in (1/d, a, b): one real matrix product per batch
-            blocks = [quad, lin + conj_lin, 1j * (conj_lin - lin)]
-            self.real = np.concatenate([np.concatenate([c.real, c.imag], axis=1) for c in blocks], axis=0)
-            self.mu = mu.real[:, 0]
+        quad, lin, conj_lin = quad[..., live], lin[..., live], conj_lin[..., live]
+        if not np.any(mu.imag):
+            self.real = _RealPoles(mu.real, quad, lin, conj_lin)
         else:
             self.real = None
-            self.quad, self.lin, self.conj_lin = quad, lin, conj_lin
+            self.mu = mu                   # (M, ns) poles
+            self.quad, self.lin, self.conj_lin = (c.reshape(-1, len(live)) for c in (quad, lin, conj_lin))
 
     @classmethod
     def of(cls, sites):
@@ -114,9 +112,9 @@ class PoleExpansion:
         P1, P2 = P[:, :, rows, cols], P[:, :, rows2, cols2].conj()          # (M, ns, n, n)
         Q1, Q2 = Ru[:, rows, cols].astype(complex), Ru[:, rows2, cols2].conj().astype(complex)
         w = w[:, None, None]
-        quad = (np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1) * w).reshape(m * ns * ns, -1)
-        lin = (np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1) * w).reshape(m * ns, -1)
-        conj_lin = (np.einsum("mab,mqab->mqab", Q1, P2).reshape(m, ns, -1) * w).reshape(m * ns, -1)
+        quad = (np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1) * w).reshape(m, ns, ns, -1)
+        lin = np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1) * w
+        conj_lin = np.einsum("mab,mqab->mqab", Q1, P2).reshape(m, ns, -1) * w
         const = np.einsum("mab,m->ab", Q1 * Q2, w[:, 0, 0]).ravel()
         return cls(mu, quad, lin, conj_lin, const, (len(pairs), len(pairs)))
 
@@ -125,12 +123,7 @@ class PoleExpansion:
         shape = lam.shape
         flat_lam = lam.reshape(-1, 1)
         if self.real is not None:
-            x = flat_lam.real - self.mu[None]
-            y = np.broadcast_to(flat_lam.imag, x.shape)
-            inv = 1.0 / (x * x + y * y)
-            out = np.concatenate([inv, x * inv, y * inv], axis=1) @ self.real
-            half = out.shape[1] // 2
-            varying = out[:, :half] + 1j * out[:, half:]
+            varying = self.real.values(flat_lam[:, 0], len(self.live))
         else:
             u = 1.0 / (flat_lam[..., None] - self.mu[None])                # (L, M, ns)
             n_lam = len(u)
@@ -140,6 +133,57 @@ class PoleExpansion:
         K = np.broadcast_to(self.const, (len(flat_lam), len(self.const))).copy()
         K[:, self.live] += varying
         return K.reshape(shape + self.shape)
+
+
+class _RealPoles:
+    """The lambda-dependent entries of K for real poles mu_p, as one real matrix product: with
+    x_p = Re lambda - mu_p, y = Im lambda, d_p = x_p^2 + y^2, u_p = (x_p - i y) / d_p and
+    u_p conj(u_q) = (x_p x_q + y^2 + i y (mu_q - mu_p)) / (d_p d_q), K is real-linear in 1/d_p,
+    (x_p x_q + y^2) / (d_p d_q), y / (d_p d_q) (p < q; the pair (q, p) is the conjugate), x_p / d_p
+    and y / d_p. A feature whose poles are the same at every site is summed over the sites once;
+    real or imaginary parts of K that vanish for every lambda are not computed."""
+
+    def __init__(self, mu, quad, lin, conj_lin):
+        self.mu, self.features, blocks = mu, [], []
+        constant = np.all(mu == mu[:1], axis=0)          # poles shared by every site
+        for p in range(mu.shape[1]):
+            terms = [("d", p, quad[:, p, p]), ("x", p, lin[:, p] + conj_lin[:, p]),
+                     ("y", p, 1j * (conj_lin[:, p] - lin[:, p]))]
+            for q in range(p + 1, mu.shape[1]):
+                terms += [("xx", (p, q), quad[:, p, q] + quad[:, q, p]),
+                          ("yy", (p, q), 1j * (quad[:, p, q] - quad[:, q, p]) * (mu[:, q] - mu[:, p])[:, None])]
+            for kind, poles, coef in terms:
+                if np.any(coef):
+                    shared = bool(np.all(constant[list(np.atleast_1d(poles))]))
+                    self.features.append((kind, poles, shared))
+                    blocks.append(coef.sum(axis=0, keepdims=True) if shared else coef)
+        coef = np.concatenate(blocks)
+        real = np.concatenate([coef.real, coef.imag], axis=1)
+        self.columns = np.flatnonzero(np.any(real != 0, axis=0))   # real, then imaginary parts of K
+        self.coef = real[:, self.columns]
+
+    def values(self, lam, entries):
+        """The (L, entries) varying part of K at the 1-D array lam."""
+        x0, y = lam.real[:, None], lam.imag[:, None]
+        poles = {}
+
+        def pole(p, shared):
+            if (p, shared) not in poles:
+                x = x0 - (self.mu[:1, p] if shared else self.mu[:, p])
+                poles[p, shared] = x, 1.0 / (x * x + y * y)
+            return poles[p, shared]
+
+        columns = []
+        for kind, p, shared in self.features:
+            if kind in ("xx", "yy"):
+                (xp, ip), (xq, iq) = pole(p[0], shared), pole(p[1], shared)
+                columns.append((xp * xq + y * y) * ip * iq if kind == "xx" else y * ip * iq)
+            else:
+                x, inv = pole(p, shared)
+                columns.append(inv if kind == "d" else (x if kind == "x" else y) * inv)
+        full = np.zeros((len(lam), 2 * entries))
+        full[:, self.columns] = np.concatenate(columns, axis=1) @ self.coef
+        return full[:, :entries] + 1j * full[:, entries:]
 
 
 def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
