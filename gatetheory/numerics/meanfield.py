@@ -123,29 +123,38 @@ class MeanFieldProblem:
         for a stack q (k, nq), arrays (k, n) and (k, n, n)."""
         q = np.asarray(q, float)
         stack = np.atleast_2d(q)
-        values = self._cov(*stack.T, *param_values)
-        out = np.empty((len(values), len(stack)))
+        mean, cov = self._stacked(self._cov(*stack.T, *param_values), len(stack))
+        return (mean, cov) if q.ndim == 2 else (mean[0], cov[0])
+
+    def _stacked(self, values, k):
+        """Means (k, n) and covariances (k, n, n) from the compiled means and covariance entries."""
+        out = np.empty((len(values), k))
         for row, v in zip(out, values):
             row[:] = v
         n = self._n
-        mean, cov = out[:n].T, out[n:].T.reshape(len(stack), n, n)
-        return (mean, cov) if q.ndim == 2 else (mean[0], cov[0])
+        return out[:n].T, out[n:].T.reshape(k, n, n)
 
-    def _group(self, idx, fn, independent, mean, cov, param_values, n):
-        """E[fn] over the Gaussians idx for every row of the stacked means and covariances:
-        independent ones on an open tensor grid (one 1-D rule per axis), others on the full grid."""
-        k, d = len(mean), len(idx)
-        if independent:
-            z, w = standard_normal_rule(n)
-            n = len(z)                                   # composite rules round n to whole panels
-            sd = np.sqrt(np.clip(cov[:, idx, idx], 0.0, None))
-            args = [(mean[:, i, None] + sd[:, j, None] * z).reshape((k,) + (1,) * j + (n,) + (1,) * (d - 1 - j))
-                    for j, i in enumerate(idx)]
-            values = np.broadcast_to(np.asarray(fn(*args, *param_values)[0], float), (k,) + (n,) * d)
-            for _ in range(d):
-                values = values @ w
-            return values
-        z, w = tensor_rule(n, d)
+    def _independent(self, idx, fn, values, param_values, n):
+        """E[fn] over independent Gaussians idx on an open tensor grid (one 1-D rule per axis), from
+        the compiled means and covariance entries `values` (scalars or one per stacked q)."""
+        z, w = standard_normal_rule(n)
+        d, n, size = len(idx), len(z), self._n
+        args = []
+        for j, i in enumerate(idx):
+            mean = np.reshape(values[i], (-1,) + (1,) * d)
+            sd = np.sqrt(np.maximum(np.reshape(values[size + i * (size + 1)], (-1,) + (1,) * d), 0.0))
+            args.append(mean + sd * z.reshape((1,) * j + (n,) + (1,) * (d - 1 - j)))
+        out = np.asarray(fn(*args, *param_values)[0], float)
+        if out.shape[1:] != (n,) * d:                   # a factor constant along some axis
+            out = np.broadcast_to(out, np.broadcast_shapes(out.shape, (1,) + (n,) * d))
+        for _ in range(d):
+            out = out @ w
+        return out
+
+    def _correlated(self, idx, fn, mean, cov, param_values, n):
+        """E[fn] over correlated Gaussians idx (and the implicit states they fix) on the full tensor
+        grid, for every row of the stacked means and covariances."""
+        z, w = tensor_rule(n, len(idx))
         vals, vecs = np.linalg.eigh(cov[:, idx][:, :, idx])
         x = mean[:, idx, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ z
         args = list(x.transpose(1, 0, 2))
@@ -156,15 +165,20 @@ class MeanFieldProblem:
 
     def _expect(self, terms, q, param_values, base, budget, halve=False):
         """E_q[term] for every term, at one q (nq,) or a stack (k, nq); shared factors computed once."""
-        mean, cov = self.mean_cov(np.atleast_2d(q), param_values)
-        out = np.ones((len(mean), len(terms)))
-        done = {}
+        stack = np.atleast_2d(np.asarray(q, float))
+        values = self._cov(*stack.T, *param_values)
+        out = np.ones((len(stack), len(terms)))
+        done, full = {}, None
         for t, term in enumerate(terms):
             for idx, fn, independent in term.groups:
                 if (idx, fn) not in done:
                     n = nodes_per_dim(len(idx), base, budget)
-                    done[idx, fn] = self._group(idx, fn, independent, mean, cov, param_values,
-                                                max(2, n // 2) if halve else n)
+                    n = max(2, n // 2) if halve else n
+                    if independent:
+                        done[idx, fn] = self._independent(idx, fn, values, param_values, n)
+                    else:
+                        full = self._stacked(values, len(stack)) if full is None else full
+                        done[idx, fn] = self._correlated(idx, fn, *full, param_values, n)
                 out[:, t] *= done[idx, fn]
         return out if np.ndim(q) == 2 else out[0]
 

@@ -70,21 +70,14 @@ def locate_roots(mapping, diagonal, scales=START_SCALES):
     starts = mapping(np.outer(scales, diagonal.astype(float)))
     ends, _ = damped_iteration(mapping, starts, max_iter=40)
     candidates = [np.zeros(n)] + [q for pair in zip(starts, ends) for q in pair]
-    located = []
-    for q0 in candidates:
-        for q in _newton(residual, q0, diagonal):
-            _add_unique(located, q)
-    return located
+    return _solve_from(residual, candidates, diagonal)
 
 
 def polish_roots(fine, candidates, diagonal, tol=1e-10):
     """Newton on the accurate map from each candidate: distinct solutions with their residual,
     sorted by sum(q); their map radius is left to `map_radius` (only the final rule's is needed)."""
     residual = lambda q: fine(q) - q  # noqa: E731
-    found = []
-    for q0 in candidates:
-        for q in _newton(residual, q0, diagonal):
-            _add_unique(found, q)
+    found = _solve_from(residual, candidates, diagonal)
     res = np.max(np.abs(residual(np.array(found))), axis=1) if found else np.zeros(0)
     roots = [Root(q, float(r)) for q, r in zip(found, res) if not r > tol * (1 + np.max(np.abs(q)))]
     if not roots:
@@ -93,6 +86,22 @@ def polish_roots(fine, candidates, diagonal, tol=1e-10):
         raise ConvergenceError(f"mean-field solver found no solution of q = M(q) (best residual {best:.3g})")
     roots.sort(key=lambda r: float(np.sum(r.q)))
     return roots
+
+
+SAME_START = 1e-9   # a start this close (relative) to a solution already found is not solved from again
+
+
+def _solve_from(residual, candidates, diagonal):
+    """Distinct solutions reached by Newton from the candidates in turn; a candidate within
+    SAME_START of a solution already found (e.g. a converged damped iterate) would only polish that
+    solution again, so it is skipped."""
+    found = []
+    for q0 in candidates:
+        if any(np.max(np.abs(q - q0)) <= SAME_START * (1 + np.max(np.abs(q))) for q in found):
+            continue
+        for q in _newton(residual, q0, diagonal):
+            _add_unique(found, q)
+    return found
 
 
 def _newton(residual, q0, diagonal):
