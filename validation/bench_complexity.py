@@ -21,12 +21,12 @@ from gatetheory.threads import single_blas_thread
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = str(Path(__file__).resolve().parents[1] / "tests" / "cells" / "shared_matrix.toml")
-POINTS = [("vanilla", dict(g=3.0)),
-          ("gru", dict(g=6.0, alpha_r=0.0)),
-          ("gru", dict(g=3.0, alpha_r=3.0, alpha_z=0.0)),
-          ("gru", dict(g=2.2, alpha_r=8.0, alpha_z=0.0)),
-          ("gru", dict(g=1.9, alpha_r=8.0, alpha_z=0.0)),
-          ("gru", dict(g=1.7, alpha_r=8.0, alpha_z=0.0)),           # no nontrivial mean-field law: trial ladder
+POINTS = [("vanilla", dict(g=3.0)),                        # params spelled as in complexity_vs_counting.POINTS
+          ("gru", dict(g=6.0, beta_r=0.0, alpha_r=0.0, alpha_z=1.0)),
+          ("gru", dict(g=3.0, alpha_r=3.0, beta_r=0.0, alpha_z=0.0)),
+          ("gru", dict(g=2.2, alpha_r=8.0, beta_r=0.0, alpha_z=0.0)),
+          ("gru", dict(g=1.9, alpha_r=8.0, beta_r=0.0, alpha_z=0.0)),
+          ("gru", dict(g=1.7, alpha_r=8.0, beta_r=0.0, alpha_z=0.0)),  # no nontrivial mean-field law: ladder
           ("gated_ct", dict(g_h=4.0, alpha_r=2.0)),
           ("mgu", dict(g=3.0, alpha_f=2.0)),
           (SHARED, dict(g=1.5))]

@@ -308,9 +308,13 @@ def _rule(n, d):
 
 
 def _mm(A, B):
-    """Product of per-site matrices laid out (k, l, site) (constants (k, l) broadcast): small k, long sites."""
-    return np.array([[sum(A[i, p] * B[p, j] for p in range(A.shape[1])) for j in range(B.shape[1])]
-                     for i in range(A.shape[0])])
+    """Product of per-site matrices laid out (k, l, site); a constant factor (k, l) broadcasts and its zero
+    entries are skipped (the block-diagonal S, T): small k, long sites."""
+    def term(i, j):
+        parts = [A[i, p] * B[p, j] for p in range(A.shape[1])
+                 if not ((A.ndim == 2 and A[i, p] == 0) or (B.ndim == 2 and B[p, j] == 0))]
+        return sum(parts) if parts else np.zeros(A.shape[2:] or B.shape[2:])
+    return np.array([[term(i, j) for j in range(B.shape[1])] for i in range(A.shape[0])])
 
 
 def _logdet_inverse(K):
