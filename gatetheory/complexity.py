@@ -12,8 +12,9 @@ the sup over tilted site laws, started from each non-degenerate mean-field solut
 ladder of trial Gaussian laws when none converges: the stationary point outlives the mean-field
 branch below a saddle-node), the largest stationary value kept. Its lower bound, the log-potential at the mean-field law (where the Gaussian
 log-likelihood and the entropy cancel), is reported too; mean_field_bounds computes that bound
-independently by the hermitised solver (numerics/complexity.py field_pencil, log_potential). Cells
-with implicit site states get the bound only (kind "lower bound").
+independently by the hermitised solver (numerics/complexity.py field_pencil, log_potential). Implicit
+site states are solved at every quadrature node (one branch per site: with several per-site solutions
+the count of the others is missing).
 """
 
 import time
@@ -40,7 +41,7 @@ class ComplexityResult:
     cell: str
     params: dict
     time: str
-    kind: str                       # "annealed" (full variational formula) or "lower bound" (mean-field law)
+    kind: str                       # "annealed": the variational formula (D2 or numerics/annealed.py)
     complexity: float
     lower_bound: float              # Sigma_G: A5 log-determinant at the mean-field law
     order_parameters: dict          # Q = <phi^2>, a (tilt), u (unstable fraction), q_x = <a^2>
@@ -155,8 +156,6 @@ def _annealed_result(model, values, start, versions, starts=()):
     """The general variational formula: stationary points from continuation `starts`, from every
     non-degenerate mean-field law and, if those give none, from a ladder of trial Gaussian laws; the
     largest value kept (Sigma = 0 when none is positive: the count is not exponential)."""
-    if model.equations.implicit_states:
-        return _bound_result(model, values, start, versions)
     kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
                  model.param_values)
     q_names = model.equations.q_symbols
@@ -183,19 +182,4 @@ def _annealed_result(model, values, start, versions, starts=()):
                      "converged": best is not None or not stalled, "stalled_starts": stalled,
                      "function_evaluations": sum(p.evaluations for p in points), "gaussians": len(kr.used),
                      "nodes_per_dimension": kr.n_nodes, "start": None if best is None else best.x.tolist(),
-                     "seconds": time.perf_counter() - start, "versions": versions})
-
-
-def _bound_result(model, values, start, versions):
-    """Result holding the best mean-field lower bound (cells with implicit site states)."""
-    bounds = mean_field_bounds(model)
-    best = max(bounds, key=lambda b: b["bound"], default={"bound": 0.0, "order_parameters": {}})
-    return ComplexityResult(
-        cell=model.cell.name, params=values, time=model.cell.time, kind="lower bound",
-        complexity=best["bound"], lower_bound=best["bound"], order_parameters=best["order_parameters"],
-        mean_field={"solutions": bounds}, reduction={},
-        diagnostics={"method": "log-potential of the field-space Jacobian at the mean-field laws "
-                               "(hermitised solver, ln-eta integration); implicit site states have no "
-                               "variational solver yet",
-                     "converged": all(b["converged"] for b in bounds), "sites": BOUND_SITES,
                      "seconds": time.perf_counter() - start, "versions": versions})

@@ -172,6 +172,20 @@ def test_general_bound_is_the_hermitised_log_potential(cell, params):
     assert fine.converged and fine.value == pytest.approx(r.complexity, rel=1e-6)
 
 
+def test_implicit_site_states():
+    """tests/cells/self_coupled.toml, x = tanh(w x + g U x + sigma_b xi): x is implicit per site and solved at
+    every node. At w = 0 it is the vanilla network (D2, gain 2.5, sigma_b 0.5); at w = 0.6 its bound is the
+    hermitised solver's (2048 QMC sites: ~1e-3)."""
+    cell = str(Path(__file__).parent / "cells" / "self_coupled.toml")
+    r = complexity(Model(cell, g=2.5, w=0.0))
+    exact = vanilla_complexity(2.5, 0.5)
+    assert r.kind == "annealed" and r.complexity == pytest.approx(exact.complexity, rel=1e-8)
+    model = Model(cell, g=2.5, w=0.6)
+    r = complexity(model)
+    assert r.diagnostics["converged"] and r.complexity > r.lower_bound
+    assert r.lower_bound == pytest.approx(mean_field_bounds(model)[0]["bound"], rel=2e-3)
+
+
 def test_general_stationary_point_is_a_critical_point():
     """Central differences of the functional vanish at the solution in every variable (q, Lambda, S, T)."""
     model = Model("gru", g=3.0, alpha_r=3.0)

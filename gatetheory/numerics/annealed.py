@@ -1,4 +1,5 @@
-"""Annealed Kac-Rice complexity of any cell with explicit site solutions (THEORY.md sec. 4).
+"""Annealed Kac-Rice complexity of any cell (THEORY.md sec. 4); implicit site states are solved at every
+node by the mean field's per-site solver (relaxation then Newton: one branch per site).
 
 Fields u (one per coupling use, u_k = U_M(k) f_k) take Gaussians y = m + A (u, xi) per site; the
 field-space Jacobian is T = sum_M U_M (x) sum_{k in M} e_k a_k^T with per-site rows a(y). Averaging
@@ -73,6 +74,10 @@ class KacRice:
         slopes = [problem.mean_cov(np.eye(len(equations.order_parameters))[o], self.params)[1] - cov0
                   for o in range(len(equations.order_parameters))]
         used = {i for i, g in enumerate(gaussians) if g in rows.free_symbols}
+        self.solver = problem.site_solver             # implicit site states: solved at every node
+        implicit = list(equations.implicit_states) if self.solver else []
+        if self.solver:
+            used |= set(problem._implicit_block)
         orders = []
         while True:                                   # close: Gaussians used -> q in their covariance -> F_o
             orders = [o for o, s in enumerate(slopes) if np.any(s[np.ix_(sorted(used), sorted(used))] != 0)]
@@ -85,7 +90,8 @@ class KacRice:
         idx = np.ix_(self.used, self.used)
         self.mean, self.cov0 = full_mean[self.used], cov0[idx]
         self.slopes = [slopes[o][idx] for o in orders]
-        symbols = [gaussians[i] for i in self.used]
+        symbols = implicit + [gaussians[i] for i in self.used]
+        self._implicit_args = [self.used.index(i) for i in sorted(problem._implicit_block)]
         self._rows = compile_expressions(list(rows), symbols + params)
         self._integrands = compile_expressions([equations.order_parameters[o].integrand for o in orders],
                                                symbols + params)
@@ -110,6 +116,8 @@ class KacRice:
         y = np.repeat(self.mean[:, None], len(w), 1)
         y[self.random] += (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ z
         args = list(y) + list(self.params)
+        if self.solver:
+            args = self.solver.solve([y[k] for k in self._implicit_args], self.params, w.shape) + args
         a = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._rows(*args)], -1)
         F = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._integrands(*args)], -1)
         return y, w, np.moveaxis(a.reshape(w.shape + self.rows_shape), 0, -1), F.reshape(w.shape + (self.no,))
