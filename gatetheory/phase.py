@@ -35,7 +35,7 @@ SPECTRAL_QUANTITIES = {
     "slow_fraction": "eigenvalue mass within slow_eps of 1 (continuous: of 0)",
 }
 OTHER_QUANTITIES = {
-    "complexity": "annealed Kac-Rice complexity Sigma (lower bound where not exact)",
+    "complexity": "annealed Kac-Rice complexity Sigma (sup over tilted site laws)",
     "lyapunov_max": "maximal Lyapunov exponent from the dynamic mean field (minutes per point)",
 }
 MOMENT_PREFIX = "moment_"     # moment_<state>: E[state^2] at the selected solution
