@@ -10,8 +10,8 @@ sec. 5.2). Cells are recognised by their definition fingerprint, so TOML copies 
 Any other cell or parameter point is solved by the general variational formula (numerics/annealed.py):
 the sup over tilted site laws, started from each non-degenerate mean-field solution (and from a
 ladder of trial Gaussian laws when none converges: the stationary point outlives the mean-field
-branch below a saddle-node), the largest stationary value kept. Its lower bound, the log-potential at the mean-field law (where the Gaussian
-log-likelihood and the entropy cancel), is reported too; mean_field_bounds computes that bound
+branch below a saddle-node), the largest stationary value kept. Its lower bound, the log-potential
+at the mean-field law (where the Gaussian log-likelihood and the entropy cancel), is reported too; mean_field_bounds computes that bound
 independently by the hermitised solver (numerics/complexity.py field_pencil, log_potential). Implicit
 site states are solved at every quadrature node (one branch per site: with several per-site solutions
 the count of the others is missing).
