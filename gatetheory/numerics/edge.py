@@ -99,18 +99,18 @@ class PoleExpansion:
         if not sites.groups or ns == 0:
             return None
         if ns == 1:                                                      # A_i scalar: its own pole
-            mu = A[:, :, 0].astype(complex)
+            mu = A[:, :, 0]
             P = np.einsum("mk,ml->mkl", Rs[:, :, 0], B[:, 0, :])[:, None]
         else:
             mu, V = np.linalg.eig(A)
             if not np.all(np.isfinite(mu)) or np.max(np.linalg.cond(V)) > cls.MAX_CONDITION:
                 return None
-            P = np.einsum("mkj,mjp,mpl->mpkl", Rs, V, np.linalg.solve(V, B))   # (M, ns, nf, nf)
+            P = (Rs @ V).transpose(0, 2, 1)[..., None] * np.linalg.solve(V, B)[:, :, None, :]   # (M, ns, nf, nf)
         pairs = sites._pairs()
         rows, cols = pairs[:, 0][:, None], pairs[:, 0][None, :]
         rows2, cols2 = pairs[:, 1][:, None], pairs[:, 1][None, :]
         P1, P2 = P[:, :, rows, cols], P[:, :, rows2, cols2].conj()          # (M, ns, n, n)
-        Q1, Q2 = Ru[:, rows, cols].astype(complex), Ru[:, rows2, cols2].conj().astype(complex)
+        Q1, Q2 = Ru[:, rows, cols], Ru[:, rows2, cols2]                    # real dtype stays real
         w = w[:, None, None]
         quad = (np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1) * w).reshape(m, ns, ns, -1)
         lin = np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1) * w
@@ -130,7 +130,8 @@ class PoleExpansion:
             quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
             flat = u.reshape(n_lam, -1)
             varying = quad + flat @ self.lin + flat.conj() @ self.conj_lin
-        K = np.broadcast_to(self.const, (len(flat_lam), len(self.const))).copy()
+        const = self.const.real if np.isrealobj(varying) and not np.any(self.const.imag) else self.const
+        K = np.broadcast_to(const, (len(flat_lam), len(const))).copy()
         K[:, self.live] += varying
         return K.reshape(shape + self.shape)
 
@@ -140,50 +141,49 @@ class _RealPoles:
     x_p = Re lambda - mu_p, y = Im lambda, d_p = x_p^2 + y^2, u_p = (x_p - i y) / d_p and
     u_p conj(u_q) = (x_p x_q + y^2 + i y (mu_q - mu_p)) / (d_p d_q), K is real-linear in 1/d_p,
     (x_p x_q + y^2) / (d_p d_q), y / (d_p d_q) (p < q; the pair (q, p) is the conjugate), x_p / d_p
-    and y / d_p. A feature whose poles are the same at every site is summed over the sites once;
-    real or imaginary parts of K that vanish for every lambda are not computed."""
+    and y / d_p. A pole shared by every site is evaluated once (a feature of shared poles only is
+    summed over the sites once); real or imaginary parts of K that vanish for every lambda are not
+    computed (`is_real`: none is left)."""
 
     def __init__(self, mu, quad, lin, conj_lin):
-        self.mu, self.features, blocks = mu, [], []
-        constant = np.all(mu == mu[:1], axis=0)          # poles shared by every site
+        self.shared = np.all(mu == mu[:1], axis=0)          # poles shared by every site
+        self.mu = [mu[:1, p] if self.shared[p] else mu[:, p] for p in range(mu.shape[1])]
+        self.features, blocks = [], []
         for p in range(mu.shape[1]):
-            terms = [("d", p, quad[:, p, p]), ("x", p, lin[:, p] + conj_lin[:, p]),
-                     ("y", p, 1j * (conj_lin[:, p] - lin[:, p]))]
+            terms = [("d", (p,), quad[:, p, p]), ("x", (p,), lin[:, p] + conj_lin[:, p]),
+                     ("y", (p,), 1j * (conj_lin[:, p] - lin[:, p]))]
             for q in range(p + 1, mu.shape[1]):
                 terms += [("xx", (p, q), quad[:, p, q] + quad[:, q, p]),
                           ("yy", (p, q), 1j * (quad[:, p, q] - quad[:, q, p]) * (mu[:, q] - mu[:, p])[:, None])]
             for kind, poles, coef in terms:
                 if np.any(coef):
-                    shared = bool(np.all(constant[list(np.atleast_1d(poles))]))
-                    self.features.append((kind, poles, shared))
-                    blocks.append(coef.sum(axis=0, keepdims=True) if shared else coef)
+                    self.features.append((kind, poles))
+                    blocks.append(coef.sum(axis=0, keepdims=True) if all(self.shared[list(poles)]) else coef)
         coef = np.concatenate(blocks)
         real = np.concatenate([coef.real, coef.imag], axis=1)
         self.columns = np.flatnonzero(np.any(real != 0, axis=0))   # real, then imaginary parts of K
         self.coef = real[:, self.columns]
+        self.is_real = not np.any(self.columns >= coef.shape[1])
 
     def values(self, lam, entries):
-        """The (L, entries) varying part of K at the 1-D array lam."""
+        """The (L, entries) varying part of K at the 1-D array lam (real if `is_real`)."""
         x0, y = lam.real[:, None], lam.imag[:, None]
-        poles = {}
-
-        def pole(p, shared):
-            if (p, shared) not in poles:
-                x = x0 - (self.mu[:1, p] if shared else self.mu[:, p])
-                poles[p, shared] = x, 1.0 / (x * x + y * y)
-            return poles[p, shared]
-
+        x = [x0 - mu for mu in self.mu]
+        inv = [1.0 / (xp * xp + y * y) for xp in x]
         columns = []
-        for kind, p, shared in self.features:
-            if kind in ("xx", "yy"):
-                (xp, ip), (xq, iq) = pole(p[0], shared), pole(p[1], shared)
-                columns.append((xp * xq + y * y) * ip * iq if kind == "xx" else y * ip * iq)
+        for kind, poles in self.features:
+            p = poles[0]
+            if kind == "xx":
+                q = poles[1]
+                value = (x[p] * x[q] + y * y) * inv[p] * inv[q]
+            elif kind == "yy":
+                value = y * inv[p] * inv[poles[1]]
             else:
-                x, inv = pole(p, shared)
-                columns.append(inv if kind == "d" else (x if kind == "x" else y) * inv)
+                value = inv[p] if kind == "d" else (x[p] if kind == "x" else y) * inv[p]
+            columns.append(value)
         full = np.zeros((len(lam), 2 * entries))
         full[:, self.columns] = np.concatenate(columns, axis=1) @ self.coef
-        return full[:, :entries] + 1j * full[:, entries:]
+        return full[:, :entries] if self.is_real else full[:, :entries] + 1j * full[:, entries:]
 
 
 def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
