@@ -21,6 +21,8 @@ from .errors import GateTheoryError, ParameterError
 from .serialise import jsonable
 from .threads import single_blas_thread
 
+SIGMA_ONSET = 1e-9      # level of the complexity's critical curve (Sigma itself never goes below 0)
+
 MEAN_FIELD_QUANTITIES = {
     "solutions": "number of mean-field solutions found (full search at every point)",
     "settles": "1 where sampled networks settle on a fixed point (selected solution stable and attracting)",
@@ -289,12 +291,13 @@ def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None,
 
 
 def default_level(quantity, time):
-    """The critical value of a quantity, if it has one: radius 1 (abscissa 0), Sigma 0, lambda_max 0,
-    a change in the number of solutions, stability flags flipping."""
+    """The critical value of a quantity, if it has one: radius 1 (abscissa 0), lambda_max 0, a change in
+    the number of solutions, stability flags flipping; Sigma is clamped at 0 (no exponential count), so
+    its onset is traced at SIGMA_ONSET, where a root finder sees a sign change."""
     continuous = time == "continuous"
     levels = {"radius": 0.0 if continuous else 1.0, "radius_bulk": 0.0 if continuous else 1.0,
               "radius_support": 0.0 if continuous else 1.0, "diagonal_extreme": 0.0 if continuous else 1.0,
-              "boundary_transfer": 1.0, "complexity": 0.0, "lyapunov_max": 0.0, "solutions": 1.5,
+              "boundary_transfer": 1.0, "complexity": SIGMA_ONSET, "lyapunov_max": 0.0, "solutions": 1.5,
               "settles": 0.5, "stable": 0.5}
     return levels.get(quantity)
 

@@ -149,3 +149,16 @@ def test_continuation_picks_up_a_branch_born_from_zero():
         assert d["moment_x"][0, i] == pytest.approx(fresh.mean_field().state_second_moments["x"], abs=1e-12)
         assert d["radius"][0, i] == pytest.approx(fresh.spectrum(slow_eps=None, parts=("radius",)).radius, rel=1e-9)
     assert 0 < d["moment_x"][0, 2] < 0.01 and d["moment_x"][0, 0] == 0.0     # a branch still near q = 0
+
+
+@pytest.mark.slow
+def test_complexity_onset_curve_is_refined_onto_the_crossing():
+    """Sigma is clamped at 0, so its critical curve is traced at 1e-9: Brent along the grid line finds the
+    first-order onset of the GRU at alpha_r = 8 (g = 1.656, validation/complexity_gru_map.py tracks it by
+    continuation) instead of the last grid point with Sigma = 0."""
+    diagram = phase_diagram("gru", x=("g", 1.6, 1.7, 2), y=("alpha_r", 8.0, 8.2, 2), quantities=["complexity"],
+                            fixed={"beta_r": 0.0, "alpha_z": 0.0}, workers=1, progress=False)
+    boundary = trace_boundary(diagram, "complexity", refine=True, workers=1)
+    points = np.concatenate(boundary.curves)
+    at_8 = points[np.isclose(points[:, 1], 8.0)]
+    assert len(at_8) == 1 and at_8[0, 0] == pytest.approx(1.656, abs=3e-3)
