@@ -12,22 +12,26 @@ compared by its mean absolute difference over r in (0, 1.5]; the cell masses of 
 vs the eigenvalue histogram, compared by total variation (with the seed-to-seed TV as noise floor);
 eta-sensitivity; timings.
 
+The metric helpers are shared with validation/density_vs_sample.py (all cells, two points each).
+
 Run from the repository root:  python validation/dyson_vs_sample.py [--cache DIR]
 Writes validation/results/dyson_vs_sample.json and .txt (the printed tables).
 """
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gatetheory.model import Model
-from gatetheory.numerics.dyson import density, mass_inside_circle
-from gatetheory.numerics.edge import site_arrays
-from gatetheory.sample import SampledNetwork
-from gatetheory.serialise import jsonable
+import numpy as np  # noqa: E402
+
+from gatetheory.numerics.dyson import density, mass_inside_circle  # noqa: E402
+from gatetheory.sample import SampledNetwork  # noqa: E402
+from gatetheory.serialise import jsonable  # noqa: E402
+from validation.density_vs_sample import distances, law as cell_law, theory_cdf  # noqa: E402
 
 PARAMS = dict(g=1.6, alpha_r=3.0, beta_r=0.0, sigma_b=1.0, beta_z=0.0)
 ALPHA_Z = (0.0, 5.0, 50.0)
@@ -65,26 +69,7 @@ def sample(n, seed, cache=None):
 
 def law(alpha_z, **kw):
     """Mean-field site law of the GRU at the selected solution."""
-    model = Model("gru", alpha_z=alpha_z, **PARAMS)
-    q = np.array(list(model.mean_field().solution.order_parameters.values()))
-    return site_arrays(model.equations, q, model.param_values, **kw)
-
-
-def radial_cdf(sites):
-    """F(r) = Dyson mass inside |lambda - 1| < r on RADII."""
-    return np.array([mass_inside_circle(sites, 1.0, r).mass for r in RADII])
-
-
-def histogram(eig):
-    """Eigenvalue fractions per grid cell and the fraction outside the grid."""
-    h, _, _ = np.histogram2d(eig.imag, eig.real, bins=[GRID_Y, GRID_X])
-    h = h / len(eig)
-    return h, 1.0 - h.sum()
-
-
-def tv(p, p_out, q, q_out):
-    """Total variation distance between two cell-mass vectors with their outside masses."""
-    return 0.5 * (np.abs(p - q).sum() + abs(p_out - q_out))
+    return cell_law("gru", dict(PARAMS, alpha_z=alpha_z), **kw)
 
 
 def theory(alpha_z):
@@ -100,9 +85,8 @@ def theory(alpha_z):
         "contour_evaluations": [m.evaluations for m in masses], "law_sites": len(sobol.weights),
         "mass_tensor_rule": [mass_inside_circle(tensor, 1.0, e).mass for e in EPS],
         "tensor_sites": len(tensor.weights),
-        "radial_cdf": radial_cdf(sobol).tolist(),
-        "density": {"mass": dens.mass, "outside": dens.outside, "negative": dens.negative,
-                    "enclosed": dens.enclosed, "converged": dens.converged},
+        "radial_cdf": theory_cdf(sobol, 1.0, RADII)[0],
+        "density": dens,
         "eta_scan": {f"{eta:g}": mass_inside_circle(sobol, 1.0, 0.15, eta=eta).mass for eta in ETAS},
     }
 
@@ -124,21 +108,15 @@ def compare(th, samples, alpha_z):
     for n, per_seed in samples.items():
         counts = np.array([[np.mean(np.abs(s[alpha_z]["eig"] - 1) < e) for e in EPS] for s in per_seed])
         own = np.array([[mass_inside_circle(s[alpha_z]["sites"], 1.0, e).mass for e in EPS] for s in per_seed])
-        cdf = np.array([[np.mean(np.abs(s[alpha_z]["eig"] - 1) < r) for r in RADII] for s in per_seed])
-        hists = [histogram(s[alpha_z]["eig"]) for s in per_seed]
-        dens = th["density"]
-        rows[n] = {
+        dist = distances(th["radial_cdf"], th["density"], [s[alpha_z]["eig"] for s in per_seed], 1.0, RADII,
+                         GRID_X, GRID_Y)
+        dist.pop("sample_cdfs")
+        rows[n] = dict(dist, **{
             "count": counts.tolist(), "count_mean": counts.mean(0).tolist(),
             "count_seed_sd": counts.std(0, ddof=1).tolist(),
             "dyson_own_sites": own.tolist(), "own_minus_count_max": float(np.max(np.abs(own - counts))),
             "mf_minus_count_mean": (np.array(th["mass"]) - counts.mean(0)).tolist(),
-            "cdf_l1_theory": [float(np.mean(np.abs(np.array(th["radial_cdf"]) - c))) for c in cdf],
-            "cdf_l1_seed_pairs": [float(np.mean(np.abs(cdf[i] - cdf[j])))
-                                  for i in range(len(cdf)) for j in range(i + 1, len(cdf))],
-            "tv_theory": [tv(dens["mass"], dens["outside"], h, o) for h, o in hists],
-            "tv_seed_pairs": [tv(*hists[i], *hists[j])
-                              for i in range(len(hists)) for j in range(i + 1, len(hists))],
-        }
+        })
     return rows
 
 
@@ -180,7 +158,11 @@ def main(cache=None):
                "alpha_z": {}}
     for az in ALPHA_Z:
         th = theory(az)
-        results["alpha_z"][az] = {"theory": th, "sample": compare(th, samples, az)}
+        rows = compare(th, samples, az)
+        dens = th["density"]
+        th["density"] = {"mass": dens.mass, "outside": dens.outside, "negative": dens.negative,
+                         "enclosed": dens.enclosed, "converged": dens.converged}
+        results["alpha_z"][az] = {"theory": th, "sample": rows}
     results["timing"] = timing()
     results["wall_seconds"] = time.time() - t0
     text = table(results)
