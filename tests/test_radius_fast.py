@@ -53,3 +53,21 @@ def test_gated_ct_abscissa_law_is_the_frozen_unit_order_statistic():
     m2 = integrate.quad(lambda x: f(x) ** 2 * density(x), -10, 0, limit=200)[0]
     assert law["mean"] == pytest.approx(m1, rel=0.03)
     assert law["sd"] == pytest.approx(np.sqrt(m2 - m1 * m1), rel=0.1)
+
+
+@pytest.mark.parametrize("cell, params", [("lstm", dict(g=2.0, alpha_f=1.5, alpha_i=1.5, alpha_o=1.5, sigma_b=0.5)),
+                                          ("gated_ct", dict(g_h=1.5, alpha_z=1.0, alpha_r=1.0, sigma_b=0.8)),
+                                          ("gru", dict(g=1.6, alpha_z=5.0, alpha_r=3.0, sigma_b=1.0))])
+def test_real_pole_expansion_is_the_direct_transfer_operator(cell, params):
+    """The real-arithmetic pole expansion of K (several poles per site, some shared by all sites)
+    equals K from the per-site solve (lambda - A_i)^-1 B_i, near the poles too."""
+    model = Model(cell, **params)
+    sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=300)
+    assert sites._expansion().real is not None
+    lam = np.concatenate([np.random.default_rng(1).normal(size=8) + 0.7j * np.random.default_rng(2).normal(size=8),
+                          sites.A[:3, 0, 0] + 1e-4j])
+    fast = sites.transfer_operator(lam)
+    sites._expanded = None                                   # force the direct per-site path
+    direct = sites.transfer_operator(lam)
+    scale = np.max(np.abs(direct), axis=(1, 2))[:, None, None]
+    np.testing.assert_allclose(fast / scale, direct / scale, atol=1e-12)

@@ -4,7 +4,8 @@ For each point, in one process:
 
   theory   Model(cell, **params).spectrum(n=2000, parts=("radius",)).radius (mean field + the
            width-N edge: what the radius needs), timed after a warm-up call at another parameter
-           point of the same cell, so one-off derivation and code generation are excluded; the full
+           point of the same cell, so one-off derivation and code generation are excluded; median of
+           REPEATS calls (the mean field's share, `Model.mean_field(lazy=True)`, likewise); the full
            `spectrum(n=2000)` (all radii and the Dyson slow-mode mass) is timed too, and the cost
            per point inside a sweep (gatetheory.phase, 11 points along g with continuation, one
            process);
@@ -40,6 +41,7 @@ from gatetheory.model import Model, versions  # noqa: E402
 from gatetheory.phase import phase_diagram  # noqa: E402
 
 SEEDS = (0, 1, 2)
+REPEATS = 5   # theory timings: median of this many calls (the machine is shared)
 # (id, cell, params, warm-up params, fixed-point start): warm-up differs from the point so that
 # no result is reused, only the derivation and generated code.
 POINTS = [
@@ -70,7 +72,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     n = args.n
     rows = []
-    print(f"{'point':14s} {'theory s':>9s} {'sweep s':>8s} {'+slow s':>8s} {'sample s':>9s} {'ratio':>7s} {'theory r':>9s} "
+    print(f"{'point':14s} {'theory s':>9s} {'(mf s)':>7s} {'sweep s':>8s} {'+slow s':>8s} {'sample s':>9s} {'ratio':>7s} {'theory r':>9s} "
           f"{'sampled r (mean ± sd)':>22s} {'error':>8s} {'err/sd':>7s}")
     for pid, cell, params, warm, start in POINTS:
         if args.only and args.only not in pid:
@@ -80,9 +82,15 @@ def main(argv=None):
         t = time.perf_counter()
         Model(cell, **warm).spectrum(n=n)                    # derivation + code generation
         warm_seconds = time.perf_counter() - t
-        t = time.perf_counter()
-        result = model.spectrum(n=n, slow_eps=None, parts=("radius",))
-        theory_seconds = time.perf_counter() - t
+        theory_runs, mean_field_runs = [], []
+        for _ in range(REPEATS):                             # nothing is cached between the calls
+            t = time.perf_counter()
+            result = model.spectrum(n=n, slow_eps=None, parts=("radius",))
+            theory_runs.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            model.mean_field(lazy=True)                      # its share of the radius: the mean field
+            mean_field_runs.append(time.perf_counter() - t)
+        theory_seconds, mean_field_seconds = float(np.median(theory_runs)), float(np.median(mean_field_runs))
         g_name = "g_h" if "g_h" in params else "g"
         g0 = params.get(g_name, model.params[g_name])
         y_axis = row_axis(model)
@@ -102,6 +110,7 @@ def main(argv=None):
         one = float(np.median(sample_seconds))
         row = dict(id=pid, cell=Path(cell).name if str(cell).endswith(".toml") else cell, params=params,
                    n=n, theory_radius=result.radius, theory_seconds=theory_seconds,
+                   theory_seconds_runs=theory_runs, theory_seconds_mean_field=mean_field_seconds,
                    theory_seconds_per_point_in_sweep=sweep_seconds,
                    ratio_sweep_point_over_one_sample=sweep_seconds / float(np.median(sample_seconds)),
                    theory_seconds_with_slow_mass=full_seconds,
@@ -115,7 +124,7 @@ def main(argv=None):
                    fixed_points_converged=[s["converged"] for s in samples],
                    measure="max Re lambda" if continuous else "max |lambda|")
         rows.append(row)
-        print(f"{pid:14s} {theory_seconds:9.3f} {sweep_seconds:8.3f} {full_seconds:8.2f} {one:9.2f} {row['ratio_theory_over_one_sample']:7.2f} "
+        print(f"{pid:14s} {theory_seconds:9.4f} {mean_field_seconds:7.4f} {sweep_seconds:8.4f} {full_seconds:8.2f} {one:9.2f} {row['ratio_theory_over_one_sample']:7.2f} "
               f"{result.radius:9.4f} {mean:13.4f} ± {sd:.4f} {error:+8.4f} {row['error_over_sd']:+7.2f}",
               flush=True)
     total_theory = sum(r["theory_seconds"] for r in rows)

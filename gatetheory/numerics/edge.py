@@ -84,7 +84,7 @@ class PoleExpansion:
                               np.any(lin.reshape(m * ns, -1) != 0, axis=0) | np.any(conj_lin.reshape(m * ns, -1) != 0, axis=0))
         self.live = live                   # entries of K that depend on lambda (others stay at const)
         quad, lin, conj_lin = quad[..., live], lin[..., live], conj_lin[..., live]
-        if not np.any(mu.imag):
+        if not np.any(mu.imag) and live.size:
             self.real = _RealPoles(mu.real, quad, lin, conj_lin)
         else:
             self.real = None
@@ -159,7 +159,7 @@ class _RealPoles:
                 if np.any(coef):
                     self.features.append((kind, poles))
                     blocks.append(coef.sum(axis=0, keepdims=True) if all(self.shared[list(poles)]) else coef)
-        coef = np.concatenate(blocks)
+        coef = np.concatenate(blocks) if blocks else np.zeros((0, quad.shape[-1]))   # all cancel: K constant
         real = np.concatenate([coef.real, coef.imag], axis=1)
         self.columns = np.flatnonzero(np.any(real != 0, axis=0))   # real, then imaginary parts of K
         self.coef = real[:, self.columns]
@@ -168,8 +168,9 @@ class _RealPoles:
     def values(self, lam, entries):
         """The (L, entries) varying part of K at the 1-D array lam (real if `is_real`)."""
         x0, y = lam.real[:, None], lam.imag[:, None]
-        x = [x0 - mu for mu in self.mu]
-        inv = [1.0 / (xp * xp + y * y) for xp in x]
+        used = {p for _, poles in self.features for p in poles}
+        x = {p: x0 - self.mu[p] for p in used}
+        inv = {p: 1.0 / (x[p] * x[p] + y * y) for p in used}
         columns = []
         for kind, poles in self.features:
             p = poles[0]
@@ -182,7 +183,8 @@ class _RealPoles:
                 value = inv[p] if kind == "d" else (x[p] if kind == "x" else y) * inv[p]
             columns.append(value)
         full = np.zeros((len(lam), 2 * entries))
-        full[:, self.columns] = np.concatenate(columns, axis=1) @ self.coef
+        if columns:
+            full[:, self.columns] = np.concatenate(columns, axis=1) @ self.coef
         return full[:, :entries] if self.is_real else full[:, :entries] + 1j * full[:, entries:]
 
 
