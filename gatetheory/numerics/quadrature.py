@@ -118,9 +118,17 @@ def qmc_gaussian_nodes(mean, cov, m, seed=0):
     d = len(mean)
     if d == 0:
         return np.zeros((0, m)), np.full(m, 1.0 / m)
-    u = qmc.Sobol(d, scramble=True, seed=seed).random_base2(int(np.ceil(np.log2(m))))[:m]
-    ranks = np.argsort(np.argsort(u, axis=0), axis=0)
-    z = norm.ppf((ranks + 1 - 0.375) / (m + 0.25)).T
+    z = _blom_sobol(d, m, seed)
     vals, vecs = np.linalg.eigh(cov)
     root = vecs * np.sqrt(np.clip(vals, 0.0, None))
     return mean[:, None] + root @ z, np.full(m, 1.0 / m)
+
+
+@lru_cache(maxsize=8)
+def _blom_sobol(d, m, seed):
+    """The standardised sites (d, m) of qmc_gaussian_nodes (fixed by d, m and the seed), read-only."""
+    u = qmc.Sobol(d, scramble=True, seed=seed).random_base2(int(np.ceil(np.log2(m))))[:m]
+    ranks = np.argsort(np.argsort(u, axis=0), axis=0)
+    z = norm.ppf((ranks + 1 - 0.375) / (m + 0.25)).T
+    z.flags.writeable = False
+    return z
