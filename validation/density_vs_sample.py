@@ -40,6 +40,7 @@ with --only, the other points are kept from the previous JSON.
 import argparse
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -372,7 +373,7 @@ def figure(report, cell):
                 label = f"sampled N={n}" if s == SEEDS[0] else None
                 axes[0, k].plot(RADII, cdf, ".", color=colour, ms=4, alpha=0.7, label=label)
                 axes[1, k].plot(RADII, cdf - th, "-", color=colour, lw=0.8, alpha=0.7, label=label)
-        axes[0, k].set_title(f"{p['id']}: {fmt_params(p['params'])}", fontsize=8)
+        axes[0, k].set_title(textwrap.fill(f"{p['id']}: {fmt_params(p['params'])}", 60), fontsize=8)
         axes[0, k].set_ylabel(f"mass in |lambda - {p['centre']:g}| < r")
         axes[1, k].axhline(0, color="k", lw=0.8)
         axes[1, k].set_ylabel("sampled - Dyson")
