@@ -5,12 +5,14 @@ import sympy as sp
 
 from ..codegen import compile_expressions
 from ..errors import ConvergenceError
-from .quadrature import standard_normal_rule, tensor_rule
+from .quadrature import sobol_normal, standard_normal_rule, tensor_rule
 
 NODE_BUDGET = 120_000
 BASE_NODES = 48
 MAX_NODES_PER_DIM = 3200
 COARSE_NODES, COARSE_BUDGET = 24, 6_000   # for locating solutions before polishing
+SOBOL_DIMS = 3            # blocks of this many Gaussians or more: Sobol points, not a tensor rule
+MAX_SOBOL = 2 ** 16
 
 
 def nodes_per_dim(dims, base=BASE_NODES, budget=NODE_BUDGET):
@@ -163,6 +165,18 @@ class MeanFieldProblem:
             args = self.site_solver.solve([args[j] for j in implicit], param_values, x.shape[::2]) + args
         return np.broadcast_to(np.asarray(fn(*args, *param_values)[0], float), x.shape[::2]) @ w
 
+    def _sobol(self, idx, fn, mean, cov, param_values, m):
+        """E[fn] over the Gaussians idx (and the implicit states they fix) by m scrambled-Sobol points,
+        for every row of the stacked means and covariances."""
+        z, w = sobol_normal(len(idx), m)
+        vals, vecs = np.linalg.eigh(cov[:, idx][:, :, idx])
+        x = mean[:, idx, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ z
+        args = list(x.transpose(1, 0, 2))
+        if self.site_solver:
+            implicit = [idx.index(i) for i in sorted(self._implicit_block)]
+            args = self.site_solver.solve([args[j] for j in implicit], param_values, x.shape[::2]) + args
+        return np.broadcast_to(np.asarray(fn(*args, *param_values)[0], float), x.shape[::2]) @ w
+
     def _expect(self, terms, q, param_values, base, budget, halve=False):
         """E_q[term] for every term, at one q (nq,) or a stack (k, nq); shared factors computed once."""
         stack = np.atleast_2d(np.asarray(q, float))
@@ -174,7 +188,10 @@ class MeanFieldProblem:
                 if (idx, fn) not in done:
                     n = nodes_per_dim(len(idx), base, budget)
                     n = max(2, n // 2) if halve else n
-                    if independent:
+                    if len(idx) >= SOBOL_DIMS:
+                        full = self._stacked(values, len(stack)) if full is None else full
+                        done[idx, fn] = self._sobol(idx, fn, *full, param_values, _sobol_size(budget, halve))
+                    elif independent:
                         done[idx, fn] = self._independent(idx, fn, values, param_values, n)
                     else:
                         full = self._stacked(values, len(stack)) if full is None else full
@@ -190,6 +207,13 @@ class MeanFieldProblem:
     def moments(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
         """E[s^2] for every state at order parameters q."""
         return self._expect(self.moment_terms, q, param_values, base, budget)
+
+
+def _sobol_size(budget, halve=False):
+    """Sobol points for a budget: the largest power of 2 within it (at most MAX_SOBOL), halved for error
+    estimates."""
+    m = min(MAX_SOBOL, 2 ** int(np.log2(budget)))
+    return m // 2 if halve else m
 
 
 def _same_source(cell, order_parameter):

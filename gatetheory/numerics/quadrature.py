@@ -132,3 +132,13 @@ def _blom_sobol(d, m, seed):
     z = norm.ppf((ranks + 1 - 0.375) / (m + 0.25)).T
     z.flags.writeable = False
     return z
+
+
+@lru_cache(maxsize=16)
+def sobol_normal(d, m, seed=0):
+    """m scrambled-Sobol points (m a power of 2) mapped to d standard normals, equal weights: for
+    integrals over 3 or more Gaussians, where a tensor rule within a node budget leaves too few nodes
+    per axis for gate steps (the LSTM's 1 / (1 - f) with a strong forget gate: Gauss-Hermite 49^3 was
+    4 % off, 2^14 Sobol points 1e-5)."""
+    u = qmc.Sobol(d, scramble=True, seed=seed).random_base2(int(round(np.log2(m))))
+    return norm.ppf(u).T, np.full(m, 1.0 / m)
