@@ -91,6 +91,12 @@ def field_rows(equations):
     return equations._field_rows
 
 
+def kac_rice(model, **options):
+    """The compiled Kac-Rice functional (numerics/annealed.py) of a Model at its parameter point."""
+    return KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
+                   model.param_values, **options)
+
+
 def field_solutions(model):
     """Mean-field solutions that are not a point mass in field space, with their q vectors.
 
@@ -156,8 +162,7 @@ def _annealed_result(model, values, start, versions, starts=()):
     """The general variational formula: stationary points from continuation `starts`, from every
     non-degenerate mean-field law and, if those give none, from a ladder of trial Gaussian laws; the
     largest value kept (Sigma = 0 when none is positive: the count is not exponential)."""
-    kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
-                 model.param_values)
+    kr = kac_rice(model)
     q_names = model.equations.q_symbols
     laws, law_starts = [], []
     for sol, q in field_solutions(model):

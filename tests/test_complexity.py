@@ -8,13 +8,12 @@ import pytest
 from scipy.special import expit
 
 from gatetheory.cli import main
-from gatetheory.complexity import complexity, field_rows, field_solutions, mean_field_bounds
+from gatetheory.complexity import complexity, field_solutions, kac_rice, mean_field_bounds
 from gatetheory.counting import count_fixed_points, growth_rate
 from gatetheory.derive.complexity import complexity_functional
 from gatetheory.errors import CellError, ParameterError
 from gatetheory.model import Model
-from gatetheory.numerics.annealed import NODE_BUDGET, KacRice
-from gatetheory.numerics.edge import equations_problem
+from gatetheory.numerics.annealed import NODE_BUDGET
 from gatetheory.numerics.complexity import functional, log_determinant, vanilla_complexity
 from gatetheory.sample import SampledNetwork
 
@@ -143,8 +142,7 @@ def test_general_formula_reproduces_d2():
                                   ("gru", dict(g=4.0, alpha_r=0.0, alpha_z=2.0), (2.0, 0.0)),
                                   ("gated_ct", dict(g_h=4.0, alpha_r=0.0), (2.0, 0.0))):
         model = Model(cell, **params)
-        kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
-                     model.param_values)
+        kr = kac_rice(model)
         q = field_solutions(model)[-1][1][kr.orders]
         point = kr.polish(kr.start_at(q)[0])
         exact = vanilla_complexity(g, sb)
@@ -166,8 +164,7 @@ def test_general_bound_is_the_hermitised_log_potential(cell, params):
     assert r.lower_bound == pytest.approx(hermitised, rel=2e-3)
     assert r.complexity > 1.5 * r.lower_bound
     # quadrature: the default rule against one with 4x the nodes per dimension
-    kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
-                 model.param_values, budget=16 * NODE_BUDGET)
+    kr = kac_rice(model, budget=16 * NODE_BUDGET)
     fine = kr.polish(np.array(r.diagnostics["start"]))
     assert fine.converged and fine.value == pytest.approx(r.complexity, rel=1e-6)
 
@@ -189,8 +186,7 @@ def test_implicit_site_states():
 def test_general_stationary_point_is_a_critical_point():
     """Central differences of the functional vanish at the solution in every variable (q, Lambda, S, T)."""
     model = Model("gru", g=3.0, alpha_r=3.0)
-    kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
-                 model.param_values)
+    kr = kac_rice(model)
     point = kr.polish(kr.start_at(field_solutions(model)[-1][1][kr.orders])[0])
     for k in range(len(point.x)):
         h = np.zeros_like(point.x)
@@ -205,8 +201,7 @@ def test_log_potential_and_unstable_count_against_sampled_field_jacobians():
     N = 800, 3 seeds: count sd 0.007, (1/N) ln|det(1 - T)| sd 0.001; both drift up with N (0.190, 0.195,
     0.204 and 0.0096, 0.0202, 0.0212 at N = 400, 800, 1600), so 3 sd / sqrt(3) + 0.01 and + 0.002."""
     model = Model("gru", g=3.0, alpha_r=3.0)
-    kr = KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
-                 model.param_values)
+    kr = kac_rice(model)
     q = field_solutions(model)[-1][1][kr.orders]
     x0, bound = kr.start_at(q)
     S, T, *_ = kr.unpack(kr.split(x0)[2])

@@ -20,10 +20,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from gatetheory.complexity import field_rows, field_solutions
+from gatetheory.complexity import field_solutions, kac_rice
 from gatetheory.model import Model, versions
-from gatetheory.numerics.annealed import KacRice
-from gatetheory.numerics.edge import equations_problem
 from gatetheory.phase import phase_diagram
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,8 +33,7 @@ G_TOP, G_STEP = 3.0, 0.05
 def functional(g, alpha_r):
     """The compiled Kac-Rice functional of the GRU at (g, alpha_r)."""
     model = Model("gru", g=g, alpha_r=alpha_r, **FIXED)
-    return model, KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
-                          model.param_values)
+    return model, kac_rice(model)
 
 
 def stationary_value(g, alpha_r, x0):

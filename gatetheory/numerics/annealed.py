@@ -26,11 +26,10 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import root
-from scipy.stats import norm, qmc
 
 from ..codegen import compile_expressions
 from .meanfield import nodes_per_dim
-from .quadrature import _tensor, composite_normal_rule
+from .quadrature import _tensor, composite_normal_rule, sobol_normal
 
 NODE_BUDGET = 10_000     # tensor-rule nodes over the Gaussians the functional reads (100^2: 2e-8 rel.)
 BASE_NODES = 400         # composite Gauss-Legendre (Gauss-Hermite misses tanh features at large variance)
@@ -308,8 +307,7 @@ def _rule(n, d):
     pruned); above, n^2 scrambled-Sobol points (a tensor rule would leave too few nodes per dimension
     for the gate steps and the LSTM's 1 / (1 - f))."""
     if d > 2:
-        u = qmc.Sobol(d, scramble=True, seed=0).random_base2(int(np.ceil(np.log2(n * n))))
-        return norm.ppf(u).T, np.full(len(u), 1.0 / len(u))
+        return sobol_normal(d, 2 ** int(np.ceil(np.log2(n * n))))
     z, w = _tensor(*composite_normal_rule(n), d)
     keep = w > PRUNE * w.max()
     return z[:, keep], w[keep] / w[keep].sum()

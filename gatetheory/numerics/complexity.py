@@ -86,14 +86,15 @@ def gaussian_bound(g, sigma_b=0.0, mu=0.0, n=NODES):
     return value, u, q
 
 
-def _tilted(params, g, sigma_b, mu, t, w):
-    """Site law rho on the nodes: normalised weights, x, phi^2, s^2, and ln E_t w."""
+def _tilted(params, g, sigma_b, mu, t, w, nu=0.0):
+    """Site law rho on the nodes, tilted by sqrt(1 + u s^2) exp(a phi^2 + nu s^2 / (1 + u s^2)) (nu: the
+    index restriction): normalised weights, x, phi^2, s^2, V and ln E_t w."""
     Q, a, u = params
     V = max(g * g * Q + sigma_b ** 2, 1e-300)     # the root finder may probe Q < 0
     x = mu + np.sqrt(V) * t
     phi, d2 = _phi(x)
     s2 = g * g * d2
-    log_w = 0.5 * np.log1p(u * s2) + a * phi * phi
+    log_w = 0.5 * np.log1p(u * s2) + a * phi * phi + nu * s2 / (1.0 + u * s2)
     shift = np.max(log_w)
     raw = w * np.exp(log_w - shift)
     total = raw.sum()
@@ -197,26 +198,12 @@ class IndexPoint:
     converged: bool
 
 
-def _index_law(params, kappa, g, sigma_b, mu, t, w):
-    """Site law tilted by sqrt(1 + kappa s^2) exp(a phi^2 + nu h), h = s^2 / (1 + kappa s^2):
-    rho, phi^2, h, x, V, ln Z."""
-    Q, a, nu = params
-    V = max(g * g * Q + sigma_b ** 2, 1e-300)
-    x = mu + np.sqrt(V) * t
-    phi, d2 = _phi(x)
-    s2 = g * g * d2
-    h = s2 / (1.0 + kappa * s2)
-    log_w = 0.5 * np.log1p(kappa * s2) + a * phi * phi + nu * h
-    shift = np.max(log_w)
-    raw = w * np.exp(log_w - shift)
-    return raw / raw.sum(), phi * phi, h, x, V, np.log(raw.sum()) + shift
-
-
 def _index_stationarity(params, kappa, g, sigma_b, mu, t, w):
     """d/d(a, Q, nu) of the index-restricted functional: <phi^2> - Q, the variance condition, <h> - 1."""
-    rho, phi2, h, x, V, _ = _index_law(params, kappa, g, sigma_b, mu, t, w)
-    Q, a, _ = params
-    return np.array([rho @ phi2 - Q, rho @ (x - mu) ** 2 / V - 1.0 - 2.0 * V * a / (g * g), rho @ h - 1.0])
+    Q, a, nu = params
+    rho, x, phi2, s2, V, _ = _tilted((Q, a, kappa), g, sigma_b, mu, t, w, nu)
+    return np.array([rho @ phi2 - Q, rho @ (x - mu) ** 2 / V - 1.0 - 2.0 * V * a / (g * g),
+                     rho @ (s2 / (1.0 + kappa * s2)) - 1.0])
 
 
 def index_complexity(kappas, g, sigma_b=0.0, mu=0.0, n=NODES):
@@ -241,7 +228,7 @@ def index_complexity(kappas, g, sigma_b=0.0, mu=0.0, n=NODES):
                        options={"xtol": 1e-13})
             residual = float(np.max(np.abs(_index_stationarity(sol.x, kappa, g, sigma_b, mu, t, w))))
             Q, a, nu = sol.x
-            log_z = _index_law(sol.x, kappa, g, sigma_b, mu, t, w)[-1]
+            log_z = _tilted((Q, a, kappa), g, sigma_b, mu, t, w, nu)[-1]
             out[kappa] = IndexPoint(float(kappa), float(log_z - a * Q - 0.5 * kappa - nu), float(Q), float(a),
                                     float(nu), residual, bool(residual < TOL and Q > 0))
             x = sol.x if out[kappa].converged else x

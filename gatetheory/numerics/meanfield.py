@@ -153,22 +153,9 @@ class MeanFieldProblem:
             out = out @ w
         return out
 
-    def _correlated(self, idx, fn, mean, cov, param_values, n):
-        """E[fn] over correlated Gaussians idx (and the implicit states they fix) on the full tensor
-        grid, for every row of the stacked means and covariances."""
-        z, w = tensor_rule(n, len(idx))
-        vals, vecs = np.linalg.eigh(cov[:, idx][:, :, idx])
-        x = mean[:, idx, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ z
-        args = list(x.transpose(1, 0, 2))
-        if self.site_solver:
-            implicit = [idx.index(i) for i in sorted(self._implicit_block)]
-            args = self.site_solver.solve([args[j] for j in implicit], param_values, x.shape[::2]) + args
-        return np.broadcast_to(np.asarray(fn(*args, *param_values)[0], float), x.shape[::2]) @ w
-
-    def _sobol(self, idx, fn, mean, cov, param_values, m):
-        """E[fn] over the Gaussians idx (and the implicit states they fix) by m scrambled-Sobol points,
-        for every row of the stacked means and covariances."""
-        z, w = sobol_normal(len(idx), m)
+    def _correlated(self, idx, fn, mean, cov, param_values, z, w):
+        """E[fn] over correlated Gaussians idx (and the implicit states they fix) at standard-normal
+        nodes z (d, m) with weights w, for every row of the stacked means and covariances."""
         vals, vecs = np.linalg.eigh(cov[:, idx][:, :, idx])
         x = mean[:, idx, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ z
         args = list(x.transpose(1, 0, 2))
@@ -188,14 +175,13 @@ class MeanFieldProblem:
                 if (idx, fn) not in done:
                     n = nodes_per_dim(len(idx), base, budget)
                     n = max(2, n // 2) if halve else n
-                    if len(idx) >= SOBOL_DIMS:
-                        full = self._stacked(values, len(stack)) if full is None else full
-                        done[idx, fn] = self._sobol(idx, fn, *full, param_values, _sobol_size(budget, halve))
-                    elif independent:
+                    if independent and len(idx) < SOBOL_DIMS:
                         done[idx, fn] = self._independent(idx, fn, values, param_values, n)
                     else:
                         full = self._stacked(values, len(stack)) if full is None else full
-                        done[idx, fn] = self._correlated(idx, fn, *full, param_values, n)
+                        nodes = (sobol_normal(len(idx), _sobol_size(budget, halve)) if len(idx) >= SOBOL_DIMS
+                                 else tensor_rule(n, len(idx)))
+                        done[idx, fn] = self._correlated(idx, fn, *full, param_values, *nodes)
                 out[:, t] *= done[idx, fn]
         return out if np.ndim(q) == 2 else out[0]
 
