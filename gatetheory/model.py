@@ -127,23 +127,34 @@ class Model:
         pv = self.param_values
         coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
         if starts is None:
-            candidates = locate_roots(coarse, problem.diagonal, START_SCALES)
+            located = locate_roots(coarse, problem.diagonal, START_SCALES)
+            candidates, jacobians = [r[0] for r in located], [r[2] for r in located]   # chord steps on these
+            probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
         else:
             candidates = [np.asarray(q, float) for q in starts] + [np.zeros(len(problem.diagonal))] + \
                 list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
+            probe, jacobians = None, None
         previous = None
         while True:
             fine = lambda q, b=base: problem.map(q, pv, b)  # noqa: E731
-            roots = polish_roots(fine, candidates, problem.diagonal)
+            if probe is None:
+                roots = polish_roots(fine, candidates, problem.diagonal, jacobians=jacobians)
+                qs = np.array([r.q for r in roots])
+            else:
+                qs = probe
             # error of the half-size rule: a conservative estimate for the rule actually used
-            qs = np.array([r.q for r in roots])
             error = float(np.max(np.abs(fine(qs) - problem.map(qs, pv, base, halve=True))))
-            if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
-                    _stalled(error, previous):
+            final = error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
+                _stalled(error, previous)
+            if final and probe is not None:
+                probe = None                 # this rule: now polish on it (and check its error there)
+                continue
+            if final:
                 break
             previous = error
             base *= 2
-            candidates = [r.q for r in roots]
+            if probe is None:
+                candidates, jacobians = [r.q for r in roots], None
         for r in roots:
             r.map_radius = map_radius(fine, r.q)
         continuous = self.cell.time == "continuous"

@@ -1,9 +1,8 @@
-"""Find every fixed point of a variance map q = M(q): damped iteration plus Newton (THEORY.md sec. 2)."""
+"""Find every fixed point of a variance map q = M(q): Newton with backtracking from many starts at once (THEORY.md sec. 2)."""
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import root
 
 from ..errors import ConvergenceError
 
@@ -21,25 +20,6 @@ class Root:
     @property
     def attracting(self):
         return self.map_radius < 1.0
-
-
-def damped_iteration(mapping, q0, damping=0.5, tol=1e-12, max_iter=400):
-    """Iterate q <- (1 - d) q + d M(q) from every row of q0 (k, n) at once, each row until its step
-    falls below tol (or M turns non-finite: that row keeps its last finite iterate); returns (q,
-    converged per row). `mapping` takes a stack of q vectors."""
-    q = np.array(q0, float)
-    converged, open_ = np.zeros(len(q), bool), np.arange(len(q))
-    for _ in range(max_iter):
-        if open_.size == 0:
-            break
-        old = q[open_]
-        new = (1 - damping) * old + damping * mapping(old)
-        finite = np.all(np.isfinite(new), axis=1)
-        done = finite & (np.max(np.abs(new - old), axis=1) <= tol * (1 + np.max(np.abs(old), axis=1)))
-        q[open_[finite]] = new[finite]
-        converged[open_[done]] = True
-        open_ = open_[finite & ~done]
-    return q, converged
 
 
 def map_jacobian(mapping, q, step=1e-6):
@@ -63,23 +43,21 @@ CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come fr
 
 
 def locate_roots(mapping, diagonal, scales=START_SCALES):
-    """Candidate solutions of q = M(q) on the cheap map: Newton from zero, and from M(c * diag) and
-    its damped iterates for every scale c (`mapping` takes a stack of q vectors)."""
-    n = len(diagonal)
+    """Candidate solutions of q = M(q) on the cheap map: Newton (with backtracking, all starts at
+    once) from zero and from M(c * diag) for every scale c (`mapping` takes a stack of q vectors).
+    Returns (q, max |F|, dF/dq) for each distinct one."""
     residual = lambda q: mapping(q) - q  # noqa: E731
     starts = mapping(np.outer(scales, diagonal.astype(float)))
-    ends, _ = damped_iteration(mapping, starts, max_iter=40)
-    candidates = [np.zeros(n)] + [q for pair in zip(starts, ends) for q in pair]
-    return _solve_from(residual, candidates, diagonal)
+    return _solve_from(residual, [np.zeros(len(diagonal))] + list(starts), diagonal)
 
 
-def polish_roots(fine, candidates, diagonal, tol=1e-10):
-    """Newton on the accurate map from each candidate: distinct solutions with their residual,
-    sorted by sum(q); their map radius is left to `map_radius` (only the final rule's is needed)."""
+def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None):
+    """Newton on the accurate map from each candidate (chord steps on `jacobians`, e.g. the coarse
+    map's at the candidates, when given): distinct solutions with their residual, sorted by sum(q);
+    their map radius is left to `map_radius` (only the final rule's is needed)."""
     residual = lambda q: fine(q) - q  # noqa: E731
-    found = _solve_from(residual, candidates, diagonal)
-    res = np.max(np.abs(residual(np.array(found))), axis=1) if found else np.zeros(0)
-    roots = [Root(q, float(r)) for q, r in zip(found, res) if not r > tol * (1 + np.max(np.abs(q)))]
+    found = _solve_from(residual, candidates, diagonal, jacobians)
+    roots = [Root(q, r) for q, r, _ in found if not r > tol * (1 + np.max(np.abs(q)))]
     if not roots:
         trial = np.array(list(candidates) + [np.zeros(len(diagonal))])
         best = float(np.nanmin(np.max(np.abs(residual(trial)), axis=1)))
@@ -88,50 +66,81 @@ def polish_roots(fine, candidates, diagonal, tol=1e-10):
     return roots
 
 
-SAME_START = 1e-9   # a start this close (relative) to a solution already found is not solved from again
-
-
-def _solve_from(residual, candidates, diagonal):
-    """Distinct solutions reached by Newton from the candidates in turn; a candidate within
-    SAME_START of a solution already found (e.g. a converged damped iterate) would only polish that
-    solution again, so it is skipped."""
+def _solve_from(residual, candidates, diagonal, jacobians=None):
+    """Distinct solutions reached by Newton from the candidates (all at once, `newton`), in the
+    candidates' order: (q, max |F|, dF/dq) each."""
     found = []
-    for q0 in candidates:
-        if any(np.max(np.abs(q - q0)) <= SAME_START * (1 + np.max(np.abs(q))) for q in found):
-            continue
-        for q in _newton(residual, q0, diagonal):
-            _add_unique(found, q)
+    for root in zip(*newton(residual, np.array(candidates, float), diagonal, jacobians)):
+        if not any(np.max(np.abs(other[0] - root[0])) <= SAME_ROOT * (1 + np.max(np.abs(root[0]))) for other in found):
+            found.append(root)
     return found
 
 
-def _newton(residual, q0, diagonal):
-    residual = _remembering(residual)
-    if np.max(np.abs(residual(q0))) == 0.0:
-        return [np.asarray(q0, float)]
-    try:
-        sol = root(residual, q0, method="hybr", options={"xtol": 1e-13})
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-        return []
-    q = sol.x
-    if not np.all(np.isfinite(q)) or np.any(q[diagonal] < -1e-10):
-        return []
-    return [np.where(diagonal, np.maximum(q, 0.0), q)]
+SAME_ROOT = 1e-6      # solutions closer than this (relative) are one
+NEWTON_XTOL = 1e-13   # a row is done when its Newton step is this small relative to 1 + |q|
+NEWTON_ITER = 60
+HALVINGS = 12         # a row whose residual does not fall after this many step halvings stops:
+RESIDUAL_FLOOR = 1e-11   # converged if its max |F| is this small (relative to 1 + |q|), else dropped
 
 
-def _remembering(fn):
-    """fn with its last argument and value kept: scipy's hybr evaluates its start twice (a shape
-    check, then MINPACK), after _newton's own look at it."""
-    last = []
-
-    def wrapped(q):
-        if not last or not np.array_equal(last[0], q):
-            last[:] = [np.array(q, float), fn(q)]
-        return last[1].copy()
-    return wrapped
-
-
-def _add_unique(found, q, rel=1e-6):
-    for other in found:
-        if np.max(np.abs(other - q)) <= rel * (1 + np.max(np.abs(q))):
-            return
-    found.append(q)
+def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER):
+    """Newton's method on F(q) = M(q) - q from every row of q0 (k, n) at once, one stacked call of F
+    per iteration: each row's trial point and, for a Newton step, its n forward-shifted copies
+    (finite-difference Jacobian). With `jacobians` (k, n, n) the rows take chord steps on them and
+    difference only after a rejected step. A trial that does not lower max |F| (with a Jacobian
+    taken at the current point) halves the row's step; trials keep the variances q[diagonal] >= 0.
+    Returns the converged rows' q, max |F| and Jacobian (rows whose F turns non-finite or stops
+    falling are dropped)."""
+    q0 = np.atleast_2d(np.asarray(q0, float))
+    k, n = q0.shape
+    eye = np.eye(n)
+    chord = jacobians is not None
+    q, f, norm = q0.copy(), np.zeros((k, n)), np.full(k, np.inf)
+    jac = np.array(jacobians, float) if chord else np.zeros((k, n, n))
+    current = np.zeros(k, bool)                    # jac was taken at q
+    step, scale = np.zeros((k, n)), np.zeros(k)    # a row's step and the part of it tried
+    trial, differ, done = q0.copy(), np.full(k, not chord), np.zeros(k, bool)
+    open_ = np.arange(k)
+    for _ in range(max_iter):
+        if open_.size == 0:
+            break
+        t, rows_fd = trial[open_], open_[differ[open_]]
+        h = 1.5e-8 * (1 + np.abs(trial[rows_fd]))
+        shifted = (trial[rows_fd][:, None, :] + h[:, :, None] * eye).reshape(-1, n)
+        values = residual(np.concatenate([t, shifted]))
+        ft = values[:len(t)]
+        fd = (values[len(t):].reshape(-1, n, n) - ft[differ[open_]][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
+        nt = np.where(np.all(np.isfinite(ft), axis=1), np.max(np.abs(ft), axis=1), np.inf)
+        refresh = differ[open_] & np.all(t == q[open_], axis=1)          # the same point, differenced
+        better = np.isfinite(nt) & ((nt < norm[open_]) | (nt == 0) | refresh)
+        rows = open_[better]
+        q[rows], f[rows], norm[rows] = t[better], ft[better], nt[better]
+        taken = better[differ[open_]]
+        jac[rows_fd[taken]], current[rows] = fd[taken], False
+        current[rows_fd[taken]] = True
+        done[rows[nt[better] == 0]] = True
+        rejected = open_[~better]
+        stale = rejected[~current[rejected] & np.isfinite(norm[rejected])]   # a chord step failed
+        trial[stale], differ[stale] = q[stale], True                           # difference at q
+        halve = np.setdiff1d(rejected, stale)
+        scale[halve] /= 2
+        differ[halve] = not chord
+        fresh = rows[~done[rows]]
+        if fresh.size:
+            try:
+                step[fresh] = -np.linalg.solve(jac[fresh], f[fresh][..., None])[..., 0]
+            except np.linalg.LinAlgError:                                       # a singular Jacobian
+                step[fresh] = -(np.linalg.pinv(jac[fresh]) @ f[fresh][..., None])[..., 0]
+            scale[fresh] = 1.0
+            differ[fresh] = not chord
+            small = np.max(np.abs(step[fresh]), axis=1) <= xtol * (1 + np.max(np.abs(q[fresh]), axis=1))
+            done[fresh[small]] = True
+        stuck = open_[scale[open_] < 0.5 ** HALVINGS]     # at round-off already, or no progress
+        done[stuck] = norm[stuck] <= RESIDUAL_FLOOR * (1 + np.max(np.abs(q[stuck]), axis=1))
+        lost = ~np.isfinite(norm[open_]) | (scale[open_] < 0.5 ** HALVINGS)
+        open_ = open_[~done[open_] & ~lost]
+        moving = np.setdiff1d(open_, stale)
+        trial[moving] = q[moving] + scale[moving, None] * step[moving]
+        trial[open_] = np.where(diagonal, np.maximum(trial[open_], 0.0), trial[open_])
+    q = np.where(diagonal, np.maximum(q, 0.0), q)
+    return q[done], norm[done], jac[done]
