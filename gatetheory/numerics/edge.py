@@ -64,9 +64,18 @@ class SiteArrays:
         radii = np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam))), axis=-1)
         return radii if lam.ndim else float(radii)
 
+    def leading(self, k):
+        """The first k sites, reweighted: a coarser stand-in for the same law (the sites are Sobol
+        points, whose leading 2^j form a balanced set)."""
+        w = self.weights[:k]
+        return SiteArrays(self.A[:k], self.B[:k], self.Rs[:k], self.Ru[:k], w / w.sum(), self.groups)
+
     def diagonal_eigenvalues(self):
-        """Eigenvalues of the per-site blocks A_i: the real segments / point masses of the spectrum."""
-        return np.linalg.eigvals(self.A)
+        """Eigenvalues of the per-site blocks A_i: the real segments / point masses of the spectrum
+        (computed once)."""
+        if not hasattr(self, "_eigenvalues"):
+            self._eigenvalues = self.A[..., 0].astype(complex) if self.A.shape[-1] == 1 else np.linalg.eigvals(self.A)
+        return self._eigenvalues
 
 
 class PoleExpansion:
@@ -162,29 +171,38 @@ class _RealPoles:
         coef = np.concatenate(blocks) if blocks else np.zeros((0, quad.shape[-1]))   # all cancel: K constant
         real = np.concatenate([coef.real, coef.imag], axis=1)
         self.columns = np.flatnonzero(np.any(real != 0, axis=0))   # real, then imaginary parts of K
-        self.coef = real[:, self.columns]
+        ends = np.cumsum([len(b) for b in blocks])
+        self.coef = np.split(real[:, self.columns], ends[:-1])     # one row block per feature
         self.is_real = not np.any(self.columns >= coef.shape[1])
 
     def values(self, lam, entries):
         """The (L, entries) varying part of K at the 1-D array lam (real if `is_real`)."""
         x0, y = lam.real[:, None], lam.imag[:, None]
-        used = {p for _, poles in self.features for p in poles}
-        x = {p: x0 - self.mu[p] for p in used}
-        inv = {p: 1.0 / (x[p] * x[p] + y * y) for p in used}
-        columns = []
-        for kind, poles in self.features:
-            p = poles[0]
-            if kind == "xx":
-                q = poles[1]
-                value = (x[p] * x[q] + y * y) * inv[p] * inv[q]
-            elif kind == "yy":
-                value = y * inv[p] * inv[poles[1]]
-            else:
-                value = inv[p] if kind == "d" else (x[p] if kind == "x" else y) * inv[p]
-            columns.append(value)
+        y2 = y * y
+        x, inv = {}, {}
+        for p in {p for _, poles in self.features for p in poles}:
+            x[p] = x0 - self.mu[p]
+            inv[p] = x[p] * x[p]
+            inv[p] += y2
+            np.reciprocal(inv[p], out=inv[p])
         full = np.zeros((len(lam), 2 * entries))
-        if columns:
-            full[:, self.columns] = np.concatenate(columns, axis=1) @ self.coef
+        if self.features:
+            total = 0.0
+            for (kind, poles), coef in zip(self.features, self.coef):
+                p = poles[0]
+                if kind == "d":
+                    value = inv[p]
+                elif kind == "x":
+                    value = x[p] * inv[p]
+                elif kind == "y":
+                    value = y * inv[p]
+                else:
+                    q = poles[1]
+                    value = x[p] * x[q] + y2 if kind == "xx" else np.broadcast_to(y, inv[p].shape).copy()
+                    value *= inv[p]
+                    value *= inv[q]
+                total = total + value @ coef
+            full[:, self.columns] = total
         return full[:, :entries] if self.is_real else full[:, :entries] + 1j * full[:, entries:]
 
 

@@ -26,55 +26,79 @@ class Boundary:
         return self.center + self.radii * np.exp(1j * self.angles)
 
 
-def _scan(sites, center, directions, grid):
+def _scan(sites, center, directions, grid, chunk=1):
     """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into `grid`
-    (-1 if none) and rho(K) - 1 there and at the previous radius. Only rays not yet inside are
-    evaluated at the next radius."""
+    (-1 if none) and rho(K) - 1 there and at the previous radius. Rays not yet inside are evaluated
+    at the next `chunk` radii in one call."""
     first = np.full(len(directions), -1)
     f_in, f_out, last = (np.full(len(directions), np.nan) for _ in range(3))
     open_ = np.arange(len(directions))
-    for j, r in enumerate(grid):
+    for j0 in range(0, len(grid), chunk):
         if open_.size == 0:
             break
-        v = sites.transfer_radius(center + r * directions[open_]) - 1.0
-        hit = v >= 0
-        first[open_[hit]], f_in[open_[hit]], f_out[open_[hit]] = j, v[hit], last[open_[hit]]
-        last[open_] = v
+        r = grid[j0:j0 + chunk]
+        v = (sites.transfer_radius(center + r[None, :] * directions[open_, None]) - 1.0).reshape(len(open_), len(r))
+        inside = v >= 0
+        hit = inside.any(axis=1)
+        j = np.argmax(inside, axis=1)                                   # first inside radius per ray
+        before = np.where(j > 0, v[np.arange(len(open_)), np.maximum(j - 1, 0)], last[open_])
+        rows = open_[hit]
+        first[rows], f_in[rows], f_out[rows] = j0 + j[hit], v[hit, j[hit]], before[hit]
+        last[open_] = v[:, -1]
         open_ = open_[~hit]
     return first, f_in, f_out
 
 
-def _outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120):
+def _outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120, chunk=1):
     """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in
-    (default grid: RADIAL_SCAN radii to r_max, then ~0) brackets the outermost crossing; batched
-    Illinois (regula falsi) steps, every third a bisection, refine all unconverged rays at once.
-    Rays inside at grid[0] get grid[0]; rays never inside, nan."""
+    (default grid: RADIAL_SCAN radii to r_max, then ~0; `chunk` radii per call) brackets the
+    outermost crossing, then batched Chandrupatla steps refine all unconverged rays at once. Rays
+    inside at grid[0] get grid[0]; rays never inside, nan."""
     if grid is None:
         grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
-    first, f_in, f_out = _scan(sites, center, directions, grid)
+    first, f_in, f_out = _scan(sites, center, directions, grid, chunk)
     radii = np.where(first == 0, grid[0], np.nan)
     open_ = np.flatnonzero(first > 0)
-    if open_.size == 0:
-        return radii
-    lo, hi = grid[first[open_]], grid[first[open_] - 1]          # f(lo) >= 0 > f(hi)
-    flo, fhi = f_in[open_], f_out[open_]
-    side = np.zeros(open_.size)
-    tol = rtol * (1 + r_max)
-    for k in range(iterations):
-        act = np.flatnonzero(np.abs(hi - lo) > tol)
+    if open_.size:
+        radii[open_] = _chandrupatla(lambda r, rows: sites.transfer_radius(center + r * directions[open_[rows]]) - 1.0,
+                                     grid[first[open_]], f_in[open_], grid[first[open_] - 1], f_out[open_],
+                                     rtol * (1 + r_max), iterations)
+    return radii
+
+
+def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
+    """Roots of f(x, rows) (rows: which brackets x belongs to) in the brackets [x1, x2] (f1 >= 0 > f2
+    or the reverse), all at once: Chandrupatla's inverse-quadratic / bisection steps (as in
+    scipy.optimize.elementwise.find_root, whose per-step bookkeeping costs more than f here), to
+    |x2 - x1| <= tol. Returns the endpoint with the smaller |f|."""
+    x1, f1, x2, f2 = (np.array(v, float) for v in (x1, f1, x2, f2))
+    x3, f3 = x2.copy(), f2.copy()
+    t = np.full(x1.shape, 0.5)
+    act = np.flatnonzero(np.abs(x2 - x1) > tol)
+    for _ in range(iterations):
         if act.size == 0:
             break
-        a, b, fa, fb = lo[act], hi[act], flo[act], fhi[act]
-        r = 0.5 * (a + b) if k % 3 == 2 else np.clip((a * fb - b * fa) / (fb - fa), np.minimum(a, b), np.maximum(a, b))
-        f = sites.transfer_radius(center + r * directions[open_[act]]) - 1.0
-        left, s = f >= 0, side[act]
-        fa = np.where(~left & (s == -1), fa / 2, fa)                 # Illinois: halve the stale end
-        fb = np.where(left & (s == 1), fb / 2, fb)
-        lo[act], flo[act] = np.where(left, r, a), np.where(left, f, fa)
-        hi[act], fhi[act] = np.where(left, b, r), np.where(left, fb, f)
-        side[act] = np.where(left, 1, -1)
-    radii[open_] = 0.5 * (lo + hi)
-    return radii
+        x = x1[act] + t[act] * (x2[act] - x1[act])
+        fx = f(x, act)
+        same = (fx >= 0) == (f1[act] >= 0)
+        x3[act] = np.where(same, x1[act], x2[act])
+        f3[act] = np.where(same, f1[act], f2[act])
+        x2[act] = np.where(same, x2[act], x1[act])
+        f2[act] = np.where(same, f2[act], f1[act])
+        x1[act], f1[act] = x, fx
+        dx = np.abs(x2[act] - x1[act])
+        act = act[(dx > tol) & (fx != 0)]
+        if act.size == 0:
+            break
+        a1, a2, a3, g1, g2, g3 = x1[act], x2[act], x3[act], f1[act], f2[act], f3[act]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xi, phi = (a1 - a2) / (a3 - a2), (g1 - g2) / (g3 - g2)
+            alpha = (a3 - a1) / (a2 - a1)
+            quadratic = (1 - np.sqrt(1 - xi) < phi) & (phi < np.sqrt(xi))
+            step = g1 / (g1 - g2) * g3 / (g3 - g2) - alpha * g1 / (g3 - g1) * g2 / (g2 - g3)
+        tl = 0.5 * tol / np.abs(a2 - a1)
+        t[act] = np.clip(np.where(quadratic, step, 0.5), tl, 1 - tl)
+    return np.where(np.abs(f1) < np.abs(f2), x1, x2)
 
 
 def outer_scale(sites, center):
@@ -138,44 +162,110 @@ def _finite_edge(center, angles, radii, shift, continuous):
     return np.where(np.isfinite(values), values, -np.inf)
 
 
-COARSE_RAYS = 16      # first pass of the width-N radius: rays on [THETA_MIN, pi]
-REFINE_RAYS = 8       # second pass: rays between the best coarse ray's neighbours
-RADIUS_RTOL = 1e-9    # ray-root tolerance of the width-N radius, relative to the outer scale
+COARSE_RAYS = 16      # rays on [THETA_MIN, pi] locating the edge's extreme and the bulk size,
+COARSE_SITES = 512    # on the law's leading sites (a stand-in: the climb and the thick test use all)
+COARSE_RTOL = 1e-4    # their root tolerance, relative to the outer scale (the climb refines)
+SCAN_RATIO = 0.85     # their scan: radii r_max * SCAN_RATIO^k (15 % apart) down to 1e-3 r_max, then ~0
+SCAN_CHUNK = 3        # scan radii per transfer-radius call
+EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
+EDGE_XTOL = 1e-11     # its convergence: step in |lambda| or Re lambda, relative to the scale
+EDGE_ITER = 30
 
 
-def _refined_radii(sites, center, angles, near, r_max):
-    """Outermost roots on rays close to rays whose roots `near` are known: a 6-radius local scan
-    over [0.75, 1.25] x their range, and the full scan on rays that local bracket does not hold."""
-    grid = np.geomspace(1.25 * near.max(), 0.75 * near.min(), 6)
-    radii = _outermost_roots(sites, center, np.exp(1j * angles), grid[0], RADIUS_RTOL, grid=grid)
-    redo = ~np.isfinite(radii) | (radii == grid[0])
-    if redo.any():
-        radii[redo] = _outermost_roots(sites, center, np.exp(1j * angles[redo]), r_max, RADIUS_RTOL)
-    return radii
+def _edge_coordinates(lam, continuous):
+    """(a, b) with a the quantity maximised (|lambda|, or Re lambda in continuous time) and b the
+    coordinate along the edge (arg lambda, or Im lambda)."""
+    return (lam.real, lam.imag) if continuous else (np.abs(lam), np.angle(lam))
+
+
+def _edge_point(a, b, continuous):
+    return a + 1j * b if continuous else a * np.exp(1j * b)
+
+
+def edge_extreme(sites, start, continuous, scale):
+    """The boundary point of {rho(K) >= 1} where a = |lambda| (Re lambda) is locally largest,
+    climbing from `start` on the boundary. The edge is a(b) with f(a(b), b) = 0, f = rho(K) - 1,
+    so a' = -f_b / f_a and a'' = -(f_bb + 2 f_ab a' + f_aa a'^2) / f_a; each step puts a back on
+    the edge (Newton in a) and takes a Newton step on a' = 0 in b (an uphill step of at most
+    0.1 scale where a'' >= 0). Derivatives by central differences on a 3 x 3 stencil, one call per
+    step. Returns that lambda (where a is flat along the edge, as on a disk, any such point), or
+    None if the climb leaves the outer edge (f_a >= 0), ends on a minimum or stalls."""
+    a, b = _edge_coordinates(complex(start), continuous)
+    ha = EDGE_STEP * scale
+    hb = ha if continuous else EDGE_STEP * scale / max(a, 1e-12)
+    cap = 1000 * hb                                   # 0.1 scale along the edge
+    da, db = np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], indexing="ij")
+    for _ in range(EDGE_ITER):
+        f = sites.transfer_radius(_edge_point(a + ha * da, b + hb * db, continuous)) - 1.0
+        fa, fb = (f[2, 1] - f[0, 1]) / (2 * ha), (f[1, 2] - f[1, 0]) / (2 * hb)
+        faa, fbb = (f[2, 1] - 2 * f[1, 1] + f[0, 1]) / ha ** 2, (f[1, 2] - 2 * f[1, 1] + f[1, 0]) / hb ** 2
+        fab = (f[2, 2] - f[2, 0] - f[0, 2] + f[0, 0]) / (4 * ha * hb)
+        if not (fa < 0 and np.all(np.isfinite(f))):
+            return None
+        slope = -fb / fa
+        curvature = -(fbb + 2 * fab * slope + faa * slope ** 2) / fa
+        step_b = np.clip(-slope / curvature, -cap, cap) if curvature < 0 else np.copysign(cap, slope)
+        step_a = -f[1, 1] / fa + slope * step_b
+        a, b = a + step_a, b + step_b
+        flat = abs(slope) * cap <= EDGE_XTOL * scale          # a no longer changes along the edge
+        if abs(step_a) <= EDGE_XTOL * scale and (abs(step_b) <= hb or flat):
+            return _edge_point(a, b, continuous) if curvature < 0 or flat else None
+    return None
 
 
 def width_edge(sites, n, continuous):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
-    `sites`, and the bulk size (median ray radius): the edge moved out by `edge_overshoot(n)` times
-    the size (Rider 2003). Only the maximum over the edge is needed, so the edge is traced on
-    COARSE_RAYS rays and then on REFINE_RAYS rays around the best one. (-inf, 0) without a bulk."""
+    `sites`, and the bulk size (median ray radius): the edge's extreme moved out along its normal by
+    `edge_overshoot(n)` times the size (Rider 2003). COARSE_RAYS rays locate the extreme,
+    `edge_extreme` climbs to it on the full law. Only bulk thicker than that shift counts (the point
+    a shift inward and along the edge is inside): thinner slivers hug the real segments (around the
+    N-site law's poles), whose width-N extreme is the per-site one (`width_radius`); where the
+    climb ends on one, the edge's extreme on the line Im lambda = shift is taken. Without any thick
+    ray the thin bulk's largest ray root is returned. (-inf, 0) without a bulk."""
     if not sites.groups:
         return -np.inf, 0.0
     center = bulk_center(sites)
-    r_max = outer_scale(sites, center)
+    coarse = sites.leading(COARSE_SITES) if len(sites.weights) >= 2 * COARSE_SITES else sites
+    r_max = outer_scale(coarse, center)
     angles = ray_angles(COARSE_RAYS)
-    radii = _outermost_roots(sites, center, np.exp(1j * angles), r_max, RADIUS_RTOL)
+    grid = np.append(r_max * SCAN_RATIO ** np.arange(int(np.log(1e-3) / np.log(SCAN_RATIO)) + 1), 1e-9 * r_max)
+    radii = _outermost_roots(coarse, center, np.exp(1j * angles), r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
     if not np.isfinite(radii).any():
         return -np.inf, 0.0
     size = float(np.nanmedian(radii))
     shift = edge_overshoot(n) * size
     values = _finite_edge(center, angles, radii, shift, continuous)
-    k = int(np.argmax(values))
-    lo, hi = max(k - 1, 0), min(k + 1, len(angles) - 1)
-    near = radii[lo:hi + 1][np.isfinite(radii[lo:hi + 1])]
-    fine = np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1]
-    fine_values = _finite_edge(center, fine, _refined_radii(sites, center, fine, near, r_max), shift, continuous)
-    return max(float(values.max()), float(fine_values.max())), size
+    points = center + radii * np.exp(1j * angles)
+    thick = np.isfinite(points) & (np.abs(points.imag) >= shift)
+    if not thick.any():
+        return float(values.max()), size
+    k = int(np.argmax(np.where(thick, _edge_coordinates(points, continuous)[0], -np.inf)))
+    peak = edge_extreme(sites, points[k], continuous, size)
+    if peak is not None:
+        a, b = _edge_coordinates(peak, continuous)
+        inward = _edge_point(a - shift, b + (shift if continuous else shift / a), continuous)
+        if sites.transfer_radius(inward) >= 1.0:                 # thick there too
+            return float(a + shift), size
+    toward = points[k] if peak is None else peak
+    sliver = _thick_part_extreme(sites, center, toward, shift, continuous)
+    return (sliver if np.isfinite(sliver) else float(values[thick].max())), size
+
+
+SLIVER_SCAN = 24   # scan radii along the line Im lambda = shift (one call)
+
+
+def _thick_part_extreme(sites, center, toward, shift, continuous):
+    """Where the edge's extreme lies on a sliver thinner than `shift` (a tongue along the real axis,
+    around the site poles): the outermost edge point on the line Im lambda = shift from the bulk
+    centre toward `toward`, moved out by the shift; -inf if that line meets no bulk."""
+    direction = 1.0 if toward.real >= center.real else -1.0
+    start = center.real + 1j * shift
+    reach = 1.5 * abs(toward.real - center.real) + shift
+    grid = np.append(reach * (np.arange(SLIVER_SCAN, 0, -1) / SLIVER_SCAN), 1e-9 * reach)
+    r = _outermost_roots(sites, start, np.array([direction]), reach, COARSE_RTOL, grid, chunk=len(grid))[0]
+    if not np.isfinite(r):
+        return -np.inf
+    return float(_edge_coordinates(start + r * direction, continuous)[0] + shift)
 
 
 def width_radius(sites, n, continuous):
