@@ -121,41 +121,15 @@ class Model:
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
         coarse map's image of two fresh scales; `base` is the quadrature level to start from.
-        `lazy`: stability only where the selection among several solutions needs it (others None)."""
+        `lazy`: stability and map radius only where the selection among several solutions needs
+        them (others None)."""
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
-        coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
-        if starts is None:
-            located = locate_roots(coarse, problem.diagonal, START_SCALES)
-            candidates, jacobians = [r[0] for r in located], [r[2] for r in located]   # chord steps on these
-            probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
-        else:
-            candidates = [np.asarray(q, float) for q in starts] + [np.zeros(len(problem.diagonal))] + \
-                list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
-            probe, jacobians = None, None
-        previous = None
-        while True:
-            fine = lambda q, b=base: problem.map(q, pv, b)  # noqa: E731
-            if probe is None:
-                roots = polish_roots(fine, candidates, problem.diagonal, jacobians=jacobians)
-                qs = np.array([r.q for r in roots])
-            else:
-                qs = probe
-            # error of the half-size rule: a conservative estimate for the rule actually used
-            error = float(np.max(np.abs(fine(qs) - problem.map(qs, pv, base, halve=True))))
-            final = error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
-                _stalled(error, previous)
-            if final and probe is not None:
-                probe = None                 # this rule: now polish on it (and check its error there)
-                continue
-            if final:
-                break
-            previous = error
-            base *= 2
-            if probe is None:
-                candidates, jacobians = [r.q for r in roots], None
-        for r in roots:
+        with problem.reusing():
+            roots, base, error = _solutions(problem, pv, starts, base)
+        fine = lambda q: problem.map(q, pv, base)  # noqa: E731
+        for r in roots if not lazy or len(roots) > 1 else ():          # lazy: one solution is selected
             r.map_radius = map_radius(fine, r.q)
         continuous = self.cell.time == "continuous"
         solutions, settled = [None] * len(roots), False
@@ -184,6 +158,47 @@ class Model:
                          "selection": "largest settling solution" if settling else
                          "no solution settles (sampled networks keep moving); largest shown",
                          "versions": versions()})
+
+
+def _solutions(problem, pv, starts, base):
+    """Solutions of q = M(q) on the quadrature rule the error estimate asks for: located on the
+    coarse map (from `starts` too, a neighbouring point's solutions, which are also polished), the
+    rule chosen at those points, then polished on it. Returns (roots, base, error estimate of the
+    half-size rule at the roots)."""
+    coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
+    starts = [] if starts is None else [np.asarray(q, float) for q in starts]
+    located = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES if starts else START_SCALES, starts)
+    candidates, jacobians = [r[0] for r in located], [r[3] for r in located]   # chord steps on these
+    probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
+    if starts and located:       # the neighbour's solutions are polished too (chord on the nearest one's Jacobian)
+        nearest = [int(np.argmin([np.max(np.abs(q - c)) for c in candidates])) for q in starts]
+        candidates, jacobians = candidates + starts, jacobians + [jacobians[i] for i in nearest]
+    elif starts:
+        candidates, jacobians = starts, None
+    previous, chosen, known = None, False, None
+    while True:
+        fine = lambda q, b=base: problem.map(q, pv, b)  # noqa: E731
+        if probe is None:
+            roots = polish_roots(fine, candidates, problem.diagonal, jacobians=jacobians, values=known)
+            qs, values = np.array([r.q for r in roots]), np.array([r.value for r in roots])
+        else:
+            qs = probe
+            values = fine(qs)
+        # error of the half-size rule: a conservative estimate for the rule actually used
+        error = float(np.max(np.abs(values - problem.map(qs, pv, base, halve=True))))
+        final = error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
+            _stalled(error, previous)
+        if final and probe is not None:
+            probe, chosen = None, True   # this rule: now polish on it (its error is reported there)
+            known = values if len(values) == len(candidates) else None   # the map at the candidates
+            continue
+        if final or chosen:
+            break
+        previous = error
+        base *= 2
+        if probe is None:
+            candidates, jacobians = [r.q for r in roots], None
+    return roots, base, error
 
 
 STALL_RTOL = 1e-3

@@ -29,7 +29,10 @@ class JacobianBlocks:
         return JacobianBlocks(*(m.applyfunc(fn) for m in self.matrices()), self.groups)
 
     def entries(self):
-        return [e for m in self.matrices() for e in m]
+        """Every entry of A, B, Rs, Ru in order (listed once: the blocks are not changed)."""
+        if "_entries" not in self.__dict__:
+            self._entries = [e for m in self.matrices() for e in m]
+        return self._entries
 
 
 def jacobian_blocks(cell):

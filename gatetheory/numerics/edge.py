@@ -61,21 +61,88 @@ class SiteArrays:
         lam = np.asarray(lam, complex)
         if not self.groups:
             return np.zeros(lam.shape) if lam.ndim else 0.0
-        radii = np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam))), axis=-1)
+        expansion = self._expansion()
+        if expansion is not None:
+            radii = expansion.spectral_radius(lam.reshape(-1)).reshape(lam.shape)
+        else:
+            radii = np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam))), axis=-1)
         return radii if lam.ndim else float(radii)
 
     def leading(self, k):
         """The first k sites, reweighted: a coarser stand-in for the same law (the sites are Sobol
-        points, whose leading 2^j form a balanced set)."""
+        points, whose leading 2^j form a balanced set); shares the blocks' eigendecomposition."""
         w = self.weights[:k]
-        return SiteArrays(self.A[:k], self.B[:k], self.Rs[:k], self.Ru[:k], w / w.sum(), self.groups)
+        part = SiteArrays(self.A[:k], self.B[:k], self.Rs[:k], self.Ru[:k], w / w.sum(), self.groups)
+        mu, V = self.eigen()
+        part._eigen = (mu[:k], None if V is None else V[:k])
+        return part
+
+    def eigen(self):
+        """Eigenvalues (M, ns) and unit eigenvectors (M, ns, ns) of the blocks A_i, computed once (V
+        is None for scalar blocks)."""
+        if not hasattr(self, "_eigen"):
+            ns = self.A.shape[-1]
+            self._eigen = (self.A[..., 0].astype(complex), None) if ns == 1 else \
+                _triangular_eigen(self.A) or np.linalg.eig(self.A)
+        return self._eigen
 
     def diagonal_eigenvalues(self):
-        """Eigenvalues of the per-site blocks A_i: the real segments / point masses of the spectrum
-        (computed once)."""
-        if not hasattr(self, "_eigenvalues"):
-            self._eigenvalues = self.A[..., 0].astype(complex) if self.A.shape[-1] == 1 else np.linalg.eigvals(self.A)
-        return self._eigenvalues
+        """Eigenvalues of the per-site blocks A_i: the real segments / point masses of the spectrum."""
+        return self.eigen()[0]
+
+
+def _nonzero_core(pattern):
+    """Indices left after removing, repeatedly, every index whose row or column of the (structural)
+    nonzero pattern is empty: K is block triangular with a zero diagonal block there."""
+    keep = np.arange(len(pattern))
+    while keep.size:
+        sub = pattern[np.ix_(keep, keep)]
+        alive = sub.any(axis=0) & sub.any(axis=1)
+        if alive.all():
+            break
+        keep = keep[alive]
+    return keep
+
+
+def _spectral_radius(K):
+    """Largest |eigenvalue| of each matrix in the stack K (L, k, k): closed form for k <= 2."""
+    k = K.shape[-1]
+    if k == 0:
+        return np.zeros(len(K))
+    if k == 1:
+        return np.abs(K[:, 0, 0])
+    if k == 2:
+        half = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
+        root = np.sqrt(half * half - (K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]) + 0j)
+        return np.maximum(np.abs(half + root), np.abs(half - root))
+    return np.max(np.abs(np.linalg.eigvals(K)), axis=-1)
+
+
+def _triangular_eigen(A):
+    """Eigenvalues and unit eigenvectors of blocks A (M, ns, ns) that are all lower triangular (or
+    all upper: transposed), by forward substitution: the eigenvalues are the diagonal, and for
+    lambda_j = A_jj, v_i = 0 (i < j), v_j = 1, v_i = sum_{j <= m < i} A_im v_m / (lambda_j - A_ii).
+    (v_i = 0 where that sum vanishes, also at a repeated eigenvalue). None when the blocks are not
+    triangular or a repeated eigenvalue is coupled (defective: the general path decides)."""
+    lower = not np.any(np.triu(A, 1))
+    if not (lower or not np.any(np.tril(A, -1))):
+        return None
+    L = A if lower else np.swapaxes(A, -1, -2)        # lower triangular either way
+    mu = np.diagonal(L, axis1=-2, axis2=-1).copy()
+    ns = L.shape[-1]
+    V = np.zeros(L.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j in range(ns):
+            V[:, j, j] = 1.0
+            for i in range(j + 1, ns):
+                coupled = np.einsum("mk,mk->m", L[:, i, j:i], V[:, j:i, j])
+                V[:, i, j] = np.where(coupled == 0, 0.0, coupled / (mu[:, j] - L[:, i, i]))
+    if not np.all(np.isfinite(V)):
+        return None
+    if not lower:                                      # eigenvectors of A = L^T: left ones of L
+        V = np.linalg.inv(np.swapaxes(V, -1, -2))
+    V /= np.linalg.norm(V, axis=-2, keepdims=True)
+    return mu.astype(complex), V
 
 
 class PoleExpansion:
@@ -92,6 +159,11 @@ class PoleExpansion:
         live = np.flatnonzero(np.any(quad.reshape(m * ns * ns, -1) != 0, axis=0) |
                               np.any(lin.reshape(m * ns, -1) != 0, axis=0) | np.any(conj_lin.reshape(m * ns, -1) != 0, axis=0))
         self.live = live                   # entries of K that depend on lambda (others stay at const)
+        if not np.any(const.imag):
+            self.const = const.real
+        pattern = np.zeros(shape[0] * shape[1], bool)
+        pattern[live], pattern[const != 0] = True, True
+        self.core = _nonzero_core(pattern.reshape(shape))
         quad, lin, conj_lin = quad[..., live], lin[..., live], conj_lin[..., live]
         if not np.any(mu.imag) and live.size:
             self.real = _RealPoles(mu.real, quad, lin, conj_lin)
@@ -111,8 +183,9 @@ class PoleExpansion:
             mu = A[:, :, 0]
             P = np.einsum("mk,ml->mkl", Rs[:, :, 0], B[:, 0, :])[:, None]
         else:
-            mu, V = np.linalg.eig(A)
-            if not np.all(np.isfinite(mu)) or np.max(np.linalg.cond(V)) > cls.MAX_CONDITION:
+            mu, V = sites.eigen()
+            # unit columns: cond(V) <= ns^(ns/2) / |det V| (Hadamard), so this bounds the condition number
+            if not np.all(np.isfinite(mu)) or np.min(np.abs(np.linalg.det(V))) * cls.MAX_CONDITION < ns ** (ns / 2):
                 return None
             P = (Rs @ V).transpose(0, 2, 1)[..., None] * np.linalg.solve(V, B)[:, :, None, :]   # (M, ns, nf, nf)
         pairs = sites._pairs()
@@ -139,10 +212,19 @@ class PoleExpansion:
             quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
             flat = u.reshape(n_lam, -1)
             varying = quad + flat @ self.lin + flat.conj() @ self.conj_lin
-        const = self.const.real if np.isrealobj(varying) and not np.any(self.const.imag) else self.const
-        K = np.broadcast_to(const, (len(flat_lam), len(const))).copy()
+        K = np.empty((len(flat_lam), len(self.const)), np.result_type(self.const, varying))
+        K[:] = self.const
         K[:, self.live] += varying
         return K.reshape(shape + self.shape)
+
+    def spectral_radius(self, lam):
+        """rho(K(lambda)) for 1-D lambda: K restricted to its structurally nonzero core (rows and
+        columns of K that vanish for every lambda carry only zero eigenvalues), in closed form up
+        to 2 x 2."""
+        K = self.operator(lam)
+        if len(self.core) < self.shape[0]:
+            K = K[:, self.core][:, :, self.core]
+        return _spectral_radius(K)
 
 
 class _RealPoles:
@@ -174,13 +256,14 @@ class _RealPoles:
         ends = np.cumsum([len(b) for b in blocks])
         self.coef = np.split(real[:, self.columns], ends[:-1])     # one row block per feature
         self.is_real = not np.any(self.columns >= coef.shape[1])
+        self.used = sorted({p for _, poles in self.features for p in poles})
 
     def values(self, lam, entries):
         """The (L, entries) varying part of K at the 1-D array lam (real if `is_real`)."""
         x0, y = lam.real[:, None], lam.imag[:, None]
         y2 = y * y
         x, inv = {}, {}
-        for p in {p for _, poles in self.features for p in poles}:
+        for p in self.used:
             x[p] = x0 - self.mu[p]
             inv[p] = x[p] * x[p]
             inv[p] += y2

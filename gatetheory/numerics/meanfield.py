@@ -1,5 +1,7 @@
 """Numerical mean-field map q -> E_q[f_a f_b] from the derived equations (THEORY.md sec. 2)."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import sympy as sp
 
@@ -10,7 +12,7 @@ from .quadrature import sobol_normal, standard_normal_rule, tensor_rule
 NODE_BUDGET = 120_000
 BASE_NODES = 48
 MAX_NODES_PER_DIM = 3200
-COARSE_NODES, COARSE_BUDGET = 24, 6_000   # for locating solutions before polishing
+COARSE_NODES, COARSE_BUDGET = 24, 1_100   # for locating solutions before polishing (Sobol blocks: 1024 points)
 SOBOL_DIMS = 3            # blocks of this many Gaussians or more: Sobol points, not a tensor rule
 MAX_SOBOL = 2 ** 16
 
@@ -97,11 +99,22 @@ class MeanFieldProblem:
             self.site_solver = SiteSolver(self.implicit, equations.implicit_residual,
                                           [self.gaussians[i] for i in sorted(self._implicit_block)],
                                           self.params, cell.time == "continuous")
+        self._sobol_memo = None   # {rule, q, parameters: Sobol-block value} inside `reusing()` only
         self.order_terms = [_Term(self, o.integrand) for o in equations.order_parameters]
         self.moment_terms = [_Term(self, m) for m in equations.moments.values()]
         self.diagonal = np.array([o.sources[0] == o.sources[1] or _same_source(cell, o) for o in
                                   equations.order_parameters], bool)
         self._n = n
+
+    @contextmanager
+    def reusing(self):
+        """Within this block, Sobol-block values are kept and reused (one solve's quadrature-level
+        search evaluates the same Sobol rule at the same points at every level)."""
+        self._sobol_memo = {}
+        try:
+            yield
+        finally:
+            self._sobol_memo = None
 
     def refines(self, base, budget=NODE_BUDGET):
         """Whether doubling `base` would put more nodes on some integral (not capped by the budget)."""
@@ -143,9 +156,10 @@ class MeanFieldProblem:
         d, n, size = len(idx), len(z), self._n
         args = []
         for j, i in enumerate(idx):
-            mean = np.reshape(values[i], (-1,) + (1,) * d)
-            sd = np.sqrt(np.maximum(np.reshape(values[size + i * (size + 1)], (-1,) + (1,) * d), 0.0))
-            args.append(mean + sd * z.reshape((1,) * j + (n,) + (1,) * (d - 1 - j)))
+            shape = (-1,) + (1,) * d
+            mean = np.asarray(values[i], float).reshape(shape)
+            sd = np.sqrt(np.maximum(np.asarray(values[size + i * (size + 1)], float).reshape(shape), 0.0))
+            args.append(mean + sd * z.reshape((1,) * (j + 1) + (n,) + (1,) * (d - 1 - j)))
         out = np.asarray(fn(*args, *param_values)[0], float)
         if out.shape[1:] != (n,) * d:                   # a factor constant along some axis
             out = np.broadcast_to(out, np.broadcast_shapes(out.shape, (1,) + (n,) * d))
@@ -177,11 +191,16 @@ class MeanFieldProblem:
                     n = max(2, n // 2) if halve else n
                     if independent and len(idx) < SOBOL_DIMS:
                         done[idx, fn] = self._independent(idx, fn, values, param_values, n)
+                    elif len(idx) >= SOBOL_DIMS:            # Sobol: no base dependence, so rules often repeat
+                        key = (idx, fn, _sobol_size(budget, halve), stack.tobytes(), tuple(param_values))
+                        memo = self._sobol_memo if self._sobol_memo is not None else {}
+                        if key not in memo:
+                            full = self._stacked(values, len(stack)) if full is None else full
+                            memo[key] = self._correlated(idx, fn, *full, param_values, *sobol_normal(len(idx), key[2]))
+                        done[idx, fn] = memo[key]
                     else:
                         full = self._stacked(values, len(stack)) if full is None else full
-                        nodes = (sobol_normal(len(idx), _sobol_size(budget, halve)) if len(idx) >= SOBOL_DIMS
-                                 else tensor_rule(n, len(idx)))
-                        done[idx, fn] = self._correlated(idx, fn, *full, param_values, *nodes)
+                        done[idx, fn] = self._correlated(idx, fn, *full, param_values, *tensor_rule(n, len(idx)))
                 out[:, t] *= done[idx, fn]
         return out if np.ndim(q) == 2 else out[0]
 

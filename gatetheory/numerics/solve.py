@@ -15,11 +15,12 @@ class Root:
 
     q: np.ndarray
     residual: float
+    value: np.ndarray = None  # M(q*)
     map_radius: float = None  # spectral radius of dM/dq at q*: < 1 means the iteration settles here
 
     @property
     def attracting(self):
-        return self.map_radius < 1.0
+        return None if self.map_radius is None else self.map_radius < 1.0
 
 
 def map_jacobian(mapping, q, step=1e-6):
@@ -42,22 +43,24 @@ def map_radius(mapping, q):
 CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come from a neighbouring point
 
 
-def locate_roots(mapping, diagonal, scales=START_SCALES):
+def locate_roots(mapping, diagonal, scales=START_SCALES, starts=()):
     """Candidate solutions of q = M(q) on the cheap map: Newton (with backtracking, all starts at
-    once) from zero and from M(c * diag) for every scale c (`mapping` takes a stack of q vectors).
-    Returns (q, max |F|, dF/dq) for each distinct one."""
+    once) from `starts`, zero and M(c * diag) for every scale c (`mapping` takes a stack of q
+    vectors). Returns (q, max |F|, F, dF/dq) for each distinct one."""
     residual = lambda q: mapping(q) - q  # noqa: E731
-    starts = mapping(np.outer(scales, diagonal.astype(float)))
-    return _solve_from(residual, [np.zeros(len(diagonal))] + list(starts), diagonal)
+    fresh = mapping(np.outer(scales, diagonal.astype(float)))
+    return _solve_from(residual, list(starts) + [np.zeros(len(diagonal))] + list(fresh), diagonal, xtol=LOCATE_XTOL)
 
 
-def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None):
+def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None, values=None):
     """Newton on the accurate map from each candidate (chord steps on `jacobians`, e.g. the coarse
-    map's at the candidates, when given): distinct solutions with their residual, sorted by sum(q);
-    their map radius is left to `map_radius` (only the final rule's is needed)."""
+    map's at the candidates, when given; `values`: the map at the candidates, if known): distinct
+    solutions with their residual, sorted by sum(q); their map radius is left to `map_radius`
+    (only the final rule's is needed)."""
     residual = lambda q: fine(q) - q  # noqa: E731
-    found = _solve_from(residual, candidates, diagonal, jacobians)
-    roots = [Root(q, r) for q, r, _ in found if not r > tol * (1 + np.max(np.abs(q)))]
+    found = _solve_from(residual, candidates, diagonal, jacobians,
+                        known=None if values is None else np.asarray(values) - np.asarray(candidates))
+    roots = [Root(q, r, q + f) for q, r, f, _ in found if not r > tol * (1 + np.max(np.abs(q)))]
     if not roots:
         trial = np.array(list(candidates) + [np.zeros(len(diagonal))])
         best = float(np.nanmin(np.max(np.abs(residual(trial)), axis=1)))
@@ -66,11 +69,11 @@ def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None):
     return roots
 
 
-def _solve_from(residual, candidates, diagonal, jacobians=None):
+def _solve_from(residual, candidates, diagonal, jacobians=None, xtol=None, known=None):
     """Distinct solutions reached by Newton from the candidates (all at once, `newton`), in the
-    candidates' order: (q, max |F|, dF/dq) each."""
+    candidates' order: (q, max |F|, F, dF/dq) each."""
     found = []
-    for root in zip(*newton(residual, np.array(candidates, float), diagonal, jacobians)):
+    for root in zip(*newton(residual, np.array(candidates, float), diagonal, jacobians, xtol or NEWTON_XTOL, known=known)):
         if not any(np.max(np.abs(other[0] - root[0])) <= SAME_ROOT * (1 + np.max(np.abs(root[0]))) for other in found):
             found.append(root)
     return found
@@ -78,19 +81,21 @@ def _solve_from(residual, candidates, diagonal, jacobians=None):
 
 SAME_ROOT = 1e-6      # solutions closer than this (relative) are one
 NEWTON_XTOL = 1e-13   # a row is done when its Newton step is this small relative to 1 + |q|
+LOCATE_XTOL = 1e-10   # on the coarse map (its solutions are polished; SAME_ROOT tells them apart)
 NEWTON_ITER = 60
 HALVINGS = 12         # a row whose residual does not fall after this many step halvings stops:
 RESIDUAL_FLOOR = 1e-11   # converged if its max |F| is this small (relative to 1 + |q|), else dropped
 
 
-def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER):
+def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER, known=None):
     """Newton's method on F(q) = M(q) - q from every row of q0 (k, n) at once, one stacked call of F
     per iteration: each row's trial point and, for a Newton step, its n forward-shifted copies
     (finite-difference Jacobian). With `jacobians` (k, n, n) the rows take chord steps on them and
     difference only after a rejected step. A trial that does not lower max |F| (with a Jacobian
     taken at the current point) halves the row's step; trials keep the variances q[diagonal] >= 0.
-    Returns the converged rows' q, max |F| and Jacobian (rows whose F turns non-finite or stops
-    falling are dropped)."""
+    `known`: F at q0, when already evaluated (chord steps then start at once). Returns the
+    converged rows' q, max |F|, F and Jacobian (rows whose F turns non-finite or stops falling
+    are dropped)."""
     q0 = np.atleast_2d(np.asarray(q0, float))
     k, n = q0.shape
     eye = np.eye(n)
@@ -107,7 +112,11 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         t, rows_fd = trial[open_], open_[differ[open_]]
         h = 1.5e-8 * (1 + np.abs(trial[rows_fd]))
         shifted = (trial[rows_fd][:, None, :] + h[:, :, None] * eye).reshape(-1, n)
-        values = residual(np.concatenate([t, shifted]))
+        if known is not None and rows_fd.size == 0:
+            values = np.asarray(known, float)            # F at q0 is known: no call on the first step
+        else:
+            values = residual(np.concatenate([t, shifted]))
+        known = None
         ft = values[:len(t)]
         fd = (values[len(t):].reshape(-1, n, n) - ft[differ[open_]][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
         nt = np.where(np.all(np.isfinite(ft), axis=1), np.max(np.abs(ft), axis=1), np.inf)
@@ -120,9 +129,9 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         current[rows_fd[taken]] = True
         done[rows[nt[better] == 0]] = True
         rejected = open_[~better]
-        stale = rejected[~current[rejected] & np.isfinite(norm[rejected])]   # a chord step failed
+        is_stale = ~current[rejected] & np.isfinite(norm[rejected])           # a chord step failed:
+        stale, halve = rejected[is_stale], rejected[~is_stale]
         trial[stale], differ[stale] = q[stale], True                           # difference at q
-        halve = np.setdiff1d(rejected, stale)
         scale[halve] /= 2
         differ[halve] = not chord
         fresh = rows[~done[rows]]
@@ -139,8 +148,8 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         done[stuck] = norm[stuck] <= RESIDUAL_FLOOR * (1 + np.max(np.abs(q[stuck]), axis=1))
         lost = ~np.isfinite(norm[open_]) | (scale[open_] < 0.5 ** HALVINGS)
         open_ = open_[~done[open_] & ~lost]
-        moving = np.setdiff1d(open_, stale)
+        moving = open_[~np.isin(open_, stale, assume_unique=True)] if stale.size else open_
         trial[moving] = q[moving] + scale[moving, None] * step[moving]
         trial[open_] = np.where(diagonal, np.maximum(trial[open_], 0.0), trial[open_])
     q = np.where(diagonal, np.maximum(q, 0.0), q)
-    return q[done], norm[done], jac[done]
+    return q[done], norm[done], f[done], jac[done]

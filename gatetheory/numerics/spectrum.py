@@ -105,7 +105,7 @@ def outer_scale(sites, center):
     """A radius beyond which rho(K) < 1 on every ray: grows until the transfer radius is small."""
     spread = np.max(np.abs(sites.diagonal_eigenvalues() - center)) if sites.A.size else 0.0
     r = max(1.0, 2 * spread)
-    while sites.transfer_radius(center + r) > 0.25 or sites.transfer_radius(center + 1j * r) > 0.25:
+    while np.max(sites.transfer_radius(center + r * np.array([1.0, 1j]))) > 0.25:
         r *= 2
         if r > 1e8:
             break
@@ -187,28 +187,29 @@ def edge_extreme(sites, start, continuous, scale):
     climbing from `start` on the boundary. The edge is a(b) with f(a(b), b) = 0, f = rho(K) - 1,
     so a' = -f_b / f_a and a'' = -(f_bb + 2 f_ab a' + f_aa a'^2) / f_a; each step puts a back on
     the edge (Newton in a) and takes a Newton step on a' = 0 in b (an uphill step of at most
-    0.1 scale where a'' >= 0). Derivatives by central differences on a 3 x 3 stencil, one call per
-    step. Returns that lambda (where a is flat along the edge, as on a disk, any such point), or
+    0.1 scale where a'' >= 0). Derivatives by central differences (f_ab one-sided) on a 6-point
+    stencil, one call per step. Returns that lambda (where a is flat along the edge, as on a disk, any such point), or
     None if the climb leaves the outer edge (f_a >= 0), ends on a minimum or stalls."""
     a, b = _edge_coordinates(complex(start), continuous)
     ha = EDGE_STEP * scale
     hb = ha if continuous else EDGE_STEP * scale / max(a, 1e-12)
     cap = 1000 * hb                                   # 0.1 scale along the edge
-    da, db = np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], indexing="ij")
+    da, db = np.array([0.0, 1.0, -1.0, 0.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.0, 1.0, -1.0, 1.0])
     for _ in range(EDGE_ITER):
-        f = sites.transfer_radius(_edge_point(a + ha * da, b + hb * db, continuous)) - 1.0
-        fa, fb = (f[2, 1] - f[0, 1]) / (2 * ha), (f[1, 2] - f[1, 0]) / (2 * hb)
-        faa, fbb = (f[2, 1] - 2 * f[1, 1] + f[0, 1]) / ha ** 2, (f[1, 2] - 2 * f[1, 1] + f[1, 0]) / hb ** 2
-        fab = (f[2, 2] - f[2, 0] - f[0, 2] + f[0, 0]) / (4 * ha * hb)
-        if not (fa < 0 and np.all(np.isfinite(f))):
+        f0, fap, fam, fbp, fbm, fpp = sites.transfer_radius(_edge_point(a + ha * da, b + hb * db, continuous)) - 1.0
+        fa, fb = (fap - fam) / (2 * ha), (fbp - fbm) / (2 * hb)
+        faa, fbb = (fap - 2 * f0 + fam) / ha ** 2, (fbp - 2 * f0 + fbm) / hb ** 2
+        fab = (fpp - fap - fbp + f0) / (ha * hb)      # one-sided: it only shapes the step, not the end point
+        if not (fa < 0 and np.all(np.isfinite([f0, fap, fam, fbp, fbm, fpp]))):
             return None
         slope = -fb / fa
         curvature = -(fbb + 2 * fab * slope + faa * slope ** 2) / fa
         step_b = np.clip(-slope / curvature, -cap, cap) if curvature < 0 else np.copysign(cap, slope)
-        step_a = -f[1, 1] / fa + slope * step_b
+        step_a = -f0 / fa + slope * step_b
         a, b = a + step_a, b + step_b
         flat = abs(slope) * cap <= EDGE_XTOL * scale          # a no longer changes along the edge
-        if abs(step_a) <= EDGE_XTOL * scale and (abs(step_b) <= hb or flat):
+        gain = 0.5 * abs(curvature) * step_b ** 2            # what a further step along it would add
+        if abs(step_a) <= EDGE_XTOL * scale and (gain <= EDGE_XTOL * scale or flat):
             return _edge_point(a, b, continuous) if curvature < 0 or flat else None
     return None
 
