@@ -105,6 +105,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
     current = np.zeros(k, bool)                    # jac was taken at q
     step, scale = np.zeros((k, n)), np.zeros(k)    # a row's step and the part of it tried
     trial, differ, done = q0.copy(), np.full(k, not chord), np.zeros(k, bool)
+    refreshing = np.zeros(k, bool)                 # the trial is q again, only to difference there
     open_ = np.arange(k)
     for _ in range(max_iter):
         if open_.size == 0:
@@ -120,8 +121,8 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         ft = values[:len(t)]
         fd = (values[len(t):].reshape(-1, n, n) - ft[differ[open_]][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
         nt = np.where(np.all(np.isfinite(ft), axis=1), np.max(np.abs(ft), axis=1), np.inf)
-        refresh = differ[open_] & np.all(t == q[open_], axis=1)          # the same point, differenced
-        better = np.isfinite(nt) & ((nt < norm[open_]) | (nt == 0) | refresh)
+        better = np.isfinite(nt) & ((nt < norm[open_]) | (nt == 0) | refreshing[open_])
+        refreshing[open_] = False
         rows = open_[better]
         q[rows], f[rows], norm[rows] = t[better], ft[better], nt[better]
         taken = better[differ[open_]]
@@ -131,7 +132,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         rejected = open_[~better]
         is_stale = ~current[rejected] & np.isfinite(norm[rejected])           # a chord step failed:
         stale, halve = rejected[is_stale], rejected[~is_stale]
-        trial[stale], differ[stale] = q[stale], True                           # difference at q
+        trial[stale], differ[stale], refreshing[stale] = q[stale], True, True  # difference at q
         scale[halve] /= 2
         differ[halve] = not chord
         fresh = rows[~done[rows]]
@@ -144,12 +145,14 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
             differ[fresh] = not chord
             small = np.max(np.abs(step[fresh]), axis=1) <= xtol * (1 + np.max(np.abs(q[fresh]), axis=1))
             done[fresh[small]] = True
-        stuck = open_[scale[open_] < 0.5 ** HALVINGS]     # at round-off already, or no progress
-        done[stuck] = norm[stuck] <= RESIDUAL_FLOOR * (1 + np.max(np.abs(q[stuck]), axis=1))
-        lost = ~np.isfinite(norm[open_]) | (scale[open_] < 0.5 ** HALVINGS)
-        open_ = open_[~done[open_] & ~lost]
         moving = open_[~np.isin(open_, stale, assume_unique=True)] if stale.size else open_
-        trial[moving] = q[moving] + scale[moving, None] * step[moving]
-        trial[open_] = np.where(diagonal, np.maximum(trial[open_], 0.0), trial[open_])
+        trial[moving] = np.where(diagonal, np.maximum(q[moving] + scale[moving, None] * step[moving], 0.0),
+                                 q[moving] + scale[moving, None] * step[moving])
+        blocked = np.zeros(k, bool)                   # the step leaves q >= 0 at once: no progress
+        blocked[moving] = np.all(trial[moving] == q[moving], axis=1)
+        ended = (scale < 0.5 ** HALVINGS) | blocked   # at round-off already, or no progress
+        stuck = open_[ended[open_]]
+        done[stuck] = norm[stuck] <= RESIDUAL_FLOOR * (1 + np.max(np.abs(q[stuck]), axis=1))
+        open_ = open_[~done[open_] & ~ended[open_] & np.isfinite(norm[open_])]
     q = np.where(diagonal, np.maximum(q, 0.0), q)
     return q[done], norm[done], f[done], jac[done]
