@@ -99,7 +99,7 @@ class MeanFieldProblem:
             self.site_solver = SiteSolver(self.implicit, equations.implicit_residual,
                                           [self.gaussians[i] for i in sorted(self._implicit_block)],
                                           self.params, cell.time == "continuous")
-        self._sobol_memo = None   # {rule, q, parameters: Sobol-block value} inside `reusing()` only
+        self._memo = None   # {block, rule, q, parameters: block value} inside `reusing()` only
         self.order_terms = [_Term(self, o.integrand) for o in equations.order_parameters]
         self.moment_terms = [_Term(self, m) for m in equations.moments.values()]
         self.diagonal = np.array([o.sources[0] == o.sources[1] or _same_source(cell, o) for o in
@@ -108,13 +108,14 @@ class MeanFieldProblem:
 
     @contextmanager
     def reusing(self):
-        """Within this block, Sobol-block values are kept and reused (one solve's quadrature-level
-        search evaluates the same Sobol rule at the same points at every level)."""
-        self._sobol_memo = {}
+        """Within this block, block values are kept and reused: one solve's quadrature-level search
+        evaluates the same rules at the same points at several levels (a level's half-size rule is
+        often the previous level's rule; Sobol rules do not depend on the level)."""
+        self._memo = {}
         try:
             yield
         finally:
-            self._sobol_memo = None
+            self._memo = None
 
     def refines(self, base, budget=NODE_BUDGET):
         """Whether doubling `base` would put more nodes on some integral (not capped by the budget)."""
@@ -189,18 +190,17 @@ class MeanFieldProblem:
                 if (idx, fn) not in done:
                     n = nodes_per_dim(len(idx), base, budget)
                     n = max(2, n // 2) if halve else n
-                    if independent and len(idx) < SOBOL_DIMS:
-                        done[idx, fn] = self._independent(idx, fn, values, param_values, n)
-                    elif len(idx) >= SOBOL_DIMS:            # Sobol: no base dependence, so rules often repeat
-                        key = (idx, fn, _sobol_size(budget, halve), stack.tobytes(), tuple(param_values))
-                        memo = self._sobol_memo if self._sobol_memo is not None else {}
-                        if key not in memo:
+                    rule = _sobol_size(budget, halve) if len(idx) >= SOBOL_DIMS else n
+                    key = (idx, fn, rule, stack.tobytes(), tuple(param_values))
+                    memo = self._memo if self._memo is not None else {}
+                    if key not in memo:
+                        if independent and len(idx) < SOBOL_DIMS:
+                            memo[key] = self._independent(idx, fn, values, param_values, n)
+                        else:
                             full = self._stacked(values, len(stack)) if full is None else full
-                            memo[key] = self._correlated(idx, fn, *full, param_values, *sobol_normal(len(idx), key[2]))
-                        done[idx, fn] = memo[key]
-                    else:
-                        full = self._stacked(values, len(stack)) if full is None else full
-                        done[idx, fn] = self._correlated(idx, fn, *full, param_values, *tensor_rule(n, len(idx)))
+                            nodes = sobol_normal(len(idx), rule) if len(idx) >= SOBOL_DIMS else tensor_rule(n, len(idx))
+                            memo[key] = self._correlated(idx, fn, *full, param_values, *nodes)
+                    done[idx, fn] = memo[key]
                 out[:, t] *= done[idx, fn]
         return out if np.ndim(q) == 2 else out[0]
 

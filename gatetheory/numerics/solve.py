@@ -98,61 +98,62 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
     are dropped)."""
     q0 = np.atleast_2d(np.asarray(q0, float))
     k, n = q0.shape
-    eye = np.eye(n)
-    chord = jacobians is not None
+    chord, eye, lower = jacobians is not None, np.eye(n), np.where(diagonal, 0.0, -np.inf)
     q, f, norm = q0.copy(), np.zeros((k, n)), np.full(k, np.inf)
     jac = np.array(jacobians, float) if chord else np.zeros((k, n, n))
     current = np.zeros(k, bool)                    # jac was taken at q
-    step, scale = np.zeros((k, n)), np.zeros(k)    # a row's step and the part of it tried
-    trial, differ, done = q0.copy(), np.full(k, not chord), np.zeros(k, bool)
-    refreshing = np.zeros(k, bool)                 # the trial is q again, only to difference there
-    open_ = np.arange(k)
+    step, scale = np.zeros((k, n)), np.ones(k)     # a row's step and the part of it tried
+    trial, differ = q0.copy(), np.full(k, not chord)
+    refresh = np.zeros(k, bool)                    # the trial is q again, only to difference there
+    live, done = np.ones(k, bool), np.zeros(k, bool)
     for _ in range(max_iter):
-        if open_.size == 0:
+        rows = np.flatnonzero(live)
+        if rows.size == 0:
             break
-        t, rows_fd = trial[open_], open_[differ[open_]]
-        h = 1.5e-8 * (1 + np.abs(trial[rows_fd]))
-        shifted = (trial[rows_fd][:, None, :] + h[:, :, None] * eye).reshape(-1, n)
-        if known is not None and rows_fd.size == 0:
-            values = np.asarray(known, float)            # F at q0 is known: no call on the first step
+        t, dif = trial[rows], differ[rows]
+        td = t[dif]
+        if known is not None and td.size == 0:
+            ft = np.asarray(known, float)[rows]          # F at q0 is known: no call on the first step
         else:
-            values = residual(np.concatenate([t, shifted]))
+            h = 1.5e-8 * (1 + np.abs(td))
+            values = residual(np.concatenate([t, (td[:, None, :] + h[:, :, None] * eye).reshape(-1, n)]))
+            ft = values[:rows.size]
+            fd = (values[rows.size:].reshape(-1, n, n) - ft[dif][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
         known = None
-        ft = values[:len(t)]
-        fd = (values[len(t):].reshape(-1, n, n) - ft[differ[open_]][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
-        nt = np.where(np.all(np.isfinite(ft), axis=1), np.max(np.abs(ft), axis=1), np.inf)
-        better = np.isfinite(nt) & ((nt < norm[open_]) | (nt == 0) | refreshing[open_])
-        refreshing[open_] = False
-        rows = open_[better]
-        q[rows], f[rows], norm[rows] = t[better], ft[better], nt[better]
-        taken = better[differ[open_]]
-        jac[rows_fd[taken]], current[rows] = fd[taken], False
-        current[rows_fd[taken]] = True
-        done[rows[nt[better] == 0]] = True
-        rejected = open_[~better]
-        is_stale = ~current[rejected] & np.isfinite(norm[rejected])           # a chord step failed:
-        stale, halve = rejected[is_stale], rejected[~is_stale]
-        trial[stale], differ[stale], refreshing[stale] = q[stale], True, True  # difference at q
-        scale[halve] /= 2
-        differ[halve] = not chord
-        fresh = rows[~done[rows]]
+        nt = np.max(np.abs(ft), axis=1)
+        nt[~np.isfinite(nt)] = np.inf
+        ok = np.isfinite(nt) & ((nt < norm[rows]) | (nt == 0) | refresh[rows])
+        acc = rows[ok]
+        q[acc], f[acc], norm[acc], current[acc] = t[ok], ft[ok], nt[ok], False
+        if td.size:
+            took = ok[dif]
+            jac[rows[dif][took]], current[rows[dif][took]] = fd[took], True
+        refresh[rows] = False
+        rejected = rows[~ok]
+        if rejected.size:
+            is_stale = ~current[rejected] & np.isfinite(norm[rejected])        # a chord step failed:
+            stale, halve = rejected[is_stale], rejected[~is_stale]
+            trial[stale], differ[stale], refresh[stale] = q[stale], True, True  # difference at q
+            scale[halve] *= 0.5
+            differ[halve] = not chord
+        done[acc[nt[ok] == 0]] = True
+        fresh = acc[nt[ok] != 0]
         if fresh.size:
             try:
                 step[fresh] = -np.linalg.solve(jac[fresh], f[fresh][..., None])[..., 0]
             except np.linalg.LinAlgError:                                       # a singular Jacobian
                 step[fresh] = -(np.linalg.pinv(jac[fresh]) @ f[fresh][..., None])[..., 0]
-            scale[fresh] = 1.0
-            differ[fresh] = not chord
+            scale[fresh], differ[fresh] = 1.0, not chord
             small = np.max(np.abs(step[fresh]), axis=1) <= xtol * (1 + np.max(np.abs(q[fresh]), axis=1))
             done[fresh[small]] = True
-        moving = open_[~np.isin(open_, stale, assume_unique=True)] if stale.size else open_
-        trial[moving] = np.where(diagonal, np.maximum(q[moving] + scale[moving, None] * step[moving], 0.0),
-                                 q[moving] + scale[moving, None] * step[moving])
-        blocked = np.zeros(k, bool)                   # the step leaves q >= 0 at once: no progress
-        blocked[moving] = np.all(trial[moving] == q[moving], axis=1)
-        ended = (scale < 0.5 ** HALVINGS) | blocked   # at round-off already, or no progress
-        stuck = open_[ended[open_]]
-        done[stuck] = norm[stuck] <= RESIDUAL_FLOOR * (1 + np.max(np.abs(q[stuck]), axis=1))
-        open_ = open_[~done[open_] & ~ended[open_] & np.isfinite(norm[open_])]
-    q = np.where(diagonal, np.maximum(q, 0.0), q)
+        live &= ~done & np.isfinite(norm)          # rows never finite at their start are dropped
+        moving = np.flatnonzero(live & ~refresh)
+        trial[moving] = np.maximum(q[moving] + scale[moving, None] * step[moving], lower)
+        ended = scale[moving] < 0.5 ** HALVINGS    # at round-off already, or no progress,
+        ended |= np.all(trial[moving] == q[moving], axis=1)   # or the q >= 0 bound blocks the whole step
+        if ended.any():
+            stop = moving[ended]
+            done[stop] = norm[stop] <= RESIDUAL_FLOOR * (1 + np.max(np.abs(q[stop]), axis=1))
+            live[stop] = False
+    q = np.maximum(q, lower)
     return q[done], norm[done], f[done], jac[done]
