@@ -5,9 +5,10 @@ import pytest
 from scipy import integrate, stats
 
 from gatetheory.model import Model
-from gatetheory.numerics.edge import site_arrays
-from gatetheory.numerics.spectrum import (_finite_edge, edge_overshoot, radius_law, site_extremes,
-                                          trace_boundary, width_radius, width_radius_law)
+from gatetheory.numerics.edge import _triangular_eigen, site_arrays
+from gatetheory.numerics.spectrum import (COARSE_RTOL, COARSE_SITES, _finite_edge, edge_overshoot,
+                                          outer_scale, radius_law, site_extremes, trace_boundary,
+                                          width_edge, width_radius, width_radius_law)
 
 
 def _solution(model):
@@ -71,3 +72,66 @@ def test_real_pole_expansion_is_the_direct_transfer_operator(cell, params):
     direct = sites.transfer_operator(lam)
     scale = np.max(np.abs(direct), axis=(1, 2))[:, None, None]
     np.testing.assert_allclose(fast / scale, direct / scale, atol=1e-12)
+
+
+def test_vanilla_width_edge_is_the_disk_radius_plus_the_rider_shift():
+    """Vanilla network: K(lambda) = g^2 <phi'^2> / |lambda|^2, a disk of radius rho = sqrt(K(1)).
+    The width-N edge is rho (the climb on the full law; the edge is flat along the circle) plus
+    edge_overshoot(n) times the bulk size, the median coarse-ray radius on the law's leading sites."""
+    model = Model("vanilla", g=2.0, sigma_b=0.3)
+    n = 1000
+    sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=n)
+    rho = np.sqrt(sites.transfer_radius(1.0))
+    coarse = sites.leading(COARSE_SITES)
+    rho_coarse = np.sqrt(coarse.transfer_radius(1.0))
+    edge, size = width_edge(sites, n, False)
+    assert size == pytest.approx(rho_coarse, abs=COARSE_RTOL * (1 + outer_scale(coarse, 0.0)))   # ray roots' tolerance
+    assert edge == pytest.approx(rho + edge_overshoot(n) * size, abs=1e-10)
+
+
+@pytest.mark.parametrize("cell, params", [("gru", dict(g=1.6, alpha_z=0.5, alpha_r=3.0, sigma_b=1.0)),
+                                          ("lstm", dict(g=2.0, alpha_f=1.5, alpha_i=1.5, alpha_o=1.5, sigma_b=0.5))])
+def test_width_edge_is_the_thick_maximum_of_a_dense_ray_trace(cell, params):
+    """On a thick bulk the climb's extreme, moved out along the normal, is at or just above the best
+    of 400 rays moved out along themselves (rays sample the edge and a ray's shift has only the
+    normal's cosine): within [0, 3e-4]."""
+    model = Model(cell, **params)
+    n = 1000
+    sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=n)
+    edge, size = width_edge(sites, n, False)
+    b = trace_boundary(sites, n_rays=400)
+    shift = edge_overshoot(n) * size
+    thick = np.abs(b.points.imag) >= shift
+    dense = _finite_edge(b.center, b.angles, b.radii, shift, False)[thick].max()
+    assert -1e-5 <= edge - dense <= 3e-4
+
+
+@pytest.mark.parametrize("kind", ["lower", "upper", "diagonal"])
+def test_triangular_blocks_get_exact_eigenvectors(kind):
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(40, 3, 3))
+    A = np.tril(A) if kind == "lower" else np.triu(A) if kind == "upper" else A * np.eye(3)
+    mu, V = _triangular_eigen(A)
+    np.testing.assert_allclose(A @ V, V * mu[:, None, :], atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(V, axis=-2), 1.0)
+
+
+def test_triangular_eigen_leaves_full_and_defective_blocks_to_lapack():
+    assert _triangular_eigen(np.random.default_rng(0).normal(size=(4, 2, 2))) is None
+    assert _triangular_eigen(np.array([[[0.5, 0.0], [1.0, 0.5]]])) is None           # a Jordan block
+    mu, V = _triangular_eigen(np.array([[[-1.0, 0.0], [0.0, -1.0]]]))             # repeated, uncoupled
+    np.testing.assert_allclose(V[0], np.eye(2))
+
+
+@pytest.mark.parametrize("cell, params", [("gru", dict(g=1.6, alpha_z=0.5, alpha_r=3.0, sigma_b=1.0)),
+                                          ("mgu", dict(g=1.5, alpha_f=1.0, sigma_b=0.7)),
+                                          ("gated_ct", dict(g_h=1.5, alpha_z=1.0, alpha_r=1.0, sigma_b=0.8)),
+                                          ("tests/cells/shared_matrix.toml", dict())])
+def test_transfer_radius_on_the_nonzero_core_is_the_full_spectral_radius(cell, params):
+    """rho(K) from K's structurally nonzero core (closed form up to 2 x 2) equals max |eig K|."""
+    model = Model(cell, **params)
+    sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=300)
+    rng = np.random.default_rng(5)
+    lam = rng.normal(size=12) + 1j * rng.normal(size=12)
+    reference = np.max(np.abs(np.linalg.eigvals(sites.transfer_operator(lam))), axis=-1)
+    np.testing.assert_allclose(sites.transfer_radius(lam), reference, rtol=1e-12)

@@ -181,7 +181,7 @@ class PoleExpansion:
             return None
         if ns == 1:                                                      # A_i scalar: its own pole
             mu = A[:, :, 0]
-            P = np.einsum("mk,ml->mkl", Rs[:, :, 0], B[:, 0, :])[:, None]
+            P = (Rs[:, :, 0, None] * B[:, 0, None, :])[:, None]
         else:
             mu, V = sites.eigen()
             # unit columns: cond(V) <= ns^(ns/2) / |det V| (Hadamard), so this bounds the condition number
@@ -193,11 +193,12 @@ class PoleExpansion:
         rows2, cols2 = pairs[:, 1][:, None], pairs[:, 1][None, :]
         P1, P2 = P[:, :, rows, cols], P[:, :, rows2, cols2].conj()          # (M, ns, n, n)
         Q1, Q2 = Ru[:, rows, cols], Ru[:, rows2, cols2]                    # real dtype stays real
-        w = w[:, None, None]
-        quad = (np.einsum("mpab,mqab->mpqab", P1, P2).reshape(m, ns * ns, -1) * w).reshape(m, ns, ns, -1)
-        lin = np.einsum("mpab,mab->mpab", P1, Q2).reshape(m, ns, -1) * w
-        conj_lin = np.einsum("mab,mqab->mqab", Q1, P2).reshape(m, ns, -1) * w
-        const = np.einsum("mab,m->ab", Q1 * Q2, w[:, 0, 0]).ravel()
+        wP1 = P1.reshape(m, ns, -1) * w[:, None, None]                   # weighted, entries flattened
+        P2, Q1, Q2 = P2.reshape(m, ns, -1), Q1.reshape(m, -1), Q2.reshape(m, -1)
+        quad = wP1[:, :, None, :] * P2[:, None, :, :]
+        lin = wP1 * Q2[:, None, :]
+        conj_lin = (w[:, None] * Q1)[:, None, :] * P2
+        const = w @ (Q1 * Q2)
         return cls(mu, quad, lin, conj_lin, const, (len(pairs), len(pairs)))
 
     def operator(self, lam):
