@@ -167,6 +167,9 @@ def _solutions(problem, pv, starts, base):
     half-size rule at the roots)."""
     coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
     starts = [] if starts is None else [np.asarray(q, float) for q in starts]
+    if starts and problem.nodes_per_row(base) <= CHEAP_ROW:     # continuation on a cheap map: polish at once
+        fresh = list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
+        return _polished(problem, pv, starts + [np.zeros(len(problem.diagonal))] + fresh, base)
     located = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES if starts else START_SCALES, starts)
     candidates, jacobians = [r[0] for r in located], [r[3] for r in located]   # chord steps on these
     probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
@@ -199,6 +202,23 @@ def _solutions(problem, pv, starts, base):
         if probe is None:
             candidates, jacobians = [r.q for r in roots], None
     return roots, base, error
+
+
+CHEAP_ROW = 4096   # maps with at most this many nodes per q vector: continuation polishes directly on them
+
+
+def _polished(problem, pv, candidates, base):
+    """Newton on the map at `base` from the candidates, the rule refined (doubling, each level
+    polished from the last) until its error estimate passes: (roots, base, error)."""
+    previous = None
+    while True:
+        roots = polish_roots(lambda q, b=base: problem.map(q, pv, b), candidates, problem.diagonal)
+        qs = np.array([r.q for r in roots])
+        error = float(np.max(np.abs(np.array([r.value for r in roots]) - problem.map(qs, pv, base, halve=True))))
+        if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
+                _stalled(error, previous):
+            return roots, base, error
+        previous, base, candidates = error, 2 * base, list(qs)
 
 
 STALL_RTOL = 1e-3

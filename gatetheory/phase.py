@@ -183,10 +183,12 @@ def evaluate_point(cell, params, options, warm=None):
         elif name.startswith(MOMENT_PREFIX):
             values[name] = float(sol.state_second_moments[name[len(MOMENT_PREFIX):]])
     spectral = [p for p in options.quantities if p in SPECTRAL_QUANTITIES]
+    edge = None
     if spectral:
         result = spectrum_of_solution(model.equations, q, model.param_values, options.n, options.slow_eps,
-                                      parts=tuple(spectral))
+                                      parts=tuple(spectral), warm=None if warm is None else warm.get("edge"))
         values.update({p: float(result[p]) for p in spectral})
+        edge = result["diagnostics"]["edge"]
     start = None
     if "complexity" in wanted:
         result = model.complexity(starts=[] if warm is None or warm.get("complexity") is None
@@ -197,7 +199,7 @@ def evaluate_point(cell, params, options, warm=None):
     diagnostics = {"residual": sol.residual, "quadrature_error": mf.diagnostics["quadrature_error"],
                    "solutions_found": len(mf.solutions)}
     warm = {"starts": [np.array(list(s.order_parameters.values())) for s in mf.solutions],
-            "base": mf.diagnostics["quadrature_nodes"], "complexity": start}
+            "base": mf.diagnostics["quadrature_nodes"], "complexity": start, "edge": edge}
     return values, warm, diagnostics
 
 

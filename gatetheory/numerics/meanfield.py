@@ -117,6 +117,11 @@ class MeanFieldProblem:
         finally:
             self._memo = None
 
+    def nodes_per_row(self, base, budget=NODE_BUDGET):
+        """Quadrature nodes the map evaluates per order-parameter vector at this level (its cost)."""
+        dims = {len(idx) for term in self.order_terms for idx, _, _ in term.groups}
+        return sum(_sobol_size(budget) if d >= SOBOL_DIMS else nodes_per_dim(d, base, budget) ** d for d in dims)
+
     def refines(self, base, budget=NODE_BUDGET):
         """Whether doubling `base` would put more nodes on some integral (not capped by the budget)."""
         dims = {len(idx) for term in self.order_terms for idx, _, _ in term.groups}

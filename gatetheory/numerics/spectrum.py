@@ -6,6 +6,7 @@ bulk, taking the outermost root of rho(K) = 1 on each ray (a batched bracketing 
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -164,7 +165,7 @@ def _finite_edge(center, angles, radii, shift, continuous):
 
 COARSE_RAYS = 16      # rays on [THETA_MIN, pi] locating the edge's extreme and the bulk size,
 COARSE_SITES = 512    # on the law's leading sites (a stand-in: the climb and the thick test use all)
-COARSE_RTOL = 1e-4    # their root tolerance, relative to the outer scale (the climb refines)
+COARSE_RTOL = 1e-10   # their root tolerance, relative to the outer scale: the size does not depend on the path
 SCAN_RATIO = 0.85     # their scan: radii r_max * SCAN_RATIO^k (15 % apart) down to 1e-3 r_max, then ~0
 SCAN_CHUNK = 3        # scan radii per transfer-radius call
 EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
@@ -214,7 +215,48 @@ def edge_extreme(sites, start, continuous, scale):
     return None
 
 
-def width_edge(sites, n, continuous):
+class Edge(NamedTuple):
+    """`width_edge`'s result: the width-N extreme, the bulk size, and for continuation the coarse
+    ray radii and the climb's end."""
+
+    value: float
+    size: float
+    radii: np.ndarray = None
+    peak: complex = None
+
+    def warm(self):
+        """A plain-data continuation start for `width_edge` at a neighbouring parameter point."""
+        return {"radii": None if self.radii is None else [float(r) for r in self.radii],
+                "peak": None if self.peak is None else [float(self.peak.real), float(self.peak.imag)]}
+
+
+WARM_BRACKET = (1.25, 0.8)   # continuation: each coarse ray's root bracketed at these multiples of the last
+
+
+def _coarse_radii(coarse, center, angles, r_max, warm):
+    """Outermost roots on the coarse rays: from a scan (`_outermost_roots`), or in continuation from
+    brackets around the neighbouring point's roots (one call; a crossing further out than the bracket
+    is not looked for), rays whose bracket does not hold being scanned."""
+    directions = np.exp(1j * angles)
+    grid = np.append(r_max * SCAN_RATIO ** np.arange(int(np.log(1e-3) / np.log(SCAN_RATIO)) + 1), 1e-9 * r_max)
+    last = None if not warm or warm.get("radii") is None else np.asarray(warm["radii"], float)
+    if last is None or len(last) != len(angles):
+        return _outermost_roots(coarse, center, directions, r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
+    ends = np.where(np.isfinite(last), last, 0.0)[:, None] * np.array(WARM_BRACKET)
+    f = coarse.transfer_radius(center + ends * directions[:, None]) - 1.0
+    held = np.flatnonzero(np.isfinite(last) & (last > 0) & (f[:, 0] < 0) & (f[:, 1] >= 0))
+    radii = np.full(len(angles), np.nan)
+    if held.size:
+        radii[held] = _chandrupatla(lambda r, rows: coarse.transfer_radius(center + r * directions[held[rows]]) - 1.0,
+                                    ends[held, 1], f[held, 1], ends[held, 0], f[held, 0],
+                                    COARSE_RTOL * (1 + r_max), 120)
+    rest = np.setdiff1d(np.arange(len(angles)), held)
+    if rest.size:
+        radii[rest] = _outermost_roots(coarse, center, directions[rest], r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
+    return radii
+
+
+def width_edge(sites, n, continuous, warm=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
     `sites`, and the bulk size (median ray radius): the edge's extreme moved out along its normal by
     `edge_overshoot(n)` times the size (Rider 2003). COARSE_RAYS rays locate the extreme,
@@ -222,34 +264,42 @@ def width_edge(sites, n, continuous):
     a shift inward and along the edge is inside): thinner slivers hug the real segments (around the
     N-site law's poles), whose width-N extreme is the per-site one (`width_radius`); where the
     climb ends on one, the edge's extreme on the line Im lambda = shift is taken. Without any thick
-    ray the thin bulk's largest ray root is returned. (-inf, 0) without a bulk."""
+    ray the thin bulk's largest ray root is returned. `warm` (`Edge.warm()` of a neighbouring
+    point): the coarse rays are bracketed around its roots and the climb starts at its end, unless
+    a coarse ray shows a higher edge elsewhere. Returns an `Edge` ((-inf, 0) without a bulk)."""
     if not sites.groups:
-        return -np.inf, 0.0
+        return Edge(-np.inf, 0.0)
     center = bulk_center(sites)
     coarse = sites.leading(COARSE_SITES) if len(sites.weights) >= 2 * COARSE_SITES else sites
     r_max = outer_scale(coarse, center)
     angles = ray_angles(COARSE_RAYS)
-    grid = np.append(r_max * SCAN_RATIO ** np.arange(int(np.log(1e-3) / np.log(SCAN_RATIO)) + 1), 1e-9 * r_max)
-    radii = _outermost_roots(coarse, center, np.exp(1j * angles), r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
+    radii = _coarse_radii(coarse, center, angles, r_max, warm)
     if not np.isfinite(radii).any():
-        return -np.inf, 0.0
+        return Edge(-np.inf, 0.0)
     size = float(np.nanmedian(radii))
     shift = edge_overshoot(n) * size
     values = _finite_edge(center, angles, radii, shift, continuous)
     points = center + radii * np.exp(1j * angles)
     thick = np.isfinite(points) & (np.abs(points.imag) >= shift)
     if not thick.any():
-        return float(values.max()), size
+        return Edge(float(values.max()), size, radii)
     k = int(np.argmax(np.where(thick, _edge_coordinates(points, continuous)[0], -np.inf)))
-    peak = edge_extreme(sites, points[k], continuous, size)
+    last = None if not warm or warm.get("peak") is None else complex(*warm["peak"])
+    peak = edge_extreme(sites, points[k] if last is None else last, continuous, size)
+    if last is not None and (peak is None or _edge_coordinates(peak, continuous)[0] + shift <
+                             values[thick].max() - WARM_SLACK * size):
+        peak = edge_extreme(sites, points[k], continuous, size)       # the last extreme was overtaken
     if peak is not None:
         a, b = _edge_coordinates(peak, continuous)
         inward = _edge_point(a - shift, b + (shift if continuous else shift / a), continuous)
         if sites.transfer_radius(inward) >= 1.0:                 # thick there too
-            return float(a + shift), size
+            return Edge(float(a + shift), size, radii, peak)
     toward = points[k] if peak is None else peak
     sliver = _thick_part_extreme(sites, center, toward, shift, continuous)
-    return (sliver if np.isfinite(sliver) else float(values[thick].max())), size
+    return Edge(sliver if np.isfinite(sliver) else float(values[thick].max()), size, radii, peak)
+
+
+WARM_SLACK = 1e-3   # a coarse ray above the continued extreme by more than this (times the size) restarts the climb
 
 
 SLIVER_SCAN = 24   # scan radii along the line Im lambda = shift (one call)
@@ -269,10 +319,11 @@ def _thick_part_extreme(sites, center, toward, shift, continuous):
     return float(_edge_coordinates(start + r * direction, continuous)[0] + shift)
 
 
-def width_radius(sites, n, continuous):
+def width_radius(sites, n, continuous, warm=None):
     """Radius (continuous: abscissa) expected at width n: the larger of the width-n bulk edge and
-    the per-site eigenvalues' extreme over the N-site law (THEORY.md sec. 3)."""
-    return max(width_edge(sites, n, continuous)[0], extreme(sites.diagonal_eigenvalues(), continuous))
+    the per-site eigenvalues' extreme over the N-site law (THEORY.md sec. 3); with the `Edge`."""
+    edge = width_edge(sites, n, continuous, warm)
+    return max(edge.value, extreme(sites.diagonal_eigenvalues(), continuous)), edge
 
 
 EXTREME_LAW_SITES = 2 ** 17   # Sobol sites standing in for the site law in the order statistics
@@ -310,7 +361,7 @@ def width_radius_law(equations, q, param_values, n, sites=EXTREME_LAW_SITES):
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
-    edge, size = width_edge(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous)
+    edge, size, *_ = width_edge(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous)
     extremes = site_extremes(site_arrays(equations, q, param_values, qmc_sites=sites), continuous)
     mean, sd, p_bulk = radius_law(edge, extremes, n)
     return dict(mean=mean, sd=sd, p_bulk=p_bulk, bulk_edge=edge, bulk_size=size,
@@ -345,7 +396,7 @@ class SpectrumResult:
 SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
 
 
-def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS):
+def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS, warm=None):
     """THEORY.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous); `parts` limits the
     work to the named quantities (the others are None).
@@ -353,7 +404,8 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
     2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over the
     coarse rays of `width_edge`) wherever the bulk is thicker than that shift; slivers along the
-    real segments are left alone. `width_radius_law` gives the distribution of that radius."""
+    real segments are left alone. `width_radius_law` gives the distribution of that radius.
+    `warm`: a neighbouring point's diagnostics["edge"] (continuation of `width_edge`)."""
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
@@ -366,8 +418,9 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     if "radius_support" in parts:
         whole = site_arrays(equations, q, param_values, 200, truncate=SUPPORT_BOUND)
         out["radius_support"] = max(out["radius_bulk"], extreme(whole.diagonal_eigenvalues(), continuous))
+    edge = None
     if "radius" in parts:
-        out["radius"] = width_radius(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous)
+        out["radius"], edge = width_radius(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous, warm)
     slow = None
     if slow_eps and "slow_fraction" in parts:
         from .dyson import mass_inside_circle
@@ -379,4 +432,5 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
         outline = np.concatenate([points, np.conj(points[::-1])])
     return dict(out, boundary=[[float(z.real), float(z.imag)] for z in outline],
                 diagnostics={"center": None if bulk is None else [bulk.center.real, bulk.center.imag],
-                             "slow_contour": slow.__dict__ if slow else None, "law_sites": LAW_SITES})
+                             "slow_contour": slow.__dict__ if slow else None, "law_sites": LAW_SITES,
+                             "edge": None if edge is None else edge.warm()})
