@@ -120,7 +120,8 @@ class Model:
 
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
-        coarse map's image of two fresh scales; `base` is the quadrature level to start from.
+        coarse map's image of two fresh scales; `base` is the quadrature level to start from (with
+        `starts`, the neighbour's level).
         `lazy`: stability and map radius only where the selection among several solutions needs
         them (others None)."""
         eqs = self.equations
@@ -162,21 +163,24 @@ class Model:
 
 def _solutions(problem, pv, starts, base):
     """Solutions of q = M(q) on the quadrature rule the error estimate asks for: located on the
-    coarse map (from `starts` too, a neighbouring point's solutions, which are also polished), the
-    rule chosen at those points, then polished on it. Returns (roots, base, error estimate of the
-    half-size rule at the roots)."""
+    coarse map (from `starts` too, a neighbouring point's solutions, themselves polished where the
+    coarse map shows fewer solutions), the rule chosen at those points, then polished on it.
+    Returns (roots, base, error estimate of the half-size rule at the roots)."""
     coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
     starts = [] if starts is None else [np.asarray(q, float) for q in starts]
     if starts and problem.nodes_per_row(base) <= CHEAP_ROW:     # continuation on a cheap map: polish at once
         fresh = list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
         return _polished(problem, pv, starts + [np.zeros(len(problem.diagonal))] + fresh, base)
+    if starts:      # the rule search starts a level below the neighbour's, so a stalled estimate shows
+        base = max(BASE_NODES, base // 2)
     located = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES if starts else START_SCALES, starts)
     candidates, jacobians = [r[0] for r in located], [r[3] for r in located]   # chord steps on these
     probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
-    if starts and located:       # the neighbour's solutions are polished too (chord on the nearest one's Jacobian)
+    if starts and 0 < len(located) < len(starts):    # fewer than the neighbour had (a fold?): polish its
+        # solutions too, by chord steps on the nearest located solution's Jacobian
         nearest = [int(np.argmin([np.max(np.abs(q - c)) for c in candidates])) for q in starts]
         candidates, jacobians = candidates + starts, jacobians + [jacobians[i] for i in nearest]
-    elif starts:
+    elif starts and not located:
         candidates, jacobians = starts, None
     previous, chosen, known = None, False, None
     while True:

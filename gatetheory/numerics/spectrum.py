@@ -165,7 +165,8 @@ def _finite_edge(center, angles, radii, shift, continuous):
 
 COARSE_RAYS = 16      # rays on [THETA_MIN, pi] locating the edge's extreme and the bulk size,
 COARSE_SITES = 512    # on the law's leading sites (a stand-in: the climb and the thick test use all)
-COARSE_RTOL = 1e-10   # their root tolerance, relative to the outer scale: the size does not depend on the path
+COARSE_RTOL = 1e-4    # their root tolerance, relative to the outer scale (the climb refines the extreme)
+ROOT_RTOL = 1e-10     # final roots (the median ray, the sliver edge): results do not depend on the path
 SCAN_RATIO = 0.85     # their scan: radii r_max * SCAN_RATIO^k (15 % apart) down to 1e-3 r_max, then ~0
 SCAN_CHUNK = 3        # scan radii per transfer-radius call
 EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
@@ -188,16 +189,24 @@ def edge_extreme(sites, start, continuous, scale):
     climbing from `start` on the boundary. The edge is a(b) with f(a(b), b) = 0, f = rho(K) - 1,
     so a' = -f_b / f_a and a'' = -(f_bb + 2 f_ab a' + f_aa a'^2) / f_a; each step puts a back on
     the edge (Newton in a) and takes a Newton step on a' = 0 in b (an uphill step of at most
-    0.1 scale where a'' >= 0). Derivatives by central differences (f_ab one-sided) on a 6-point
-    stencil, one call per step. Returns that lambda (where a is flat along the edge, as on a disk, any such point), or
-    None if the climb leaves the outer edge (f_a >= 0), ends on a minimum or stalls."""
+    0.1 scale where a'' >= 0). A step that lands far off the edge (|f| above EDGE_TRUST and above
+    its last value: e.g. into a single pole's island of the N-site law) is halved. Derivatives by
+    central differences (f_ab one-sided) on a 6-point stencil, one call per step. Returns that
+    lambda (where a is flat along the edge, as on a disk, any such point), or None if the climb
+    leaves the outer edge (f_a >= 0), ends on a minimum or stalls."""
     a, b = _edge_coordinates(complex(start), continuous)
     ha = EDGE_STEP * scale
     hb = ha if continuous else EDGE_STEP * scale / max(a, 1e-12)
     cap = 1000 * hb                                   # 0.1 scale along the edge
     da, db = np.array([0.0, 1.0, -1.0, 0.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.0, 1.0, -1.0, 1.0])
+    last = None                                       # (a, b, |f|, step_a, step_b) of the last good point
     for _ in range(EDGE_ITER):
         f0, fap, fam, fbp, fbm, fpp = sites.transfer_radius(_edge_point(a + ha * da, b + hb * db, continuous)) - 1.0
+        if last is not None and not abs(f0) <= max(EDGE_TRUST, last[2]):
+            a0, b0, f_last, step_a, step_b = last
+            last = (a0, b0, f_last, step_a / 2, step_b / 2)
+            a, b = a0 + step_a / 2, b0 + step_b / 2
+            continue
         fa, fb = (fap - fam) / (2 * ha), (fbp - fbm) / (2 * hb)
         faa, fbb = (fap - 2 * f0 + fam) / ha ** 2, (fbp - 2 * f0 + fbm) / hb ** 2
         fab = (fpp - fap - fbp + f0) / (ha * hb)      # one-sided: it only shapes the step, not the end point
@@ -207,12 +216,16 @@ def edge_extreme(sites, start, continuous, scale):
         curvature = -(fbb + 2 * fab * slope + faa * slope ** 2) / fa
         step_b = np.clip(-slope / curvature, -cap, cap) if curvature < 0 else np.copysign(cap, slope)
         step_a = -f0 / fa + slope * step_b
+        last = (a, b, abs(f0), step_a, step_b)
         a, b = a + step_a, b + step_b
         flat = abs(slope) * cap <= EDGE_XTOL * scale          # a no longer changes along the edge
         gain = 0.5 * abs(curvature) * step_b ** 2            # what a further step along it would add
         if abs(step_a) <= EDGE_XTOL * scale and (gain <= EDGE_XTOL * scale or flat):
             return _edge_point(a, b, continuous) if curvature < 0 or flat else None
     return None
+
+
+EDGE_TRUST = 0.05   # |rho(K) - 1| beyond which a climb step is taken to have left the edge
 
 
 class Edge(NamedTuple):
@@ -256,6 +269,24 @@ def _coarse_radii(coarse, center, angles, r_max, warm):
     return radii
 
 
+def _median_radius(coarse, center, angles, radii, tol, r_max):
+    """The median of the ray radii, each known to `tol`, to ROOT_RTOL: the rays within 2 tol of the
+    median (the only ones that can be it) are solved again in [r - 2 tol, r + 2 tol]."""
+    finite = np.isfinite(radii)
+    near = np.flatnonzero(finite & (np.abs(radii - np.nanmedian(radii)) <= 2 * tol))
+    ends = np.clip(radii[near, None] + np.array([-2 * tol, 2 * tol]), 0.0, None)
+    directions = np.exp(1j * angles[near])
+    f = coarse.transfer_radius(center + ends * directions[:, None]) - 1.0
+    bracketed = (f[:, 0] >= 0) & (f[:, 1] < 0)
+    exact = radii.copy()
+    rows = near[bracketed]
+    if rows.size:
+        exact[rows] = _chandrupatla(lambda r, k: coarse.transfer_radius(center + r * directions[bracketed][k]) - 1.0,
+                                    ends[bracketed, 0], f[bracketed, 0], ends[bracketed, 1], f[bracketed, 1],
+                                    ROOT_RTOL * (1 + r_max), 120)
+    return float(np.nanmedian(exact))
+
+
 def width_edge(sites, n, continuous, warm=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
     `sites`, and the bulk size (median ray radius): the edge's extreme moved out along its normal by
@@ -276,7 +307,7 @@ def width_edge(sites, n, continuous, warm=None):
     radii = _coarse_radii(coarse, center, angles, r_max, warm)
     if not np.isfinite(radii).any():
         return Edge(-np.inf, 0.0)
-    size = float(np.nanmedian(radii))
+    size = _median_radius(coarse, center, angles, radii, COARSE_RTOL * (1 + r_max), r_max)
     shift = edge_overshoot(n) * size
     values = _finite_edge(center, angles, radii, shift, continuous)
     points = center + radii * np.exp(1j * angles)
@@ -295,27 +326,32 @@ def width_edge(sites, n, continuous, warm=None):
         if sites.transfer_radius(inward) >= 1.0:                 # thick there too
             return Edge(float(a + shift), size, radii, peak)
     toward = points[k] if peak is None else peak
-    sliver = _thick_part_extreme(sites, center, toward, shift, continuous)
+    sliver = _thick_part_extreme(sites, center, toward, shift, continuous, r_max)
     return Edge(sliver if np.isfinite(sliver) else float(values[thick].max()), size, radii, peak)
 
 
 WARM_SLACK = 1e-3   # a coarse ray above the continued extreme by more than this (times the size) restarts the climb
 
 
-SLIVER_SCAN = 24   # scan radii along the line Im lambda = shift (one call)
+SLIVER_SCAN = 32   # scan points along the line Im lambda = shift (one call)
 
 
-def _thick_part_extreme(sites, center, toward, shift, continuous):
+def _thick_part_extreme(sites, center, toward, shift, continuous, reach):
     """Where the edge's extreme lies on a sliver thinner than `shift` (a tongue along the real axis,
-    around the site poles): the outermost edge point on the line Im lambda = shift from the bulk
-    centre toward `toward`, moved out by the shift; -inf if that line meets no bulk."""
+    around the site poles): where the line Im lambda = shift, followed from the bulk centre toward
+    `toward`, first leaves the bulk (islands further out, around single outlying poles of the N-site
+    law, are not bulk: those outliers are the per-site extremes), moved out by the shift; -inf if
+    the line starts outside the bulk."""
     direction = 1.0 if toward.real >= center.real else -1.0
     start = center.real + 1j * shift
-    reach = 1.5 * abs(toward.real - center.real) + shift
-    grid = np.append(reach * (np.arange(SLIVER_SCAN, 0, -1) / SLIVER_SCAN), 1e-9 * reach)
-    r = _outermost_roots(sites, start, np.array([direction]), reach, COARSE_RTOL, grid, chunk=len(grid))[0]
-    if not np.isfinite(r):
+    grid = reach * np.arange(SLIVER_SCAN + 1) / SLIVER_SCAN
+    f = sites.transfer_radius(start + grid * direction) - 1.0
+    outside = np.flatnonzero(f < 0)
+    if f[0] < 0 or outside.size == 0:
         return -np.inf
+    j = outside[0]
+    r = _chandrupatla(lambda x, rows: sites.transfer_radius(start + x * direction) - 1.0,
+                      grid[j - 1:j], f[j - 1:j], grid[j:j + 1], f[j:j + 1], ROOT_RTOL * (1 + reach), 120)[0]
     return float(_edge_coordinates(start + r * direction, continuous)[0] + shift)
 
 
