@@ -199,10 +199,13 @@ def edge_extreme(sites, start, continuous, scale):
     hb = ha if continuous else EDGE_STEP * scale / max(a, 1e-12)
     cap = 1000 * hb                                   # 0.1 scale along the edge
     da, db = np.array([0.0, 1.0, -1.0, 0.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.0, 1.0, -1.0, 1.0])
-    last = None                                       # (a, b, |f|, step_a, step_b) of the last good point
+    last, halvings = None, 0                          # (a, b, |f|, step_a, step_b) of the last good point
     for _ in range(EDGE_ITER):
         f0, fap, fam, fbp, fbm, fpp = sites.transfer_radius(_edge_point(a + ha * da, b + hb * db, continuous)) - 1.0
         if last is not None and not abs(f0) <= max(EDGE_TRUST, last[2]):
+            halvings += 1
+            if halvings > EDGE_HALVINGS:
+                return None                           # the edge is not smooth here (poles' islands)
             a0, b0, f_last, step_a, step_b = last
             last = (a0, b0, f_last, step_a / 2, step_b / 2)
             a, b = a0 + step_a / 2, b0 + step_b / 2
@@ -226,6 +229,7 @@ def edge_extreme(sites, start, continuous, scale):
 
 
 EDGE_TRUST = 0.05   # |rho(K) - 1| beyond which a climb step is taken to have left the edge
+EDGE_HALVINGS = 4   # and halved, at most this many times in one climb
 
 
 class Edge(NamedTuple):
@@ -294,7 +298,8 @@ def width_edge(sites, n, continuous, warm=None):
     `edge_extreme` climbs to it on the full law. Only bulk thicker than that shift counts (the point
     a shift inward and along the edge is inside): thinner slivers hug the real segments (around the
     N-site law's poles), whose width-N extreme is the per-site one (`width_radius`); where the
-    climb ends on one, the edge's extreme on the line Im lambda = shift is taken. Without any thick
+    climb ends on one (or among single poles' islands), the best thick value over rays of the full
+    law around the best coarse ray is taken (`_thick_ray_extreme`). Without any thick
     ray the thin bulk's largest ray root is returned. `warm` (`Edge.warm()` of a neighbouring
     point): the coarse rays are bracketed around its roots and the climb starts at its end, unless
     a coarse ray shows a higher edge elsewhere. Returns an `Edge` ((-inf, 0) without a bulk)."""
@@ -325,34 +330,31 @@ def width_edge(sites, n, continuous, warm=None):
         inward = _edge_point(a - shift, b + (shift if continuous else shift / a), continuous)
         if sites.transfer_radius(inward) >= 1.0:                 # thick there too
             return Edge(float(a + shift), size, radii, peak)
-    toward = points[k] if peak is None else peak
-    sliver = _thick_part_extreme(sites, center, toward, shift, continuous, r_max)
-    return Edge(sliver if np.isfinite(sliver) else float(values[thick].max()), size, radii, peak)
+    rays = _thick_ray_extreme(sites, center, angles, k, radii, shift, continuous, r_max)
+    return Edge(rays if np.isfinite(rays) else float(values[thick].max()), size, radii, peak)
 
 
 WARM_SLACK = 1e-3   # a coarse ray above the continued extreme by more than this (times the size) restarts the climb
 
 
-SLIVER_SCAN = 32   # scan points along the line Im lambda = shift (one call)
+REFINE_RAYS = 8   # fallback rays between the best coarse ray's neighbours
 
 
-def _thick_part_extreme(sites, center, toward, shift, continuous, reach):
-    """Where the edge's extreme lies on a sliver thinner than `shift` (a tongue along the real axis,
-    around the site poles): where the line Im lambda = shift, followed from the bulk centre toward
-    `toward`, first leaves the bulk (islands further out, around single outlying poles of the N-site
-    law, are not bulk: those outliers are the per-site extremes), moved out by the shift; -inf if
-    the line starts outside the bulk."""
-    direction = 1.0 if toward.real >= center.real else -1.0
-    start = center.real + 1j * shift
-    grid = reach * np.arange(SLIVER_SCAN + 1) / SLIVER_SCAN
-    f = sites.transfer_radius(start + grid * direction) - 1.0
-    outside = np.flatnonzero(f < 0)
-    if f[0] < 0 or outside.size == 0:
-        return -np.inf
-    j = outside[0]
-    r = _chandrupatla(lambda x, rows: sites.transfer_radius(start + x * direction) - 1.0,
-                      grid[j - 1:j], f[j - 1:j], grid[j:j + 1], f[j:j + 1], ROOT_RTOL * (1 + reach), 120)[0]
-    return float(_edge_coordinates(start + r * direction, continuous)[0] + shift)
+def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, continuous, r_max):
+    """Where the climb does not reach a thick extreme (it ends in a sliver or among single poles'
+    islands of the N-site law): the best edge value over rays of the full law between the best
+    coarse ray's neighbours (and on it), each edge point moved out along its ray by the shift and
+    counted where it is thick (|Im lambda| >= shift); -inf if none is."""
+    lo, hi = max(k - 1, 0), min(k + 1, len(angles) - 1)
+    rays = np.append(np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1], angles[k])
+    near = coarse_radii[lo:hi + 1][np.isfinite(coarse_radii[lo:hi + 1])]
+    grid = np.geomspace(1.25 * near.max(), 0.75 * near.min(), 6)
+    radii = _outermost_roots(sites, center, np.exp(1j * rays), grid[0], ROOT_RTOL, grid=grid, chunk=len(grid))
+    redo = ~np.isfinite(radii) | (radii == grid[0])                 # the local bracket does not hold
+    if redo.any():
+        radii[redo] = _outermost_roots(sites, center, np.exp(1j * rays[redo]), r_max, ROOT_RTOL, chunk=SCAN_CHUNK)
+    thick = np.isfinite(radii) & (np.abs((center + radii * np.exp(1j * rays)).imag) >= shift)
+    return float(_finite_edge(center, rays, radii, shift, continuous)[thick].max()) if thick.any() else -np.inf
 
 
 def width_radius(sites, n, continuous, warm=None):
