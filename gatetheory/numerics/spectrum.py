@@ -343,10 +343,16 @@ REFINE_RAYS = 8   # fallback rays between the best coarse ray's neighbours
 def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, continuous, r_max):
     """Where the climb does not reach a thick extreme (it ends in a sliver or among single poles'
     islands of the N-site law): the best edge value over rays of the full law between the best
-    coarse ray's neighbours (and on it), each edge point moved out along its ray by the shift and
-    counted where it is thick (|Im lambda| >= shift); -inf if none is."""
+    coarse ray's neighbours (and on it; next to the real axis also rays closing in on it
+    geometrically), each edge point moved out along its ray by the shift and counted where it is
+    thick (|Im lambda| >= shift); -inf if none is."""
     lo, hi = max(k - 1, 0), min(k + 1, len(angles) - 1)
-    rays = np.append(np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1], angles[k])
+    rays = [np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1], [angles[k]]]
+    if lo == 0:                   # next to the real axis, where the thick part starts: rays closing in on it
+        rays.append(np.geomspace(THETA_MIN, angles[hi], REFINE_RAYS + 1)[1:-1])
+    if hi == len(angles) - 1:
+        rays.append(np.pi - np.geomspace(THETA_MIN, np.pi - angles[lo], REFINE_RAYS + 1)[1:-1])
+    rays = np.concatenate(rays)
     near = coarse_radii[lo:hi + 1][np.isfinite(coarse_radii[lo:hi + 1])]
     grid = np.geomspace(1.25 * near.max(), 0.75 * near.min(), 6)
     radii = _outermost_roots(sites, center, np.exp(1j * rays), grid[0], ROOT_RTOL, grid=grid, chunk=len(grid))
