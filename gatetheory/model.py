@@ -164,24 +164,27 @@ class Model:
 def _solutions(problem, pv, starts, base):
     """Solutions of q = M(q) on the quadrature rule the error estimate asks for: located on the
     coarse map (from `starts` too, a neighbouring point's solutions, themselves polished where the
-    coarse map shows fewer solutions), the rule chosen at those points, then polished on it.
-    Returns (roots, base, error estimate of the half-size rule at the roots)."""
+    coarse map shows fewer solutions), the rule chosen at those points, then polished on it. On a
+    cheap map, continuation polishes the starts directly, level by level. Returns (roots, base,
+    error estimate of the half-size rule at the roots)."""
     coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
     starts = [] if starts is None else [np.asarray(q, float) for q in starts]
+    probe, jacobians = None, None
     if starts and problem.nodes_per_row(base) <= CHEAP_ROW:     # continuation on a cheap map: polish at once
-        fresh = list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
-        return _polished(problem, pv, starts + [np.zeros(len(problem.diagonal))] + fresh, base)
-    if starts:      # the rule search starts a level below the neighbour's, so a stalled estimate shows
-        base = max(BASE_NODES, base // 2)
-    located = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES if starts else START_SCALES, starts)
-    candidates, jacobians = [r[0] for r in located], [r[3] for r in located]   # chord steps on these
-    probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
-    if starts and 0 < len(located) < len(starts):    # fewer than the neighbour had (a fold?): polish its
-        # solutions too, by chord steps on the nearest located solution's Jacobian
-        nearest = [int(np.argmin([np.max(np.abs(q - c)) for c in candidates])) for q in starts]
-        candidates, jacobians = candidates + starts, jacobians + [jacobians[i] for i in nearest]
-    elif starts and not located:
-        candidates, jacobians = starts, None
+        candidates = starts + [np.zeros(len(problem.diagonal))] + \
+            list(coarse(np.outer(CONTINUATION_SCALES, problem.diagonal.astype(float))))
+    else:
+        if starts:  # the rule search starts a level below the neighbour's, so a stalled estimate shows
+            base = max(BASE_NODES, base // 2)
+        located = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES if starts else START_SCALES, starts)
+        candidates, jacobians = [r[0] for r in located], [r[3] for r in located]   # chord steps on these
+        probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
+        if starts and 0 < len(located) < len(starts):    # fewer than the neighbour had (a fold?): polish
+            # its solutions too, by chord steps on the nearest located solution's Jacobian
+            nearest = [int(np.argmin([np.max(np.abs(q - c)) for c in candidates])) for q in starts]
+            candidates, jacobians = candidates + starts, jacobians + [jacobians[i] for i in nearest]
+        elif starts and not located:
+            candidates, jacobians = starts, None
     previous, chosen, known = None, False, None
     while True:
         fine = lambda q, b=base: problem.map(q, pv, b)  # noqa: E731
@@ -209,20 +212,6 @@ def _solutions(problem, pv, starts, base):
 
 
 CHEAP_ROW = 4096   # maps with at most this many nodes per q vector: continuation polishes directly on them
-
-
-def _polished(problem, pv, candidates, base):
-    """Newton on the map at `base` from the candidates, the rule refined (doubling, each level
-    polished from the last) until its error estimate passes: (roots, base, error)."""
-    previous = None
-    while True:
-        roots = polish_roots(lambda q, b=base: problem.map(q, pv, b), candidates, problem.diagonal)
-        qs = np.array([r.q for r in roots])
-        error = float(np.max(np.abs(np.array([r.value for r in roots]) - problem.map(qs, pv, base, halve=True))))
-        if error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
-                _stalled(error, previous):
-            return roots, base, error
-        previous, base, candidates = error, 2 * base, list(qs)
 
 
 STALL_RTOL = 1e-3

@@ -154,13 +154,11 @@ class PoleExpansion:
 
     def __init__(self, mu, quad, lin, conj_lin, const, shape):
         self.shape = shape
-        self.const = const                 # (E,) the lambda-independent part, summed over sites
+        self.const = const if np.any(const.imag) else const.real   # (E,) lambda-independent, summed over sites
         m, ns = mu.shape
         live = np.flatnonzero(np.any(quad.reshape(m * ns * ns, -1) != 0, axis=0) |
                               np.any(lin.reshape(m * ns, -1) != 0, axis=0) | np.any(conj_lin.reshape(m * ns, -1) != 0, axis=0))
         self.live = live                   # entries of K that depend on lambda (others stay at const)
-        if not np.any(const.imag):
-            self.const = const.real
         pattern = np.zeros(shape[0] * shape[1], bool)
         pattern[live], pattern[const != 0] = True, True
         self.core = _nonzero_core(pattern.reshape(shape))
@@ -281,10 +279,8 @@ class _RealPoles:
                 elif kind == "y":
                     value = y * inv[p]
                 else:
-                    q = poles[1]
-                    value = x[p] * x[q] + y2 if kind == "xx" else np.broadcast_to(y, inv[p].shape).copy()
-                    value *= inv[p]
-                    value *= inv[q]
+                    value = (x[p] * x[poles[1]] + y2 if kind == "xx" else y) * inv[p]
+                    value *= inv[poles[1]]
                 total = total + value @ coef
             full[:, self.columns] = total
         return full[:, :entries] if self.is_real else full[:, :entries] + 1j * full[:, entries:]

@@ -117,14 +117,17 @@ class MeanFieldProblem:
         finally:
             self._memo = None
 
+    def _dims(self):
+        """Dimensions of the order parameters' integrals."""
+        return {len(idx) for term in self.order_terms for idx, _, _ in term.groups}
+
     def nodes_per_row(self, base, budget=NODE_BUDGET):
         """Quadrature nodes the map evaluates per order-parameter vector at this level (its cost)."""
-        dims = {len(idx) for term in self.order_terms for idx, _, _ in term.groups}
-        return sum(_sobol_size(budget) if d >= SOBOL_DIMS else nodes_per_dim(d, base, budget) ** d for d in dims)
+        return sum(_sobol_size(budget) if d >= SOBOL_DIMS else nodes_per_dim(d, base, budget) ** d for d in self._dims())
 
     def refines(self, base, budget=NODE_BUDGET):
         """Whether doubling `base` would put more nodes on some integral (not capped by the budget)."""
-        dims = {len(idx) for term in self.order_terms for idx, _, _ in term.groups}
+        dims = self._dims()
         return any(nodes_per_dim(d, 2 * base, budget) > nodes_per_dim(d, base, budget) for d in dims)
 
     def block_of(self, expr):

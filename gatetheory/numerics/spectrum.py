@@ -171,7 +171,7 @@ SCAN_RATIO = 0.85     # their scan: radii r_max * SCAN_RATIO^k (15 % apart) down
 SCAN_CHUNK = 3        # scan radii per transfer-radius call
 EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
 EDGE_XTOL = 1e-11     # its convergence: step in |lambda| or Re lambda, relative to the scale
-EDGE_ITER = 30
+EDGE_ITER = 30        # climb steps at most
 
 
 def _edge_coordinates(lam, continuous):
@@ -250,6 +250,19 @@ class Edge(NamedTuple):
 WARM_BRACKET = (1.25, 0.8)   # continuation: each coarse ray's root bracketed at these multiples of the last
 
 
+def _bracketed_roots(sites, center, directions, inner, outer, tol):
+    """Per ray, the root of rho(K) = 1 between `inner` (inside) and `outer` (outside) radii, all
+    rays at once (one call for the ends, then Chandrupatla); nan where the ends do not bracket."""
+    ends = np.stack([inner, outer], axis=1)
+    f = sites.transfer_radius(center + ends * directions[:, None]) - 1.0
+    held = np.flatnonzero((f[:, 0] >= 0) & (f[:, 1] < 0))
+    radii = np.full(len(directions), np.nan)
+    if held.size:
+        radii[held] = _chandrupatla(lambda r, rows: sites.transfer_radius(center + r * directions[held[rows]]) - 1.0,
+                                    ends[held, 0], f[held, 0], ends[held, 1], f[held, 1], tol, 120)
+    return radii
+
+
 def _coarse_radii(coarse, center, angles, r_max, warm):
     """Outermost roots on the coarse rays: from a scan (`_outermost_roots`), or in continuation from
     brackets around the neighbouring point's roots (one call; a crossing further out than the bracket
@@ -259,15 +272,10 @@ def _coarse_radii(coarse, center, angles, r_max, warm):
     last = None if not warm or warm.get("radii") is None else np.asarray(warm["radii"], float)
     if last is None or len(last) != len(angles):
         return _outermost_roots(coarse, center, directions, r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
-    ends = np.where(np.isfinite(last), last, 0.0)[:, None] * np.array(WARM_BRACKET)
-    f = coarse.transfer_radius(center + ends * directions[:, None]) - 1.0
-    held = np.flatnonzero(np.isfinite(last) & (last > 0) & (f[:, 0] < 0) & (f[:, 1] >= 0))
-    radii = np.full(len(angles), np.nan)
-    if held.size:
-        radii[held] = _chandrupatla(lambda r, rows: coarse.transfer_radius(center + r * directions[held[rows]]) - 1.0,
-                                    ends[held, 1], f[held, 1], ends[held, 0], f[held, 0],
-                                    COARSE_RTOL * (1 + r_max), 120)
-    rest = np.setdiff1d(np.arange(len(angles)), held)
+    last = np.where(np.isfinite(last), last, 0.0)
+    radii = _bracketed_roots(coarse, center, directions, WARM_BRACKET[1] * last, WARM_BRACKET[0] * last,
+                             COARSE_RTOL * (1 + r_max))
+    rest = np.flatnonzero(~np.isfinite(radii))
     if rest.size:
         radii[rest] = _outermost_roots(coarse, center, directions[rest], r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
     return radii
@@ -276,18 +284,11 @@ def _coarse_radii(coarse, center, angles, r_max, warm):
 def _median_radius(coarse, center, angles, radii, tol, r_max):
     """The median of the ray radii, each known to `tol`, to ROOT_RTOL: the rays within 2 tol of the
     median (the only ones that can be it) are solved again in [r - 2 tol, r + 2 tol]."""
-    finite = np.isfinite(radii)
-    near = np.flatnonzero(finite & (np.abs(radii - np.nanmedian(radii)) <= 2 * tol))
-    ends = np.clip(radii[near, None] + np.array([-2 * tol, 2 * tol]), 0.0, None)
-    directions = np.exp(1j * angles[near])
-    f = coarse.transfer_radius(center + ends * directions[:, None]) - 1.0
-    bracketed = (f[:, 0] >= 0) & (f[:, 1] < 0)
+    near = np.flatnonzero(np.abs(radii - np.nanmedian(radii)) <= 2 * tol)
+    solved = _bracketed_roots(coarse, center, np.exp(1j * angles[near]), np.maximum(radii[near] - 2 * tol, 0.0),
+                              radii[near] + 2 * tol, ROOT_RTOL * (1 + r_max))
     exact = radii.copy()
-    rows = near[bracketed]
-    if rows.size:
-        exact[rows] = _chandrupatla(lambda r, k: coarse.transfer_radius(center + r * directions[bracketed][k]) - 1.0,
-                                    ends[bracketed, 0], f[bracketed, 0], ends[bracketed, 1], f[bracketed, 1],
-                                    ROOT_RTOL * (1 + r_max), 120)
+    exact[near] = np.where(np.isfinite(solved), solved, radii[near])
     return float(np.nanmedian(exact))
 
 
@@ -335,9 +336,7 @@ def width_edge(sites, n, continuous, warm=None):
 
 
 WARM_SLACK = 1e-3   # a coarse ray above the continued extreme by more than this (times the size) restarts the climb
-
-
-REFINE_RAYS = 8   # fallback rays between the best coarse ray's neighbours
+REFINE_RAYS = 8     # fallback rays between the best coarse ray's neighbours
 
 
 def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, continuous, r_max):
