@@ -70,11 +70,15 @@ class SiteArrays:
 
     def leading(self, k):
         """The first k sites, reweighted: a coarser stand-in for the same law (the sites are Sobol
-        points, whose leading 2^j form a balanced set); shares the blocks' eigendecomposition."""
+        points, whose leading 2^j form a balanced set); shares the blocks' eigendecomposition and
+        pole expansion."""
         w = self.weights[:k]
         part = SiteArrays(self.A[:k], self.B[:k], self.Rs[:k], self.Ru[:k], w / w.sum(), self.groups)
         mu, V = self.eigen()
         part._eigen = (mu[:k], None if V is None else V[:k])
+        expansion = self._expansion()
+        if expansion is not None:
+            part._expanded = expansion.leading(k)
         return part
 
     def eigen(self):
@@ -118,6 +122,16 @@ def _spectral_radius(K):
     return np.max(np.abs(np.linalg.eigvals(K)), axis=-1)
 
 
+def _det_inv(V):
+    """Determinants and inverses of the stack V (M, n, n): closed form for n = 2."""
+    if V.shape[-1] != 2:
+        return np.linalg.det(V), np.linalg.inv(V)
+    a, b, c, d = V[:, 0, 0], V[:, 0, 1], V[:, 1, 0], V[:, 1, 1]
+    det = a * d - b * c
+    with np.errstate(divide="ignore", invalid="ignore"):     # singular: the caller's condition check refuses it
+        return det, np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
+
+
 def _triangular_eigen(A):
     """Eigenvalues and unit eigenvectors of blocks A (M, ns, ns) that are all lower triangular (or
     all upper: transposed), by forward substitution: the eigenvalues are the diagonal, and for
@@ -148,27 +162,33 @@ def _triangular_eigen(A):
 class PoleExpansion:
     """K(lambda) as a sum over site poles: with A_i = V diag(mu) V^-1, a_i(lambda) = sum_p P_ip /
     (lambda - mu_ip) + Ru_i, so every entry of K is a fixed linear form in the features
-    u_p conj(u_p'), u_p, conj(u_p), 1 (u_p = 1/(lambda - mu_ip)): one matrix product per batch of lambda."""
+    u_p conj(u_p'), u_p, conj(u_p), 1 (u_p = 1/(lambda - mu_ip)): one matrix product per batch of lambda.
+    Kept per site (wP1 = w_i P_ip[entry of a_k'k], P2 = conj P_ip[entry of a_l'l], both (ns, M, E);
+    wQ1, Q2 likewise for Ru_i, (M, E)), so the leading sites' law (`leading`) is a slice."""
 
     MAX_CONDITION = 1e6   # eigenvector bases worse than this (near-defective A_i): use the direct solve
 
-    def __init__(self, mu, quad, lin, conj_lin, const, shape):
-        self.shape = shape
+    def __init__(self, mu, wP1, P2, wQ1, Q2, w, shape):
+        self.shape, self._sites = shape, (mu, wP1, P2, wQ1, Q2, w)
+        const = np.einsum("me,me->e", wQ1, Q2)
         self.const = const if np.any(const.imag) else const.real   # (E,) lambda-independent, summed over sites
-        m, ns = mu.shape
-        live = np.flatnonzero(np.any(quad.reshape(m * ns * ns, -1) != 0, axis=0) |
-                              np.any(lin.reshape(m * ns, -1) != 0, axis=0) | np.any(conj_lin.reshape(m * ns, -1) != 0, axis=0))
+        if not np.any(mu.imag):
+            self.real = _RealPoles(mu.real, wP1, P2, wQ1, Q2)
+            live = self.real.live
+        else:
+            self.real = None
+            wP1, P2 = wP1.transpose(1, 0, 2), P2.transpose(1, 0, 2)          # (M, ns, E)
+            quad = wP1[:, :, None, :] * P2[:, None, :, :]
+            lin, conj_lin = wP1 * Q2[:, None, :], wQ1[:, None, :] * P2
+            live = np.flatnonzero(np.any(quad.reshape(-1, quad.shape[-1]) != 0, axis=0) |
+                                  np.any(lin.reshape(-1, lin.shape[-1]) != 0, axis=0) |
+                                  np.any(conj_lin.reshape(-1, lin.shape[-1]) != 0, axis=0))
+            self.mu = mu                   # (M, ns) poles
+            self.quad, self.lin, self.conj_lin = (c[..., live].reshape(-1, len(live)) for c in (quad, lin, conj_lin))
         self.live = live                   # entries of K that depend on lambda (others stay at const)
         pattern = np.zeros(shape[0] * shape[1], bool)
         pattern[live], pattern[const != 0] = True, True
         self.core = _nonzero_core(pattern.reshape(shape))
-        quad, lin, conj_lin = quad[..., live], lin[..., live], conj_lin[..., live]
-        if not np.any(mu.imag) and live.size:
-            self.real = _RealPoles(mu.real, quad, lin, conj_lin)
-        else:
-            self.real = None
-            self.mu = mu                   # (M, ns) poles
-            self.quad, self.lin, self.conj_lin = (c.reshape(-1, len(live)) for c in (quad, lin, conj_lin))
 
     @classmethod
     def of(cls, sites):
@@ -178,42 +198,43 @@ class PoleExpansion:
         if not sites.groups or ns == 0:
             return None
         if ns == 1:                                                      # A_i scalar: its own pole
-            mu = A[:, :, 0]
-            P = (Rs[:, :, 0, None] * B[:, 0, None, :])[:, None]
+            mu, left, right = A[:, :, 0], Rs, B
         else:
             mu, V = sites.eigen()
+            det, V_inv = _det_inv(V)
             # unit columns: cond(V) <= ns^(ns/2) / |det V| (Hadamard), so this bounds the condition number
-            if not np.all(np.isfinite(mu)) or np.min(np.abs(np.linalg.det(V))) * cls.MAX_CONDITION < ns ** (ns / 2):
+            if not np.all(np.isfinite(mu)) or np.min(np.abs(det)) * cls.MAX_CONDITION < ns ** (ns / 2):
                 return None
-            P = (Rs @ V).transpose(0, 2, 1)[..., None] * np.linalg.solve(V, B)[:, :, None, :]   # (M, ns, nf, nf)
+            left, right = Rs @ V, V_inv @ B                               # P_ip = left[:, p] right[p, :]
         pairs = sites._pairs()
-        rows, cols = pairs[:, 0][:, None], pairs[:, 0][None, :]
-        rows2, cols2 = pairs[:, 1][:, None], pairs[:, 1][None, :]
-        P1, P2 = P[:, :, rows, cols], P[:, :, rows2, cols2].conj()          # (M, ns, n, n)
-        Q1, Q2 = Ru[:, rows, cols], Ru[:, rows2, cols2]                    # real dtype stays real
-        wP1 = P1.reshape(m, ns, -1) * w[:, None, None]                   # weighted, entries flattened
-        P2, Q1, Q2 = P2.reshape(m, ns, -1), Q1.reshape(m, -1), Q2.reshape(m, -1)
-        quad = wP1[:, :, None, :] * P2[:, None, :, :]
-        lin = wP1 * Q2[:, None, :]
-        conj_lin = (w[:, None] * Q1)[:, None, :] * P2
-        const = w @ (Q1 * Q2)
-        return cls(mu, quad, lin, conj_lin, const, (len(pairs), len(pairs)))
+        (k1, l1), (k2, l2) = (np.ix_(pairs[:, j], pairs[:, j]) for j in (0, 1))
+        wleft = left * w[:, None, None]
+        wP1 = np.einsum("mrp,mpc->pmrc", wleft[:, pairs[:, 0]], right[:, :, pairs[:, 0]]).reshape(ns, m, -1)
+        P2 = np.einsum("mrp,mpc->pmrc", left[:, pairs[:, 1]], right[:, :, pairs[:, 1]]).conj().reshape(ns, m, -1)
+        wQ1, Q2 = Ru[:, k1, l1].reshape(m, -1) * w[:, None], Ru[:, k2, l2].reshape(m, -1)
+        return cls(mu, wP1, P2, wQ1, Q2, w, (len(pairs), len(pairs)))
+
+    def leading(self, k):
+        """The expansion for the first k sites, reweighted to sum to one (`SiteArrays.leading`)."""
+        mu, wP1, P2, wQ1, Q2, w = self._sites
+        mu, wP1, P2, wQ1, Q2, w = mu[:k], wP1[:, :k], P2[:, :k], wQ1[:k], Q2[:k], w[:k]
+        scale = 1.0 / w.sum()
+        return PoleExpansion(mu, wP1 * scale, P2, wQ1 * scale, Q2, w * scale, self.shape)
 
     def operator(self, lam):
         """K for scalar or 1-D lambda (leading axis)."""
         shape = lam.shape
-        flat_lam = lam.reshape(-1, 1)
+        flat_lam = lam.reshape(-1)
         if self.real is not None:
-            varying = self.real.values(flat_lam[:, 0], len(self.live))
+            K = self.real.values(flat_lam) + self.const
         else:
-            u = 1.0 / (flat_lam[..., None] - self.mu[None])                # (L, M, ns)
+            u = 1.0 / (flat_lam[:, None, None] - self.mu[None])              # (L, M, ns)
             n_lam = len(u)
             quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
             flat = u.reshape(n_lam, -1)
-            varying = quad + flat @ self.lin + flat.conj() @ self.conj_lin
-        K = np.empty((len(flat_lam), len(self.const)), np.result_type(self.const, varying))
-        K[:] = self.const
-        K[:, self.live] += varying
+            K = np.empty((n_lam, len(self.const)), complex)
+            K[:] = self.const
+            K[:, self.live] += quad + flat @ self.lin + flat.conj() @ self.conj_lin
         return K.reshape(shape + self.shape)
 
     def spectral_radius(self, lam):
@@ -233,31 +254,40 @@ class _RealPoles:
     (x_p x_q + y^2) / (d_p d_q), y / (d_p d_q) (p < q; the pair (q, p) is the conjugate), x_p / d_p
     and y / d_p. A pole shared by every site is evaluated once (a feature of shared poles only is
     summed over the sites once); real or imaginary parts of K that vanish for every lambda are not
-    computed (`is_real`: none is left)."""
+    computed (`is_real`: none is left). `live`: the entries of K that depend on lambda."""
 
-    def __init__(self, mu, quad, lin, conj_lin):
+    def __init__(self, mu, wP1, P2, wQ1, Q2):
+        ns, entries = mu.shape[1], wP1.shape[-1]
         self.shared = np.all(mu == mu[:1], axis=0)          # poles shared by every site
-        self.mu = [mu[:1, p] if self.shared[p] else mu[:, p] for p in range(mu.shape[1])]
+        self.mu = [mu[:1, p] if self.shared[p] else mu[:, p] for p in range(ns)]
+        linear = bool(np.any(wQ1) or np.any(Q2))           # Ru_i = 0: no u_p, conj(u_p) terms
+        terms = []                                          # (kind, poles, c, i): coefficient i^i c
+        for p in range(ns):
+            terms.append(("d", (p,), wP1[p] * P2[p], 0))
+            if linear:
+                lin, conj_lin = wP1[p] * Q2, wQ1 * P2[p]
+                terms += [("x", (p,), lin + conj_lin, 0), ("y", (p,), conj_lin - lin, 1)]
+            for q in range(p + 1, ns):
+                pq, qp = wP1[p] * P2[q], wP1[q] * P2[p]
+                terms += [("xx", (p, q), pq + qp, 0), ("yy", (p, q), (pq - qp) * (mu[:, q] - mu[:, p])[:, None], 1)]
         self.features, blocks = [], []
-        for p in range(mu.shape[1]):
-            terms = [("d", (p,), quad[:, p, p]), ("x", (p,), lin[:, p] + conj_lin[:, p]),
-                     ("y", (p,), 1j * (conj_lin[:, p] - lin[:, p]))]
-            for q in range(p + 1, mu.shape[1]):
-                terms += [("xx", (p, q), quad[:, p, q] + quad[:, q, p]),
-                          ("yy", (p, q), 1j * (quad[:, p, q] - quad[:, q, p]) * (mu[:, q] - mu[:, p])[:, None])]
-            for kind, poles, coef in terms:
-                if np.any(coef):
-                    self.features.append((kind, poles))
-                    blocks.append(coef.sum(axis=0, keepdims=True) if all(self.shared[list(poles)]) else coef)
-        coef = np.concatenate(blocks) if blocks else np.zeros((0, quad.shape[-1]))   # all cancel: K constant
-        real = np.concatenate([coef.real, coef.imag], axis=1)
+        for kind, poles, coef, imaginary in terms:
+            if np.any(coef):
+                if all(self.shared[list(poles)]):
+                    coef = coef.sum(axis=0, keepdims=True)
+                parts = (coef.real, coef.imag if np.iscomplexobj(coef) else np.zeros_like(coef))
+                self.features.append((kind, poles))
+                blocks.append(np.concatenate([-parts[1], parts[0]] if imaginary else parts, axis=1))
+        real = np.concatenate(blocks) if blocks else np.zeros((0, 2 * entries))   # all cancel: K constant
         self.columns = np.flatnonzero(np.any(real != 0, axis=0))   # real, then imaginary parts of K
+        self.live = np.unique(self.columns % entries)
         ends = np.cumsum([len(b) for b in blocks])
         self.coef = np.split(real[:, self.columns], ends[:-1])     # one row block per feature
-        self.is_real = not np.any(self.columns >= coef.shape[1])
+        self.is_real = not np.any(self.columns >= entries)
+        self.entries = entries
         self.used = sorted({p for _, poles in self.features for p in poles})
 
-    def values(self, lam, entries):
+    def values(self, lam):
         """The (L, entries) varying part of K at the 1-D array lam (real if `is_real`)."""
         x0, y = lam.real[:, None], lam.imag[:, None]
         y2 = y * y
@@ -267,7 +297,7 @@ class _RealPoles:
             inv[p] = x[p] * x[p]
             inv[p] += y2
             np.reciprocal(inv[p], out=inv[p])
-        full = np.zeros((len(lam), 2 * entries))
+        full = np.zeros((len(lam), 2 * self.entries))
         if self.features:
             total = 0.0
             for (kind, poles), coef in zip(self.features, self.coef):
@@ -283,7 +313,7 @@ class _RealPoles:
                     value *= inv[poles[1]]
                 total = total + value @ coef
             full[:, self.columns] = total
-        return full[:, :entries] if self.is_real else full[:, :entries] + 1j * full[:, entries:]
+        return full[:, :self.entries] if self.is_real else full[:, :self.entries] + 1j * full[:, self.entries:]
 
 
 def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):
