@@ -287,6 +287,17 @@ class _RealPoles:
         self.entries = entries
         self.used = sorted({p for _, poles in self.features for p in poles})
 
+    BOUND_ORDER = {"d": 1, "x": 0, "y": 0, "xx": 1, "yy": 2}   # |feature| <= d^-(order + 1), d the distance to the poles
+
+    def feature_bounds(self):
+        """(s1, s2, s3): ||K - K_const||_F <= s1 / d + s2 / d^2 + s3 / d^3 at distance d from every pole,
+        from |x_p| / d_p, |y| / d_p <= 1 / d; 1 / d_p, |x_p x_q + y^2| / (d_p d_q) <= 1 / d^2;
+        |y| / (d_p d_q) <= 1 / d^3, with each feature's coefficients summed in absolute value."""
+        s = [0.0, 0.0, 0.0]
+        for (kind, _), coef in zip(self.features, self.coef):
+            s[self.BOUND_ORDER[kind]] += float(np.linalg.norm(np.abs(coef).sum(axis=0)))
+        return tuple(s)
+
     def values(self, lam):
         """The (L, entries) varying part of K at the 1-D array lam (real if `is_real`)."""
         x0, y = lam.real[:, None], lam.imag[:, None]

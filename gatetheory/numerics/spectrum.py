@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .dominance import bulk_below
+
 THETA_MIN = 1e-3   # rays closer to the real axis would trace the real segments, not the 2-D bulk
 RADIAL_SCAN = 24
 
@@ -234,12 +236,14 @@ EDGE_HALVINGS = 4   # and halved, at most this many times in one climb
 
 class Edge(NamedTuple):
     """`width_edge`'s result: the width-N extreme, the bulk size, and for continuation the coarse
-    ray radii and the climb's end."""
+    ray radii and the climb's end; `bounded`: value is only an upper bound (the floor the bulk was
+    shown to stay below)."""
 
     value: float
     size: float
     radii: np.ndarray = None
     peak: complex = None
+    bounded: bool = False
 
     def warm(self):
         """A plain-data continuation start for `width_edge` at a neighbouring parameter point."""
@@ -292,7 +296,7 @@ def _median_radius(coarse, center, angles, radii, tol, r_max):
     return float(np.nanmedian(exact))
 
 
-def width_edge(sites, n, continuous, warm=None):
+def width_edge(sites, n, continuous, warm=None, floor=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
     `sites`, and the bulk size (median ray radius): the edge's extreme moved out along its normal by
     `edge_overshoot(n)` times the size (Rider 2003). COARSE_RAYS rays locate the extreme,
@@ -303,7 +307,10 @@ def width_edge(sites, n, continuous, warm=None):
     law around the best coarse ray is taken (`_thick_ray_extreme`). Without any thick
     ray the thin bulk's largest ray root is returned. `warm` (`Edge.warm()` of a neighbouring
     point): the coarse rays are bracketed around its roots and the climb starts at its end, unless
-    a coarse ray shows a higher edge elsewhere. Returns an `Edge` ((-inf, 0) without a bulk)."""
+    a coarse ray shows a higher edge elsewhere. `floor`: a level the caller takes the maximum with;
+    when the coarse rays stay below it and `bulk_below` shows that no thick bulk reaches it, the
+    climb is skipped and the value is the floor (`bounded`). Returns an `Edge` ((-inf, 0) without
+    a bulk)."""
     if not sites.groups:
         return Edge(-np.inf, 0.0)
     center = bulk_center(sites)
@@ -320,6 +327,8 @@ def width_edge(sites, n, continuous, warm=None):
     thick = np.isfinite(points) & (np.abs(points.imag) >= shift)
     if not thick.any():
         return Edge(float(values.max()), size, radii)
+    if floor is not None and values[thick].max() < floor and bulk_below(sites, floor, shift, continuous):
+        return Edge(floor, size, radii, bounded=True)
     k = int(np.argmax(np.where(thick, _edge_coordinates(points, continuous)[0], -np.inf)))
     last = None if not warm or warm.get("peak") is None else complex(*warm["peak"])
     peak = edge_extreme(sites, points[k] if last is None else last, continuous, size)
@@ -365,8 +374,9 @@ def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, continuous
 def width_radius(sites, n, continuous, warm=None):
     """Radius (continuous: abscissa) expected at width n: the larger of the width-n bulk edge and
     the per-site eigenvalues' extreme over the N-site law (THEORY.md sec. 3); with the `Edge`."""
-    edge = width_edge(sites, n, continuous, warm)
-    return max(edge.value, extreme(sites.diagonal_eigenvalues(), continuous)), edge
+    site_extreme = extreme(sites.diagonal_eigenvalues(), continuous)
+    edge = width_edge(sites, n, continuous, warm, floor=site_extreme)
+    return max(edge.value, site_extreme), edge
 
 
 EXTREME_LAW_SITES = 2 ** 17   # Sobol sites standing in for the site law in the order statistics
