@@ -22,11 +22,15 @@ def gru_diagram():
 
 
 def test_sweep_equals_fresh_single_point_solves(gru_diagram):
-    # continuation along rows must land on the same solution a fresh Model finds
+    # continuation along rows must land on the same solution a fresh Model finds; the radius to 2e-6:
+    # the bulk size enters it only through the width-N shift (edge_overshoot ~ 0.014 at N = 1000), and
+    # is the median of coarse ray roots bracketed to 1e-4 and placed by a secant step, whose brackets
+    # differ between a continued and a fresh solve (over 203 varied points the size is within 5e-5 of
+    # the exact median root, so the radius within 7e-7)
     for j, i in [(0, 0), (1, 2), (2, 3)]:
         params = {**GRU_FIXED, "g": gru_diagram.x.values[i], "alpha_z": gru_diagram.y.values[j]}
         model = Model("gru", **params)
-        assert gru_diagram["radius"][j, i] == pytest.approx(model.spectrum(slow_eps=None).radius, rel=1e-9)
+        assert gru_diagram["radius"][j, i] == pytest.approx(model.spectrum(slow_eps=None).radius, rel=2e-6)
         assert gru_diagram["moment_h"][j, i] == pytest.approx(model.mean_field().state_second_moments["h"], rel=1e-9)
     assert gru_diagram.diagnostics["failures"] == []
     assert np.all(gru_diagram.diagnostics["residual"] < 1e-9)

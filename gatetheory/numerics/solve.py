@@ -87,28 +87,6 @@ HALVINGS = 12         # a row whose residual does not fall after this many step 
 RESIDUAL_FLOOR = 1e-11   # converged if its max |F| is this small (relative to 1 + |q|), else dropped
 
 
-def _solve_small(jac, f):
-    """x with jac x = f for stacks (k, n, n), (k, n): Cramer's rule for n <= 2, LAPACK above; rows
-    with a singular jac get the pseudo-inverse's least-squares step."""
-    n = f.shape[1]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if n == 1:
-            x = f / jac[:, :, 0]
-        elif n == 2:
-            a, b, c, d = jac[:, 0, 0], jac[:, 0, 1], jac[:, 1, 0], jac[:, 1, 1]
-            inv_det = 1.0 / (a * d - b * c)
-            x = np.stack([(d * f[:, 0] - b * f[:, 1]) * inv_det, (a * f[:, 1] - c * f[:, 0]) * inv_det], 1)
-        else:
-            try:
-                return np.linalg.solve(jac, f[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                x = np.full(f.shape, np.nan)
-    bad = ~np.isfinite(x).all(axis=1)
-    if bad.any():
-        x[bad] = (np.linalg.pinv(jac[bad]) @ f[bad][..., None])[..., 0]
-    return x
-
-
 def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER, known=None):
     """Newton's method on F(q) = M(q) - q from every row of q0 (k, n) at once, one stacked call of F
     per iteration: each row's trial point and, for a Newton step, its n forward-shifted copies
@@ -161,7 +139,10 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         done[acc[nt[ok] == 0]] = True
         fresh = acc[nt[ok] != 0]
         if fresh.size:
-            step[fresh] = -_solve_small(jac[fresh], f[fresh])
+            try:
+                step[fresh] = -np.linalg.solve(jac[fresh], f[fresh][..., None])[..., 0]
+            except np.linalg.LinAlgError:                                       # a singular Jacobian
+                step[fresh] = -(np.linalg.pinv(jac[fresh]) @ f[fresh][..., None])[..., 0]
             scale[fresh], differ[fresh] = 1.0, not chord
             small = np.abs(step[fresh]).max(axis=1) <= xtol * (1 + np.abs(q[fresh]).max(axis=1))
             done[fresh[small]] = True

@@ -73,7 +73,8 @@ def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
     """Roots of f(x, rows) (rows: which brackets x belongs to) in the brackets [x1, x2] (f1 >= 0 > f2
     or the reverse), all at once: Chandrupatla's inverse-quadratic / bisection steps (as in
     scipy.optimize.elementwise.find_root, whose per-step bookkeeping costs more than f here), to
-    |x2 - x1| <= tol. Returns the endpoint with the smaller |f|."""
+    |x2 - x1| <= tol. Returns the secant root of the final bracket (error ~ f'' / f' tol^2), or the
+    endpoint with the smaller |f| where f does not change sign across it."""
     x1, f1, x2, f2 = (np.array(v, float) for v in (x1, f1, x2, f2))
     x3, f3 = x2.copy(), f2.copy()
     t = np.full(x1.shape, 0.5)
@@ -101,7 +102,10 @@ def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
             step = g1 / (g1 - g2) * g3 / (g3 - g2) - alpha * g1 / (g3 - g1) * g2 / (g2 - g3)
         tl = 0.5 * tol / np.abs(a2 - a1)
         t[act] = np.clip(np.where(quadratic, step, 0.5), tl, 1 - tl)
-    return np.where(np.abs(f1) < np.abs(f2), x1, x2)
+    crossing = (f1 >= 0) != (f2 >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        secant = x1 - f1 * (x2 - x1) / (f2 - f1)
+    return np.where(crossing & np.isfinite(secant), secant, np.where(np.abs(f1) < np.abs(f2), x1, x2))
 
 
 def outer_scale(sites, center):
@@ -167,8 +171,9 @@ def _finite_edge(center, angles, radii, shift, continuous):
 
 COARSE_RAYS = 16      # rays on [THETA_MIN, pi] locating the edge's extreme and the bulk size,
 COARSE_SITES = 512    # on the law's leading sites (a stand-in: the climb and the thick test use all)
-COARSE_RTOL = 1e-4    # their root tolerance, relative to the outer scale (the climb refines the extreme)
-ROOT_RTOL = 1e-10     # final roots (the median ray, the sliver edge): results do not depend on the path
+COARSE_RTOL = 1e-4    # their root bracket, relative to the outer scale, then a secant step (roots within
+#                       5e-5 relative; the climb refines the extreme, the size enters only through the shift)
+ROOT_RTOL = 1e-10     # final roots (the fallback rays' edge): results do not depend on the path
 SCAN_RATIO = 0.85     # their scan: radii r_max * SCAN_RATIO^k (15 % apart) down to 1e-3 r_max, then ~0
 SCAN_CHUNK = 3        # scan radii per transfer-radius call
 EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
@@ -285,17 +290,6 @@ def _coarse_radii(coarse, center, angles, r_max, warm):
     return radii
 
 
-def _median_radius(coarse, center, angles, radii, tol, r_max):
-    """The median of the ray radii, each known to `tol`, to ROOT_RTOL: the rays within 2 tol of the
-    median (the only ones that can be it) are solved again in [r - 2 tol, r + 2 tol]."""
-    near = np.flatnonzero(np.abs(radii - np.nanmedian(radii)) <= 2 * tol)
-    solved = _bracketed_roots(coarse, center, np.exp(1j * angles[near]), np.maximum(radii[near] - 2 * tol, 0.0),
-                              radii[near] + 2 * tol, ROOT_RTOL * (1 + r_max))
-    exact = radii.copy()
-    exact[near] = np.where(np.isfinite(solved), solved, radii[near])
-    return float(np.nanmedian(exact))
-
-
 def width_edge(sites, n, continuous, warm=None, floor=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
     `sites`, and the bulk size (median ray radius): the edge's extreme moved out along its normal by
@@ -320,7 +314,7 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
     radii = _coarse_radii(coarse, center, angles, r_max, warm)
     if not np.isfinite(radii).any():
         return Edge(-np.inf, 0.0)
-    size = _median_radius(coarse, center, angles, radii, COARSE_RTOL * (1 + r_max), r_max)
+    size = float(np.nanmedian(radii))
     shift = edge_overshoot(n) * size
     values = _finite_edge(center, angles, radii, shift, continuous)
     points = center + radii * np.exp(1j * angles)
