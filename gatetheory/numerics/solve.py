@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from ..errors import ConvergenceError
@@ -87,6 +89,19 @@ HALVINGS = 12         # a row whose residual does not fall after this many step 
 RESIDUAL_FLOOR = 1e-11   # converged if its max |F| is this small (relative to 1 + |q|), else dropped
 
 
+class _Row:
+    """One start's Newton state (plain Python floats: the rows are few and short, and per-row
+    arithmetic on lists costs far less than NumPy calls on tiny arrays)."""
+
+    __slots__ = ("q", "f", "norm", "jac", "current", "step", "scale", "trial", "differ", "refresh", "live",
+                 "done", "fd")
+
+    def __init__(self, q, jac, differ):
+        self.q, self.trial, self.f, self.norm = q, q, None, math.inf
+        self.jac, self.current, self.step, self.scale = jac, False, None, 1.0
+        self.differ, self.refresh, self.live, self.done, self.fd = differ, False, True, False, None
+
+
 def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER, known=None):
     """Newton's method on F(q) = M(q) - q from every row of q0 (k, n) at once, one stacked call of F
     per iteration: each row's trial point and, for a Newton step, its n forward-shifted copies
@@ -98,62 +113,67 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
     are dropped)."""
     q0 = np.atleast_2d(np.asarray(q0, float))
     k, n = q0.shape
-    chord, eye, lower = jacobians is not None, np.eye(n), np.where(diagonal, 0.0, -np.inf)
-    q, f, norm = q0.copy(), np.zeros((k, n)), np.full(k, np.inf)
-    jac = np.array(jacobians, float) if chord else np.zeros((k, n, n))
-    current = np.zeros(k, bool)                    # jac was taken at q
-    step, scale = np.zeros((k, n)), np.ones(k)     # a row's step and the part of it tried
-    trial, differ = q0.copy(), np.full(k, not chord)
-    refresh = np.zeros(k, bool)                    # the trial is q again, only to difference there
-    live, done = np.ones(k, bool), np.zeros(k, bool)
+    chord = jacobians is not None
+    lower = [0.0 if d else -math.inf for d in diagonal]
+    rows = [_Row(q, jac, not chord) for q, jac in
+            zip(q0.tolist(), np.asarray(jacobians, float).tolist() if chord else [[[0.0] * n] * n] * k)]
+    known = None if known is None else np.asarray(known, float).tolist()
     for _ in range(max_iter):
-        rows = np.flatnonzero(live)
-        if rows.size == 0:
+        act = [r for r in rows if r.live]
+        if not act:
             break
-        t, dif = trial[rows], differ[rows]
-        td = t[dif]
-        if known is not None and td.size == 0:
-            ft = np.asarray(known, float)[rows]          # F at q0 is known: no call on the first step
+        dif = [r for r in act if r.differ]
+        if known is not None and not dif:
+            values = [known[i] for i, r in enumerate(rows) if r.live]   # F at q0: no call on the first step
         else:
-            h = 1.5e-8 * (1 + np.abs(td))
-            values = residual(np.concatenate([t, (td[:, None, :] + h[:, :, None] * eye).reshape(-1, n)]))
-            ft = values[:rows.size]
-            fd = (values[rows.size:].reshape(-1, n, n) - ft[dif][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
+            stack = [r.trial for r in act]
+            for r in dif:
+                h = [1.5e-8 * (1 + abs(t)) for t in r.trial]
+                r.fd = h
+                stack += [[t + h[j] if i == j else t for i, t in enumerate(r.trial)] for j in range(n)]
+            values = residual(np.array(stack)).tolist()
+            for m, r in enumerate(dif):                 # forward differences, jac[i][j] = dF_i / dq_j
+                shifted, h, base = values[len(act) + m * n:len(act) + (m + 1) * n], r.fd, values[act.index(r)]
+                r.fd = [[(shifted[j][i] - base[i]) / h[j] for j in range(n)] for i in range(n)]
         known = None
-        nt = np.abs(ft).max(axis=1)
-        nt[~np.isfinite(nt)] = np.inf
-        ok = np.isfinite(nt) & ((nt < norm[rows]) | (nt == 0) | refresh[rows])
-        acc = rows[ok]
-        q[acc], f[acc], norm[acc], current[acc] = t[ok], ft[ok], nt[ok], False
-        if td.size:
-            took = ok[dif]
-            jac[rows[dif][took]], current[rows[dif][took]] = fd[took], True
-        refresh[rows] = False
-        rejected = rows[~ok]
-        if rejected.size:
-            is_stale = ~current[rejected] & np.isfinite(norm[rejected])        # a chord step failed:
-            stale, halve = rejected[is_stale], rejected[~is_stale]
-            trial[stale], differ[stale], refresh[stale] = q[stale], True, True  # difference at q
-            scale[halve] *= 0.5
-            differ[halve] = not chord
-        done[acc[nt[ok] == 0]] = True
-        fresh = acc[nt[ok] != 0]
-        if fresh.size:
+        fresh = []
+        for r, ft in zip(act, values):
+            nt = max(abs(v) for v in ft) if all(math.isfinite(v) for v in ft) else math.inf
+            if math.isfinite(nt) and (nt < r.norm or nt == 0 or r.refresh):
+                r.q, r.f, r.norm, r.current = r.trial, ft, nt, False
+                if r.differ:
+                    r.jac, r.current = r.fd, True
+                r.refresh = False
+                if nt == 0:
+                    r.done = True
+                else:
+                    fresh.append(r)
+            else:
+                r.refresh = False
+                if not r.current and math.isfinite(r.norm):      # a chord step failed: difference at q
+                    r.trial, r.differ, r.refresh = r.q, True, True
+                else:
+                    r.scale *= 0.5
+                    r.differ = not chord
+        if fresh:
+            jac, f = np.array([r.jac for r in fresh]), np.array([r.f for r in fresh])
             try:
-                step[fresh] = -np.linalg.solve(jac[fresh], f[fresh][..., None])[..., 0]
+                steps = -np.linalg.solve(jac, f[..., None])[..., 0]
             except np.linalg.LinAlgError:                                       # a singular Jacobian
-                step[fresh] = -(np.linalg.pinv(jac[fresh]) @ f[fresh][..., None])[..., 0]
-            scale[fresh], differ[fresh] = 1.0, not chord
-            small = np.abs(step[fresh]).max(axis=1) <= xtol * (1 + np.abs(q[fresh]).max(axis=1))
-            done[fresh[small]] = True
-        live &= ~done & np.isfinite(norm)          # rows never finite at their start are dropped
-        moving = np.flatnonzero(live & ~refresh)
-        trial[moving] = np.maximum(q[moving] + scale[moving, None] * step[moving], lower)
-        ended = scale[moving] < 0.5 ** HALVINGS    # at round-off already, or no progress,
-        ended |= (trial[moving] == q[moving]).all(axis=1)     # or the q >= 0 bound blocks the whole step
-        if ended.any():
-            stop = moving[ended]
-            done[stop] = norm[stop] <= RESIDUAL_FLOOR * (1 + np.abs(q[stop]).max(axis=1))
-            live[stop] = False
-    q = np.maximum(q, lower)
-    return q[done], norm[done], f[done], jac[done]
+                steps = -(np.linalg.pinv(jac) @ f[..., None])[..., 0]
+            for r, step in zip(fresh, steps.tolist()):
+                r.step, r.scale, r.differ = step, 1.0, not chord
+                if max(abs(v) for v in step) <= xtol * (1 + max(abs(v) for v in r.q)):
+                    r.done = True
+        for r in act:
+            r.live = r.live and not r.done and math.isfinite(r.norm)   # rows never finite at their start are dropped
+            if r.live and not r.refresh:
+                r.trial = [max(q + r.scale * s, b) for q, s, b in zip(r.q, r.step, lower)]
+                # at round-off already, or no progress, or the q >= 0 bound blocks the whole step
+                if r.scale < 0.5 ** HALVINGS or r.trial == r.q:
+                    r.done = r.norm <= RESIDUAL_FLOOR * (1 + max(abs(v) for v in r.q))
+                    r.live = False
+    done = [r for r in rows if r.done]
+    q = np.maximum(np.array([r.q for r in done], float).reshape(-1, n), lower)
+    return (q, np.array([r.norm for r in done], float), np.array([r.f for r in done], float).reshape(-1, n),
+            np.array([r.jac for r in done], float).reshape(-1, n, n))
