@@ -142,7 +142,7 @@ class Model:
             settled = settled or bool(settles)
             moments = problem.moments(r.q, pv, base)
             solutions[i] = MeanFieldSolution(
-                order_parameters={str(s): float(v) for s, v in zip(problem.q, r.q)},
+                order_parameters=dict(zip(problem.q_names, map(float, r.q))),
                 state_second_moments={s.name: float(m) for s, m in zip(self.cell.states, moments)},
                 residual=r.residual, map_radius=r.map_radius, attracting=r.attracting,
                 stable=None if st is None else st.stable, marginal=None if st is None else st.marginal,

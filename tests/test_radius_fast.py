@@ -135,3 +135,21 @@ def test_transfer_radius_on_the_nonzero_core_is_the_full_spectral_radius(cell, p
     lam = rng.normal(size=12) + 1j * rng.normal(size=12)
     reference = np.max(np.abs(np.linalg.eigvals(sites.transfer_operator(lam))), axis=-1)
     np.testing.assert_allclose(sites.transfer_radius(lam), reference, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell, params", [("lstm", dict(g=2.0, alpha_f=1.5, alpha_i=1.5, alpha_o=1.5, sigma_b=0.5)),
+                                          ("gru", dict(g=1.6, alpha_z=5.0, alpha_r=3.0, sigma_b=1.0))])
+def test_leading_sites_share_the_sliced_pole_expansion(cell, params):
+    """The stand-in law of the leading sites (its expansion sliced from the full law's, a pole shared
+    by all sites included) gives the same K as an expansion built from those sites alone."""
+    from gatetheory.numerics.edge import SiteArrays
+    model = Model(cell, **params)
+    sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=1000)
+    part = sites.leading(300)
+    w = sites.weights[:300]
+    alone = SiteArrays(sites.A[:300], sites.B[:300], sites.Rs[:300], sites.Ru[:300], w / w.sum(), sites.groups)
+    lam = np.random.default_rng(4).normal(size=12) * 0.5 + 0.6 + 0.3j * np.random.default_rng(5).normal(size=12)
+    fast, direct = part.transfer_operator(lam), alone.transfer_operator(lam)
+    scale = np.max(np.abs(direct), axis=(1, 2))[:, None, None]
+    np.testing.assert_allclose(fast / scale, direct / scale, atol=1e-12)
+    np.testing.assert_allclose(part.transfer_radius(lam), alone.transfer_radius(lam), rtol=1e-12)

@@ -1,5 +1,6 @@
 """Spectral edge from the pencil's transfer operator (THEORY.md sec. 3) and fixed-point stability."""
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,11 +216,19 @@ class PoleExpansion:
         return cls(mu, wP1, P2, wQ1, Q2, w, (len(pairs), len(pairs)))
 
     def leading(self, k):
-        """The expansion for the first k sites, reweighted to sum to one (`SiteArrays.leading`)."""
+        """The expansion for the first k sites, reweighted to sum to one (`SiteArrays.leading`); real
+        poles' coefficients are sliced (the entries kept are the full law's: a superset)."""
         mu, wP1, P2, wQ1, Q2, w = self._sites
         mu, wP1, P2, wQ1, Q2, w = mu[:k], wP1[:, :k], P2[:, :k], wQ1[:k], Q2[:k], w[:k]
         scale = 1.0 / w.sum()
-        return PoleExpansion(mu, wP1 * scale, P2, wQ1 * scale, Q2, w * scale, self.shape)
+        if self.real is None:
+            return PoleExpansion(mu, wP1 * scale, P2, wQ1 * scale, Q2, w * scale, self.shape)
+        part = copy.copy(self)
+        part._sites = (mu, wP1 * scale, P2, wQ1 * scale, Q2, w * scale)
+        const = np.einsum("me,me->e", wQ1, Q2) * scale
+        part.const = const if np.any(const.imag) else const.real
+        part.real = self.real.leading(k, scale)
+        return part
 
     def operator(self, lam):
         """K for scalar or 1-D lambda (leading axis)."""
@@ -270,22 +279,35 @@ class _RealPoles:
             for q in range(p + 1, ns):
                 pq, qp = wP1[p] * P2[q], wP1[q] * P2[p]
                 terms += [("xx", (p, q), pq + qp, 0), ("yy", (p, q), (pq - qp) * (mu[:, q] - mu[:, p])[:, None], 1)]
-        self.features, blocks = [], []
+        self.features, blocks, self.summed = [], [], []
         for kind, poles, coef, imaginary in terms:
             if np.any(coef):
-                if all(self.shared[list(poles)]):
-                    coef = coef.sum(axis=0, keepdims=True)
                 parts = (coef.real, coef.imag if np.iscomplexobj(coef) else np.zeros_like(coef))
                 self.features.append((kind, poles))
+                self.summed.append(all(self.shared[list(poles)]))
                 blocks.append(np.concatenate([-parts[1], parts[0]] if imaginary else parts, axis=1))
-        real = np.concatenate(blocks) if blocks else np.zeros((0, 2 * entries))   # all cancel: K constant
-        self.columns = np.flatnonzero(np.any(real != 0, axis=0))   # real, then imaginary parts of K
+        nonzero = np.zeros(2 * entries, bool)
+        for block in blocks:
+            nonzero |= np.any(block != 0, axis=0)
+        self.columns = np.flatnonzero(nonzero)                     # real, then imaginary parts of K
         self.live = np.unique(self.columns % entries)
-        ends = np.cumsum([len(b) for b in blocks])
-        self.coef = np.split(real[:, self.columns], ends[:-1])     # one row block per feature
+        self.site_coef = [block[:, self.columns] for block in blocks]   # per feature, (M, columns)
+        self.coef = self._summed(self.site_coef)
         self.is_real = not np.any(self.columns >= entries)
         self.entries = entries
         self.used = sorted({p for _, poles in self.features for p in poles})
+
+    def _summed(self, site_coef):
+        """Per-feature coefficient rows: summed over the sites for features of shared poles only."""
+        return [c.sum(axis=0, keepdims=True) if summed else c for c, summed in zip(site_coef, self.summed)]
+
+    def leading(self, k, scale):
+        """The same expansion for the first k sites, coefficients times scale (`PoleExpansion.leading`)."""
+        part = copy.copy(self)
+        part.mu = [m if shared else m[:k] for m, shared in zip(self.mu, self.shared)]
+        part.site_coef = [c[:k] * scale for c in self.site_coef]
+        part.coef = part._summed(part.site_coef)
+        return part
 
     BOUND_ORDER = {"d": 1, "x": 0, "y": 0, "xx": 1, "yy": 2}   # |feature| <= d^-(order + 1), d the distance to the poles
 
@@ -348,7 +370,10 @@ def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=
         symbols = list(equations.implicit_states) + gaussians
     else:
         symbols = gaussians
-    fn = compile_expressions(list(exprs), symbols + params)
+    key = tuple(map(id, exprs))                        # the expressions are held with it: ids not reused
+    if key not in problem.site_functions:
+        problem.site_functions[key] = (tuple(exprs), compile_expressions(list(exprs), symbols + params))
+    fn = problem.site_functions[key][1]
     return [np.broadcast_to(np.asarray(v, float), w.shape) for v in fn(*args, *param_values)], w
 
 
