@@ -127,8 +127,9 @@ class Model:
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
-        with problem.reusing():
+        with problem.reusing():                        # moments share blocks with the last map calls
             roots, base, error = _solutions(problem, pv, starts, base)
+            moments = [problem.moments(r.q, pv, base) for r in roots]
         fine = lambda q: problem.map(q, pv, base)  # noqa: E731
         for r in roots if not lazy or len(roots) > 1 else ():          # lazy: one solution is selected
             r.map_radius = map_radius(fine, r.q)
@@ -140,10 +141,9 @@ class Model:
             st = stability(site_arrays(eqs, r.q, pv, qmc_sites=LAW_SITES), continuous) if needed else None
             settles = None if st is None else bool(r.attracting and st.stable)
             settled = settled or bool(settles)
-            moments = problem.moments(r.q, pv, base)
             solutions[i] = MeanFieldSolution(
                 order_parameters=dict(zip(problem.q_names, map(float, r.q))),
-                state_second_moments={s.name: float(m) for s, m in zip(self.cell.states, moments)},
+                state_second_moments={s.name: float(m) for s, m in zip(self.cell.states, moments[i])},
                 residual=r.residual, map_radius=r.map_radius, attracting=r.attracting,
                 stable=None if st is None else st.stable, marginal=None if st is None else st.marginal,
                 settles=settles, diagonal_extreme=None if st is None else st.diagonal_extreme,
