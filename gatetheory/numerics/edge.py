@@ -118,7 +118,11 @@ def _spectral_radius(K):
         return np.abs(K[:, 0, 0])
     if k == 2:
         half = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
-        root = np.sqrt(half * half - (K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]) + 0j)
+        det = K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]
+        if not np.iscomplexobj(K):          # real: |half| + sqrt(disc), or a conjugate pair of modulus sqrt(det)
+            disc = half * half - det
+            return np.where(disc >= 0, np.abs(half) + np.sqrt(np.maximum(disc, 0.0)), np.sqrt(np.maximum(det, 0.0)))
+        root = np.sqrt(half * half - det)
         return np.maximum(np.abs(half + root), np.abs(half - root))
     return np.max(np.abs(np.linalg.eigvals(K)), axis=-1)
 
@@ -190,6 +194,7 @@ class PoleExpansion:
         pattern = np.zeros(shape[0] * shape[1], bool)
         pattern[live], pattern[const != 0] = True, True
         self.core = _nonzero_core(pattern.reshape(shape))
+        self._core_entries = (self.core[:, None] * shape[1] + self.core[None, :]).ravel()
 
     @classmethod
     def of(cls, sites):
@@ -232,28 +237,29 @@ class PoleExpansion:
 
     def operator(self, lam):
         """K for scalar or 1-D lambda (leading axis)."""
-        shape = lam.shape
-        flat_lam = lam.reshape(-1)
+        return self._flat(lam.reshape(-1)).reshape(lam.shape + self.shape)
+
+    def _flat(self, flat_lam):
+        """K at the 1-D lambda, entries flattened (L, E)."""
         if self.real is not None:
-            K = self.real.values(flat_lam) + self.const
-        else:
-            u = 1.0 / (flat_lam[:, None, None] - self.mu[None])              # (L, M, ns)
-            n_lam = len(u)
-            quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
-            flat = u.reshape(n_lam, -1)
-            K = np.empty((n_lam, len(self.const)), complex)
-            K[:] = self.const
-            K[:, self.live] += quad + flat @ self.lin + flat.conj() @ self.conj_lin
-        return K.reshape(shape + self.shape)
+            return self.real.values(flat_lam) + self.const
+        u = 1.0 / (flat_lam[:, None, None] - self.mu[None])              # (L, M, ns)
+        n_lam = len(u)
+        quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
+        flat = u.reshape(n_lam, -1)
+        K = np.empty((n_lam, len(self.const)), complex)
+        K[:] = self.const
+        K[:, self.live] += quad + flat @ self.lin + flat.conj() @ self.conj_lin
+        return K
 
     def spectral_radius(self, lam):
         """rho(K(lambda)) for 1-D lambda: K restricted to its structurally nonzero core (rows and
         columns of K that vanish for every lambda carry only zero eigenvalues), in closed form up
         to 2 x 2."""
-        K = self.operator(lam)
+        K = self._flat(lam)
         if len(self.core) < self.shape[0]:
-            K = K[:, self.core][:, :, self.core]
-        return _spectral_radius(K)
+            K = K[:, self._core_entries]
+        return _spectral_radius(K.reshape(len(lam), len(self.core), len(self.core)))
 
 
 class _RealPoles:
@@ -295,6 +301,8 @@ class _RealPoles:
         self.coef = self._summed(self.site_coef)
         self.is_real = not np.any(self.columns >= entries)
         self.entries = entries
+        self.dense = self.is_real and len(self.columns) == entries and bool(self.features) and \
+            all(kind == "d" for kind, _ in self.features)
         self.used = sorted({p for _, poles in self.features for p in poles})
 
     def _summed(self, site_coef):
@@ -330,6 +338,11 @@ class _RealPoles:
             inv[p] = x[p] * x[p]
             inv[p] += y2
             np.reciprocal(inv[p], out=inv[p])
+        if self.dense:                      # only 1 / d_p features, filling every (real) entry
+            total = 0.0
+            for (_, poles), coef in zip(self.features, self.coef):
+                total = total + inv[poles[0]] @ coef
+            return total
         full = np.zeros((len(lam), 2 * self.entries))
         if self.features:
             total = 0.0
