@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from gatetheory.model import Model
-from gatetheory.numerics.dominance import BELOW_LEVEL, bulk_below, far_distance
+from gatetheory.numerics.dominance import BELOW_LEVEL, bulk_below, far_distance, ray_bounds
 from gatetheory.numerics.edge import site_arrays
-from gatetheory.numerics.spectrum import edge_overshoot, extreme, width_edge, width_radius
+from gatetheory.numerics.spectrum import bulk_center, edge_overshoot, extreme, ray_angles, width_edge, width_radius
 
 GRU_BINARY = ("gru", dict(g=1.6, alpha_z=5.0, alpha_r=3.0, sigma_b=1.0))      # per-site extreme 1.0, bulk ~0.96
 GRU_BULK = ("gru", dict(g=1.6, alpha_z=0.5, alpha_r=3.0, sigma_b=1.0))        # bulk 0.86 above the extreme 0.76
@@ -69,3 +69,17 @@ def test_bulk_below_agrees_with_the_climbed_edge(cell, params, below):
     radius, used = width_radius(sites, n, continuous)
     assert used.bounded is below
     assert radius == max(edge.value, floor)
+
+
+@pytest.mark.parametrize("cell, params", [GRU_BINARY, LSTM, GATED_CT])
+def test_ray_bounds_leave_the_support_behind(cell, params):
+    """Beyond each ray's bound rho(K) < 1 (up to 4x the bound, 40 radii per ray), and the bound is
+    not absurdly loose: within 4x the ray's outermost root."""
+    sites, _ = _sites(cell, params, 512)
+    center = bulk_center(sites)
+    angles = ray_angles(16)
+    bounds = ray_bounds(sites, center, angles)
+    r = bounds[:, None] * np.geomspace(1.0, 4.0, 40)[None, :]
+    assert np.max(sites.transfer_radius(center + r * np.exp(1j * angles)[:, None])) < 1.0
+    radii = width_edge(sites, 512, False).radii
+    assert np.all(bounds >= radii) and np.nanmedian(bounds / radii) < 4.0

@@ -34,6 +34,29 @@ def far_distance(expansion, level):
     return float(brentq(bound, 0.5 * d, 3 * d))                      # bound(d / 2) >= room, bound(3 d) < room
 
 
+RAY_LEVEL = 0.95   # ray_bounds: beyond them ||K||_F <= this, so rho(K) < 1 (outside the support)
+
+
+def ray_bounds(sites, center, angles):
+    """Per ray center + r e^{i angle} (angle in (0, pi]), a radius beyond which the ray stays at least
+    `far_distance` (at RAY_LEVEL) from the pole segment [lo, hi], so rho(K) < 1 there: the smaller of
+    the radii where Im lambda alone, or Re lambda's excess over hi (lo), reaches it. None without a
+    real-pole expansion."""
+    expansion = sites._expansion()
+    if expansion is None or expansion.real is None:
+        return None
+    far = far_distance(expansion, RAY_LEVEL)
+    if far is None:
+        return None
+    poles = sites.diagonal_eigenvalues().real
+    lo, hi = float(poles.min()), float(poles.max())
+    sin, cos = np.sin(angles), np.cos(angles)
+    with np.errstate(divide="ignore"):
+        up = far / sin
+        side = np.where(cos > 0, (hi - center.real + far) / cos, (center.real - lo + far) / -cos)
+    return np.maximum(np.minimum(up, np.where(cos != 0, side, np.inf)), far * 1e-6)
+
+
 def _line(t0, t1, lo, hi, h, c):
     """Samples of [t0, t1] on the line Im lambda = h (t = Re lambda) spaced at most c times
     max(h, distance of t to [lo, hi]) <= c times the distance to the poles: uniform steps c h within h

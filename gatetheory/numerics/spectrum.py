@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .dominance import bulk_below
+from .dominance import bulk_below, ray_bounds
 
 THETA_MIN = 1e-3   # rays closer to the real axis would trace the real segments, not the 2-D bulk
 RADIAL_SCAN = 24
@@ -30,17 +30,17 @@ class Boundary:
 
 
 def _scan(sites, center, directions, grid, chunk=1):
-    """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into `grid`
-    (-1 if none) and rho(K) - 1 there and at the previous radius. Rays not yet inside are evaluated
-    at the next `chunk` radii in one call."""
+    """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into its row of
+    `grid` (rays, radii) (-1 if none) and rho(K) - 1 there and at the previous radius. Rays not yet
+    inside are evaluated at their next `chunk` radii in one call."""
     first = np.full(len(directions), -1)
     f_in, f_out, last = (np.full(len(directions), np.nan) for _ in range(3))
     open_ = np.arange(len(directions))
-    for j0 in range(0, len(grid), chunk):
+    for j0 in range(0, grid.shape[1], chunk):
         if open_.size == 0:
             break
-        r = grid[j0:j0 + chunk]
-        v = (sites.transfer_radius(center + r[None, :] * directions[open_, None]) - 1.0).reshape(len(open_), len(r))
+        r = grid[open_, j0:j0 + chunk]
+        v = sites.transfer_radius(center + r * directions[open_, None]) - 1.0
         inside = v >= 0
         hit = inside.any(axis=1)
         j = np.argmax(inside, axis=1)                                   # first inside radius per ray
@@ -54,18 +54,19 @@ def _scan(sites, center, directions, grid, chunk=1):
 
 def _outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120, chunk=1):
     """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in
-    (default grid: RADIAL_SCAN radii to r_max, then ~0; `chunk` radii per call) brackets the
-    outermost crossing, then batched Chandrupatla steps refine all unconverged rays at once. Rays
-    inside at grid[0] get grid[0]; rays never inside, nan."""
+    (default grid: RADIAL_SCAN radii to r_max, then ~0; or one row of radii per ray; `chunk` radii
+    per call) brackets the outermost crossing, then batched Chandrupatla steps refine all
+    unconverged rays at once. Rays inside at their first radius get it; rays never inside, nan."""
     if grid is None:
         grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
+    grid = np.broadcast_to(grid, (len(directions), np.shape(grid)[-1]))
     first, f_in, f_out = _scan(sites, center, directions, grid, chunk)
-    radii = np.where(first == 0, grid[0], np.nan)
+    radii = np.where(first == 0, grid[:, 0], np.nan)
     open_ = np.flatnonzero(first > 0)
     if open_.size:
         radii[open_] = _chandrupatla(lambda r, rows: sites.transfer_radius(center + r * directions[open_[rows]]) - 1.0,
-                                     grid[first[open_]], f_in[open_], grid[first[open_] - 1], f_out[open_],
-                                     rtol * (1 + r_max), iterations)
+                                     grid[open_, first[open_]], f_in[open_], grid[open_, first[open_] - 1],
+                                     f_out[open_], rtol * (1 + r_max), iterations)
     return radii
 
 
@@ -174,7 +175,7 @@ COARSE_SITES = 512    # on the law's leading sites (a stand-in: the climb and th
 COARSE_RTOL = 1e-4    # their root bracket, relative to the outer scale, then a secant step (roots within
 #                       5e-5 relative; the climb refines the extreme, the size enters only through the shift)
 ROOT_RTOL = 1e-10     # final roots (the fallback rays' edge): results do not depend on the path
-SCAN_RATIO = 0.85     # their scan: radii r_max * SCAN_RATIO^k (15 % apart) down to 1e-3 r_max, then ~0
+SCAN_RATIO = 0.85     # their scan: radii start * SCAN_RATIO^k (15 % apart) down to 1e-3 start, then ~0
 SCAN_CHUNK = 3        # scan radii per transfer-radius call
 EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
 EDGE_XTOL = 1e-11     # its convergence: step in |lambda| or Re lambda, relative to the scale
@@ -272,12 +273,15 @@ def _bracketed_roots(sites, center, directions, inner, outer, tol):
     return radii
 
 
-def _coarse_radii(coarse, center, angles, r_max, warm):
-    """Outermost roots on the coarse rays: from a scan (`_outermost_roots`), or in continuation from
-    brackets around the neighbouring point's roots (one call; a crossing further out than the bracket
-    is not looked for), rays whose bracket does not hold being scanned."""
+def _coarse_radii(coarse, center, angles, starts, warm):
+    """Outermost roots on the coarse rays: from a scan (`_outermost_roots`) down from each ray's
+    `starts` radius (beyond which rho(K) < 1), or in continuation from brackets around the
+    neighbouring point's roots (one call; a crossing further out than the bracket is not looked
+    for), rays whose bracket does not hold being scanned."""
     directions = np.exp(1j * angles)
-    grid = np.append(r_max * SCAN_RATIO ** np.arange(int(np.log(1e-3) / np.log(SCAN_RATIO)) + 1), 1e-9 * r_max)
+    r_max = float(np.max(starts))
+    ratios = np.append(SCAN_RATIO ** np.arange(int(np.log(1e-3) / np.log(SCAN_RATIO)) + 1), 1e-9)
+    grid = np.asarray(starts, float)[:, None] * ratios
     last = None if not warm or warm.get("radii") is None else np.asarray(warm["radii"], float)
     if last is None or len(last) != len(angles):
         return _outermost_roots(coarse, center, directions, r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
@@ -286,7 +290,8 @@ def _coarse_radii(coarse, center, angles, r_max, warm):
                              COARSE_RTOL * (1 + r_max))
     rest = np.flatnonzero(~np.isfinite(radii))
     if rest.size:
-        radii[rest] = _outermost_roots(coarse, center, directions[rest], r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
+        radii[rest] = _outermost_roots(coarse, center, directions[rest], r_max, COARSE_RTOL, grid[rest],
+                                       chunk=SCAN_CHUNK)
     return radii
 
 
@@ -309,9 +314,12 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
         return Edge(-np.inf, 0.0)
     center = bulk_center(sites)
     coarse = sites.leading(COARSE_SITES) if len(sites.weights) >= 2 * COARSE_SITES else sites
-    r_max = outer_scale(coarse, center)
     angles = ray_angles(COARSE_RAYS)
-    radii = _coarse_radii(coarse, center, angles, r_max, warm)
+    starts = ray_bounds(coarse, center, angles)
+    if starts is None:
+        starts = np.full(len(angles), outer_scale(coarse, center))
+    r_max = float(np.max(starts))
+    radii = _coarse_radii(coarse, center, angles, starts, warm)
     if not np.isfinite(radii).any():
         return Edge(-np.inf, 0.0)
     size = float(np.nanmedian(radii))
