@@ -74,10 +74,13 @@ def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None, values=N
 def _solve_from(residual, candidates, diagonal, jacobians=None, xtol=None, known=None):
     """Distinct solutions reached by Newton from the candidates (all at once, `newton`), in the
     candidates' order: (q, max |F|, F, dF/dq) each."""
-    found = []
+    found, kept = [], []
     for root in zip(*newton(residual, np.array(candidates, float), diagonal, jacobians, xtol or NEWTON_XTOL, known=known)):
-        if not any(np.max(np.abs(other[0] - root[0])) <= SAME_ROOT * (1 + np.max(np.abs(root[0]))) for other in found):
+        q = root[0].tolist()
+        tol = SAME_ROOT * (1 + max(map(abs, q)))
+        if not any(max(abs(a - b) for a, b in zip(other, q)) <= tol for other in kept):
             found.append(root)
+            kept.append(q)
     return found
 
 
@@ -122,19 +125,18 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         act = [r for r in rows if r.live]
         if not act:
             break
-        dif = [r for r in act if r.differ]
+        dif = [i for i, r in enumerate(act) if r.differ]
         if known is not None and not dif:
             values = [known[i] for i, r in enumerate(rows) if r.live]   # F at q0: no call on the first step
         else:
-            stack = [r.trial for r in act]
-            for r in dif:
-                h = [1.5e-8 * (1 + abs(t)) for t in r.trial]
-                r.fd = h
-                stack += [[t + h[j] if i == j else t for i, t in enumerate(r.trial)] for j in range(n)]
-            values = residual(np.array(stack)).tolist()
-            for m, r in enumerate(dif):                 # forward differences, jac[i][j] = dF_i / dq_j
-                shifted, h, base = values[len(act) + m * n:len(act) + (m + 1) * n], r.fd, values[act.index(r)]
-                r.fd = [[(shifted[j][i] - base[i]) / h[j] for j in range(n)] for i in range(n)]
+            trial = np.array([r.trial for r in act])
+            td = trial[dif]
+            h = 1.5e-8 * (1 + np.abs(td))
+            values = residual(np.concatenate([trial, (td[:, None, :] + h[:, :, None] * np.eye(n)).reshape(-1, n)]))
+            fd = (values[len(act):].reshape(-1, n, n) - values[dif][:, None, :]).transpose(0, 2, 1) / h[:, None, :]
+            for i, jac in zip(dif, fd.tolist()):        # forward differences, jac[i][j] = dF_i / dq_j
+                act[i].fd = jac
+            values = values[:len(act)].tolist()
         known = None
         fresh = []
         for r, ft in zip(act, values):
