@@ -105,6 +105,28 @@ class _Row:
         self.differ, self.refresh, self.live, self.done, self.fd = differ, False, True, False, None
 
 
+def _newton_steps(jacs, fs):
+    """-J^-1 F for each row (nested lists): Cramer's rule in floats for n <= 2, one LAPACK call above;
+    a singular J takes the pseudo-inverse's least-squares step."""
+    n = len(fs[0])
+    if n > 2:
+        jac, f = np.array(jacs), np.array(fs)
+        try:
+            return (-np.linalg.solve(jac, f[..., None])[..., 0]).tolist()
+        except np.linalg.LinAlgError:
+            return (-(np.linalg.pinv(jac) @ f[..., None])[..., 0]).tolist()
+    steps = []
+    for J, f in zip(jacs, fs):
+        det = J[0][0] if n == 1 else J[0][0] * J[1][1] - J[0][1] * J[1][0]
+        if det == 0 or not math.isfinite(det):
+            steps.append((-(np.linalg.pinv(np.array(J)) @ np.array(f))).tolist())
+        elif n == 1:
+            steps.append([-f[0] / det])
+        else:
+            steps.append([(J[0][1] * f[1] - J[1][1] * f[0]) / det, (J[1][0] * f[0] - J[0][0] * f[1]) / det])
+    return steps
+
+
 def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER, known=None):
     """Newton's method on F(q) = M(q) - q from every row of q0 (k, n) at once, one stacked call of F
     per iteration: each row's trial point and, for a Newton step, its n forward-shifted copies
@@ -128,6 +150,8 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         dif = [i for i, r in enumerate(act) if r.differ]
         if known is not None and not dif:
             values = [known[i] for i, r in enumerate(rows) if r.live]   # F at q0: no call on the first step
+        elif not dif:
+            values = residual(np.array([r.trial for r in act])).tolist()
         else:
             trial = np.array([r.trial for r in act])
             td = trial[dif]
@@ -158,12 +182,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
                     r.scale *= 0.5
                     r.differ = not chord
         if fresh:
-            jac, f = np.array([r.jac for r in fresh]), np.array([r.f for r in fresh])
-            try:
-                steps = -np.linalg.solve(jac, f[..., None])[..., 0]
-            except np.linalg.LinAlgError:                                       # a singular Jacobian
-                steps = -(np.linalg.pinv(jac) @ f[..., None])[..., 0]
-            for r, step in zip(fresh, steps.tolist()):
+            for r, step in zip(fresh, _newton_steps([r.jac for r in fresh], [r.f for r in fresh])):
                 r.step, r.scale, r.differ = step, 1.0, not chord
                 if max(abs(v) for v in step) <= xtol * (1 + max(abs(v) for v in r.q)):
                     r.done = True
