@@ -2,6 +2,7 @@
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -37,7 +38,7 @@ class SiteArrays:
         return a.reshape(shape + a.shape[1:])
 
     def _pairs(self):
-        return np.array([(k, l) for idx in self.groups.values() for k in idx for l in idx])
+        return _pairs(tuple(tuple(idx) for idx in self.groups.values()))
 
     def transfer_operator(self, lam):
         """K[(k'l'),(kl)] = < a_k'k conj(a_l'l) > over pairs of fields sharing a random matrix."""
@@ -96,16 +97,31 @@ class SiteArrays:
         return self.eigen()[0]
 
 
+@lru_cache(maxsize=64)
+def _pairs(groups):
+    """Pairs (k, l) of fields sharing a random matrix (`groups`: field indices per matrix)."""
+    pairs = np.array([(k, l) for idx in groups for k in idx for l in idx])
+    pairs.setflags(write=False)                          # shared between calls
+    return pairs
+
+
 def _nonzero_core(pattern):
     """Indices left after removing, repeatedly, every index whose row or column of the (structural)
     nonzero pattern is empty: K is block triangular with a zero diagonal block there."""
-    keep = np.arange(len(pattern))
+    return _core(pattern.tobytes(), len(pattern))
+
+
+@lru_cache(maxsize=256)
+def _core(flat, n):
+    pattern = np.frombuffer(flat, bool).reshape(n, n)
+    keep = np.arange(n)
     while keep.size:
         sub = pattern[np.ix_(keep, keep)]
         alive = sub.any(axis=0) & sub.any(axis=1)
         if alive.all():
             break
         keep = keep[alive]
+    keep.setflags(write=False)                           # shared between calls
     return keep
 
 
@@ -213,7 +229,7 @@ class PoleExpansion:
                 return None
             left, right = Rs @ V, V_inv @ B                               # P_ip = left[:, p] right[p, :]
         pairs = sites._pairs()
-        (k1, l1), (k2, l2) = (np.ix_(pairs[:, j], pairs[:, j]) for j in (0, 1))
+        (k1, l1), (k2, l2) = ((pairs[:, j, None], pairs[None, :, j]) for j in (0, 1))
         wleft = left * w[:, None, None]
         wP1 = np.einsum("mrp,mpc->pmrc", wleft[:, pairs[:, 0]], right[:, :, pairs[:, 0]]).reshape(ns, m, -1)
         P2 = np.einsum("mrp,mpc->pmrc", left[:, pairs[:, 1]], right[:, :, pairs[:, 1]]).conj().reshape(ns, m, -1)

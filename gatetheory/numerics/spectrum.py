@@ -178,7 +178,8 @@ ROOT_RTOL = 1e-10     # final roots (the fallback rays' edge): results do not de
 SCAN_RATIO = 0.85     # their scan: radii start * SCAN_RATIO^k (15 % apart) down to 1e-3 start, then ~0
 SCAN_CHUNK = 3        # scan radii per transfer-radius call
 EDGE_STEP = 1e-4      # finite-difference step of the extreme's Newton solve (relative to its scale)
-EDGE_XTOL = 1e-11     # its convergence: step in |lambda| or Re lambda, relative to the scale
+EDGE_XTOL = 1e-9      # its convergence: step in |lambda| or Re lambda, relative to the scale (quadratic: the
+#                       last step leaves ~1e-15)
 EDGE_ITER = 30        # climb steps at most
 
 
