@@ -32,14 +32,15 @@ class Boundary:
 def _scan(sites, center, directions, grid, chunk=1):
     """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into its row of
     `grid` (rays, radii) (-1 if none) and rho(K) - 1 there and at the previous radius. Rays not yet
-    inside are evaluated at their next `chunk` radii in one call."""
+    inside are evaluated at their next radii in one call: `chunk` of them, more once fewer rays are
+    left (as many points per call as the first)."""
     first = np.full(len(directions), -1)
     f_in, f_out, last = (np.full(len(directions), np.nan) for _ in range(3))
     open_ = np.arange(len(directions))
-    for j0 in range(0, grid.shape[1], chunk):
-        if open_.size == 0:
-            break
-        r = grid[open_, j0:j0 + chunk]
+    budget, j0 = chunk * len(directions), 0          # points per call: as rays close, the rest go deeper
+    while j0 < grid.shape[1] and open_.size:
+        step = max(chunk, budget // open_.size)
+        r = grid[open_, j0:j0 + step]
         v = sites.transfer_radius(center + r * directions[open_, None]) - 1.0
         inside = v >= 0
         hit = inside.any(axis=1)
@@ -49,6 +50,7 @@ def _scan(sites, center, directions, grid, chunk=1):
         first[rows], f_in[rows], f_out[rows] = j0 + j[hit], v[hit, j[hit]], before[hit]
         last[open_] = v[:, -1]
         open_ = open_[~hit]
+        j0 += step
     return first, f_in, f_out
 
 
@@ -70,11 +72,17 @@ def _outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, it
     return radii
 
 
+FEW_BRACKETS = 2                          # this few brackets left bisecting: split each into
+SECTIONS = np.arange(1, 8) / 8            # 8 parts in one call (a bracket in an island-ridden tongue
+#                                           can take ten bisections, a call each)
+
+
 def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
     """Roots of f(x, rows) (rows: which brackets x belongs to) in the brackets [x1, x2] (f1 >= 0 > f2
     or the reverse), all at once: Chandrupatla's inverse-quadratic / bisection steps (as in
     scipy.optimize.elementwise.find_root, whose per-step bookkeeping costs more than f here), to
-    |x2 - x1| <= tol. Returns the secant root of the final bracket (error ~ f'' / f' tol^2), or the
+    |x2 - x1| <= tol; when at most FEW_BRACKETS are left and due to bisect, each is cut into 8 in
+    one call instead. Returns the secant root of the final bracket (error ~ f'' / f' tol^2), or the
     endpoint with the smaller |f| where f does not change sign across it."""
     x1, f1, x2, f2 = (np.array(v, float) for v in (x1, f1, x2, f2))
     x3, f3 = x2.copy(), f2.copy()
@@ -83,16 +91,27 @@ def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
     for _ in range(iterations):
         if act.size == 0:
             break
-        x = x1[act] + t[act] * (x2[act] - x1[act])
-        fx = f(x, act)
-        same = (fx >= 0) == (f1[act] >= 0)
-        x3[act] = np.where(same, x1[act], x2[act])
-        f3[act] = np.where(same, f1[act], f2[act])
-        x2[act] = np.where(same, x2[act], x1[act])
-        f2[act] = np.where(same, f2[act], f1[act])
-        x1[act], f1[act] = x, fx
-        dx = np.abs(x2[act] - x1[act])
-        act = act[(dx > tol) & (fx != 0)]
+        split = (t[act] == 0.5) & (act.size <= FEW_BRACKETS)
+        one, cut = act[~split], act[split]
+        x = x1[one] + t[one] * (x2[one] - x1[one])
+        grid = x1[cut, None] + (x2[cut] - x1[cut])[:, None] * SECTIONS
+        values = f(np.concatenate([x, grid.ravel()]), np.concatenate([one, np.repeat(cut, len(SECTIONS))]))
+        fx = values[:one.size]
+        same = (fx >= 0) == (f1[one] >= 0)
+        x3[one] = np.where(same, x1[one], x2[one])
+        f3[one] = np.where(same, f1[one], f2[one])
+        x2[one] = np.where(same, x2[one], x1[one])
+        f2[one] = np.where(same, f2[one], f1[one])
+        x1[one], f1[one] = x, fx
+        if cut.size:                     # the first section point with the far end's sign, and the one before
+            xs = np.column_stack([x1[cut], grid, x2[cut]])
+            fs = np.column_stack([f1[cut], values[one.size:].reshape(cut.size, -1), f2[cut]])
+            j = np.argmax((fs >= 0) != (fs[:, :1] >= 0), axis=1)
+            rows = np.arange(cut.size)
+            x2[cut], f2[cut] = xs[rows, j - 1], fs[rows, j - 1]
+            x1[cut], f1[cut] = xs[rows, j], fs[rows, j]
+            x3[cut], f3[cut] = x2[cut], f2[cut]           # no third point: the next step bisects (or cuts)
+        act = act[(np.abs(x2[act] - x1[act]) > tol) & (f1[act] != 0)]
         if act.size == 0:
             break
         a1, a2, a3, g1, g2, g3 = x1[act], x2[act], x3[act], f1[act], f2[act], f3[act]
@@ -102,7 +121,7 @@ def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
             quadratic = (1 - np.sqrt(1 - xi) < phi) & (phi < np.sqrt(xi))
             step = g1 / (g1 - g2) * g3 / (g3 - g2) - alpha * g1 / (g3 - g1) * g2 / (g2 - g3)
         tl = 0.5 * tol / np.abs(a2 - a1)
-        t[act] = np.clip(np.where(quadratic, step, 0.5), tl, 1 - tl)
+        t[act] = np.where(quadratic, np.clip(step, tl, 1 - tl), 0.5)
     crossing = (f1 >= 0) != (f2 >= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         secant = x1 - f1 * (x2 - x1) / (f2 - f1)
