@@ -83,3 +83,21 @@ def test_ray_bounds_leave_the_support_behind(cell, params):
     assert np.max(sites.transfer_radius(center + r * np.exp(1j * angles)[:, None])) < 1.0
     radii = width_edge(sites, 512, False).radii
     assert np.all(bounds >= radii) and np.nanmedian(bounds / radii) < 4.0
+
+
+def test_transfer_radius_falls_away_from_the_poles_for_nonnegative_laws():
+    """GRU: K = const + sum_i c_i / |lambda - mu_i|^2 with nonnegative c_i and const (the case
+    bulk_below shortens its lines for): rho(K) falls with Im lambda, and with Re lambda past the last
+    pole; LSTM (shared poles, cross terms) is not such a law."""
+    from gatetheory.numerics.dominance import _monotone
+    sites, _ = _sites(*GRU_BINARY, 400)
+    expansion = sites._expansion()
+    assert _monotone(expansion.real, expansion.const)
+    hi = sites.diagonal_eigenvalues().real.max()
+    x, y = np.linspace(-0.5, hi + 1.0, 60), np.geomspace(1e-3, 2.0, 50)
+    rho = sites.transfer_radius((x[:, None] + 1j * y[None, :]).ravel()).reshape(len(x), len(y))
+    assert np.all(np.diff(rho, axis=1) <= 1e-12 * rho[:, 1:])
+    beyond = x >= hi
+    assert np.all(np.diff(rho[beyond], axis=0) <= 1e-12 * rho[beyond][1:])
+    lstm, _ = _sites(*LSTM, 400)
+    assert not _monotone(lstm._expansion().real, lstm._expansion().const)

@@ -72,6 +72,14 @@ def _line(t0, t1, lo, hi, h, c):
     return np.unique(t[(t >= t0) & (t <= t1)])
 
 
+def _monotone(real, const):
+    """Whether K = const + sum_i c_i / |lambda - mu_i|^2 with every c_i and const >= 0 (one field per
+    random matrix and real poles, e.g. the GRU's): then K, and with it rho(K) (Perron-Frobenius),
+    falls as lambda moves away from every pole."""
+    return bool(real.is_real and all(kind == "d" for kind, _ in real.features) and np.all(const >= 0) and
+                all(np.all(c >= 0) for c in real.site_coef))
+
+
 def bulk_below(sites, level, shift, continuous):
     """True when the support {rho(K) >= 1} has no point with |Im lambda| >= 0.9 shift and
     a >= level - 2 shift (a = |lambda|, or Re lambda in continuous time), so no thick edge point's
@@ -90,9 +98,14 @@ def bulk_below(sites, level, shift, continuous):
     poles = sites.diagonal_eigenvalues().real
     lo, hi = float(poles.min()), float(poles.max())
     h, edge, c = 0.9 * shift, level - 2 * shift, BELOW_SPACING
+    # K = const + sum_i c_i / |lambda - mu_i|^2 with c_i, const >= 0: K falls entrywise, so rho falls,
+    # moving away from the real axis or past the last pole; the line ends there
+    monotone = _monotone(expansion.real, expansion.const)
+    right, left = (hi, lo) if monotone else (hi + far, lo - far)
     if continuous:
-        up = edge + 1j * (h * (1 + c) ** np.arange(int(np.ceil(np.log(max(far, h) / h) / np.log1p(c))) + 1))
-        points = [up, _line(edge, max(edge, hi + far), lo, hi, h, c) + 1j * h]
+        points = [_line(edge, max(edge, right), lo, hi, h, c) + 1j * h]
+        if not monotone:          # (monotone: each point above the line has a smaller rho than the line's)
+            points.append(edge + 1j * (h * (1 + c) ** np.arange(int(np.ceil(np.log(max(far, h) / h) / np.log1p(c))) + 1)))
     else:
         if edge <= 2 * h:
             return False
@@ -100,8 +113,8 @@ def bulk_below(sites, level, shift, continuous):
         u = np.log(np.tan(theta0 / 2))
         theta = 2 * np.arctan(np.exp(np.append(np.arange(u, -u, c), -u)))
         x0 = edge * np.cos(theta0)
-        points = [edge * np.exp(1j * theta), _line(x0, max(x0, hi + far), lo, hi, h, c) + 1j * h,
-                  _line(min(-x0, lo - far), -x0, lo, hi, h, c) + 1j * h]
+        points = [edge * np.exp(1j * theta), _line(x0, max(x0, right), lo, hi, h, c) + 1j * h,
+                  _line(min(-x0, left), -x0, lo, hi, h, c) + 1j * h]
     points = np.concatenate(points)
     near = np.hypot(np.maximum.reduce([lo - points.real, points.real - hi, np.zeros(len(points))]), points.imag) < far
     return bool(not near.any() or np.max(sites.transfer_radius(points[near])) < BELOW_LEVEL)
