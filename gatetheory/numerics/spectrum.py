@@ -86,7 +86,8 @@ def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
     endpoint with the smaller |f| where f does not change sign across it."""
     x1, f1, x2, f2 = (np.array(v, float) for v in (x1, f1, x2, f2))
     x3, f3 = x2.copy(), f2.copy()
-    t = np.full(x1.shape, 0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):   # first step: the secant point, kept off the ends
+        t = np.clip(np.nan_to_num(f1 / (f1 - f2), nan=0.5), 0.05, 0.95)
     act = np.flatnonzero(np.abs(x2 - x1) > tol)
     for _ in range(iterations):
         if act.size == 0:
