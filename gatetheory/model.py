@@ -166,7 +166,7 @@ def _solutions(problem, pv, starts, base):
     coarse map (from `starts` too, a neighbouring point's solutions, themselves polished where the
     coarse map shows fewer solutions), the rule chosen at those points, then polished on it. On a
     cheap map, continuation polishes the starts directly, level by level. Returns (roots, base,
-    error estimate of the half-size rule at the roots)."""
+    error estimate of the half-size rule at the roots, or at the located points that chose it)."""
     coarse = lambda q: problem.map(q, pv, COARSE_NODES, COARSE_BUDGET)  # noqa: E731
     starts = [] if starts is None else [np.asarray(q, float) for q in starts]
     probe, jacobians = None, None
@@ -190,6 +190,8 @@ def _solutions(problem, pv, starts, base):
         fine = lambda q, b=base: problem.map(q, pv, b)  # noqa: E731
         if probe is None:
             roots = polish_roots(fine, candidates, problem.diagonal, jacobians=jacobians, values=known)
+            if chosen:
+                break                    # the rule was chosen at the located points: its error there stands
             qs, values = np.array([r.q for r in roots]), np.array([r.value for r in roots])
         else:
             qs = probe
@@ -199,10 +201,10 @@ def _solutions(problem, pv, starts, base):
         final = error <= QUADRATURE_TOL or base >= MAX_BASE_NODES or not problem.refines(base) or \
             _stalled(error, previous)
         if final and probe is not None:
-            probe, chosen = None, True   # this rule: now polish on it (its error is reported there)
+            probe, chosen = None, True   # this rule: now polish on it
             known = values if len(values) == len(candidates) else None   # the map at the candidates
             continue
-        if final or chosen:
+        if final:
             break
         previous = error
         base *= 2

@@ -164,7 +164,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         known = None
         fresh = []
         for r, ft in zip(act, values):
-            nt = max(abs(v) for v in ft) if all(math.isfinite(v) for v in ft) else math.inf
+            nt = max(map(abs, ft)) if math.isfinite(sum(ft)) else math.inf     # (a sum past 1e308: non-finite too)
             if math.isfinite(nt) and (nt < r.norm or nt == 0 or r.refresh):
                 r.q, r.f, r.norm, r.current = r.trial, ft, nt, False
                 if r.differ:
@@ -184,7 +184,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
         if fresh:
             for r, step in zip(fresh, _newton_steps([r.jac for r in fresh], [r.f for r in fresh])):
                 r.step, r.scale, r.differ = step, 1.0, not chord
-                if max(abs(v) for v in step) <= xtol * (1 + max(abs(v) for v in r.q)):
+                if max(map(abs, step)) <= xtol * (1 + max(map(abs, r.q))):
                     r.done = True
         for r in act:
             r.live = r.live and not r.done and math.isfinite(r.norm)   # rows never finite at their start are dropped
@@ -192,7 +192,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
                 r.trial = [max(q + r.scale * s, b) for q, s, b in zip(r.q, r.step, lower)]
                 # at round-off already, or no progress, or the q >= 0 bound blocks the whole step
                 if r.scale < 0.5 ** HALVINGS or r.trial == r.q:
-                    r.done = r.norm <= RESIDUAL_FLOOR * (1 + max(abs(v) for v in r.q))
+                    r.done = r.norm <= RESIDUAL_FLOOR * (1 + max(map(abs, r.q)))
                     r.live = False
     done = [r for r in rows if r.done]
     q = np.maximum(np.array([r.q for r in done], float).reshape(-1, n), lower)
