@@ -6,6 +6,7 @@ import pytest
 from gatetheory.model import Model
 from gatetheory.numerics.dominance import BELOW_LEVEL, bulk_below, far_distance, ray_bounds
 from gatetheory.numerics.edge import site_arrays
+from gatetheory.numerics.edge_excess import edge_excess
 from gatetheory.numerics.spectrum import bulk_center, edge_overshoot, extreme, ray_angles, width_edge, width_radius
 
 GRU_BINARY = ("gru", dict(g=1.6, alpha_z=5.0, alpha_r=3.0, sigma_b=1.0))      # per-site extreme 1.0, bulk ~0.96
@@ -63,8 +64,8 @@ def test_bulk_below_agrees_with_the_climbed_edge(cell, params, below):
     floor = extreme(sites.diagonal_eigenvalues(), continuous)
     edge = width_edge(sites, n, continuous)
     assert not edge.bounded
-    shift = edge_overshoot(n) * edge.size
-    assert bulk_below(sites, floor, shift, continuous) is below
+    shift, excess = edge_overshoot(n) * edge.size, edge_excess(n, edge.size)
+    assert bulk_below(sites, floor, shift, excess, continuous) is below
     assert (edge.value < floor) is below
     radius, used = width_radius(sites, n, continuous)
     assert used.bounded is below

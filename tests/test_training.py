@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from gatetheory.numerics.edge_excess import edge_excess
+
 torch = pytest.importorskip("torch")
 
 from gatetheory.sample import SampledNetwork  # noqa: E402
@@ -104,7 +106,9 @@ def test_pipeline_end_to_end(tmp_path):
     assert {r["task"] for r in results["runs"]} == {TINY_RECALL.name, TINY_ADDING.name}
     assert all(len(r["loss"]) == len(r["steps"]) == 3 for r in results["runs"])
     assert all(set(r["predicted"]) == set(QUANTITIES) for r in results["summary"])
-    assert results["theory"][0]["radius"] == pytest.approx(0.75, abs=1e-6)   # h = 0: 1/2 + g/4 at g = 1
+    # h = 0: a disk of radius g / 4 about 1/2 at g = 1, extreme 3/4, whose edge curves away from |lambda| = 3/4
+    # by 1/r - 1/a = 8/3 per arclength^2: plus that tip's expected excess at width 8 (edge_excess)
+    assert results["theory"][0]["radius"] == pytest.approx(0.75 + edge_excess(8, 0.25, 8 / 3), abs=1e-5)
     assert len(results["correlations"]) == 2 * len(QUANTITIES)
     paths = write(results, config.sweeps, tmp_path, "training", "pytest")
     assert [p.name for p in paths] == ["training.json", "training.md", "training.png"]

@@ -80,13 +80,14 @@ def _monotone(real, const):
                 all(np.all(c >= 0) for c in real.site_coef))
 
 
-def bulk_below(sites, level, shift, continuous):
+def bulk_below(sites, level, shift, excess, continuous):
     """True when the support {rho(K) >= 1} has no point with |Im lambda| >= 0.9 shift and
-    a >= level - 2 shift (a = |lambda|, or Re lambda in continuous time), so no thick edge point's
-    width-n value (a + shift) reaches `level`: a ray root counts where |Im| >= shift, a climb's end
-    where the point one shift inward and along the edge (|Im| >= shift (1 - shift / a)) is inside
-    (`width_edge`). Shown by rho(K) < BELOW_LEVEL on that region's boundary (the arc |lambda| = level - 2
-    shift or the line Re lambda = level - 2 shift, and the line Im lambda = 0.9 shift; samples spaced at
+    a >= level - shift - excess (a = |lambda|, or Re lambda in continuous time), so no thick edge
+    point's width-n value (a plus at most `excess`) reaches `level`: a ray root counts where
+    |Im| >= shift, a climb's end where the point one shift inward and along the edge
+    (|Im| >= shift (1 - shift / a)) is inside (`width_edge`). Shown by rho(K) < BELOW_LEVEL on that
+    region's boundary (the arc |lambda| = level - shift - excess or the line Re lambda = level - shift
+    - excess, and the line Im lambda = 0.9 shift; samples spaced at
     most BELOW_SPACING times their distance to the poles, out to `far_distance`), hence inside it
     (maximum principle). Needs real poles (the region is then pole-free); False otherwise."""
     expansion = sites._expansion()
@@ -97,7 +98,7 @@ def bulk_below(sites, level, shift, continuous):
         return False
     poles = sites.diagonal_eigenvalues().real
     lo, hi = float(poles.min()), float(poles.max())
-    h, edge, c = 0.9 * shift, level - 2 * shift, BELOW_SPACING
+    h, edge, c = 0.9 * shift, level - shift - excess, BELOW_SPACING
     # K = const + sum_i c_i / |lambda - mu_i|^2 with c_i, const >= 0: K falls entrywise, so rho falls,
     # moving away from the real axis or past the last pole; the line ends there
     monotone = _monotone(expansion.real, expansion.const)

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .dominance import bulk_below, ray_bounds
+from .edge_excess import edge_excess
 
 THETA_MIN = 1e-3   # rays closer to the real axis would trace the real segments, not the 2-D bulk
 RADIAL_SCAN = 24
@@ -179,13 +180,13 @@ def extreme(values, continuous):
     return float(np.max(values.real) if continuous else np.max(np.abs(values)))
 
 
-def _finite_edge(center, angles, radii, shift, continuous):
+def _finite_edge(center, angles, radii, shift, excess, continuous):
     """Per ray, |lambda| (discrete) or Re lambda (continuous) of the width-N edge: the root moved out
-    by `shift` where the bulk is thicker than that (thinner slivers hug the real segments: no 2-D
-    edge); -inf on rays without bulk."""
+    by `excess` where the bulk is thicker than `shift` (thinner slivers hug the real segments: no
+    2-D edge); -inf on rays without bulk."""
     unit = np.exp(1j * angles)
     thick = np.abs((center + radii * unit).imag) >= shift
-    edge = center + (radii + np.where(thick, shift, 0.0)) * unit
+    edge = center + (radii + np.where(thick, excess, 0.0)) * unit
     values = edge.real if continuous else np.abs(edge)
     return np.where(np.isfinite(values), values, -np.inf)
 
@@ -222,7 +223,7 @@ def edge_extreme(sites, start, continuous, scale):
     its last value: e.g. into a single pole's island of the N-site law) is halved. Derivatives by
     central differences (f_ab one-sided) on a 6-point stencil, one call per step. Returns that
     lambda (where a is flat along the edge, as on a disk, any such point), or None if the climb
-    leaves the outer edge (f_a >= 0), ends on a minimum or stalls."""
+    leaves the outer edge (f_a >= 0), ends on a minimum or stalls; with it -a'' there (>= 0)."""
     a, b = _edge_coordinates(complex(start), continuous)
     ha = EDGE_STEP * scale
     hb = ha if continuous else EDGE_STEP * scale / max(a, 1e-12)
@@ -253,7 +254,7 @@ def edge_extreme(sites, start, continuous, scale):
         flat = abs(slope) * cap <= EDGE_XTOL * scale          # a no longer changes along the edge
         gain = 0.5 * abs(curvature) * step_b ** 2            # what a further step along it would add
         if abs(step_a) <= EDGE_XTOL * scale and (gain <= EDGE_XTOL * scale or flat):
-            return _edge_point(a, b, continuous) if curvature < 0 or flat else None
+            return (_edge_point(a, b, continuous), max(-curvature, 0.0)) if curvature < 0 or flat else None
     return None
 
 
@@ -264,13 +265,14 @@ EDGE_HALVINGS = 4   # and halved, at most this many times in one climb
 class Edge(NamedTuple):
     """`width_edge`'s result: the width-N extreme, the bulk size, and for continuation the coarse
     ray radii and the climb's end; `bounded`: value is only an upper bound (the floor the bulk was
-    shown to stay below)."""
+    shown to stay below); `limit`: the limiting (N -> infinity) edge's extreme it moved out from."""
 
     value: float
     size: float
     radii: np.ndarray = None
     peak: complex = None
     bounded: bool = False
+    limit: float = None
 
     def warm(self):
         """A plain-data continuation start for `width_edge` at a neighbouring parameter point."""
@@ -318,14 +320,16 @@ def _coarse_radii(coarse, center, angles, starts, warm):
 
 def width_edge(sites, n, continuous, warm=None, floor=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
-    `sites`, and the bulk size (median ray radius): the edge's extreme moved out along its normal by
-    `edge_overshoot(n)` times the size (Rider 2003). COARSE_RAYS rays locate the extreme,
-    `edge_extreme` climbs to it on the full law. Only bulk thicker than that shift counts (the point
+    `sites`, and the bulk size (median ray radius): the edge's extreme plus the expected excess of
+    the largest eigenvalue over it (`edge_excess`, from the edge's curvature there). COARSE_RAYS rays
+    locate the extreme, `edge_extreme` climbs to it on the full law. Only bulk thicker than the
+    edge's fluctuation scale `edge_overshoot(n)` times the size (Rider 2003) counts (the point
     a shift inward and along the edge is inside): thinner slivers hug the real segments (around the
     N-site law's poles), whose width-N extreme is the per-site one (`width_radius`); where the
     climb ends on one (or among single poles' islands), the best thick value over rays of the full
     law around the best coarse ray is taken (`_thick_ray_extreme`). Without any thick
-    ray the thin bulk's largest ray root is returned. `warm` (`Edge.warm()` of a neighbouring
+    ray the thin bulk's largest ray root is returned. Ray values are moved out by a flat edge's
+    excess (the largest: curvature only lowers it). `warm` (`Edge.warm()` of a neighbouring
     point): the coarse rays are bracketed around its roots and the climb starts at its end, unless
     a coarse ray shows a higher edge elsewhere. `floor`: a level the caller takes the maximum with;
     when the coarse rays stay below it and `bulk_below` shows that no thick bulk reaches it, the
@@ -344,38 +348,46 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
     if not np.isfinite(radii).any():
         return Edge(-np.inf, 0.0)
     size = float(np.nanmedian(radii))
-    shift = edge_overshoot(n) * size
-    values = _finite_edge(center, angles, radii, shift, continuous)
+    shift = edge_overshoot(n) * size          # the edge's fluctuation scale: thinner bulk is a sliver
+    excess = edge_excess(n, size)              # a flat edge's (the largest) expected excess
+    values = _finite_edge(center, angles, radii, shift, excess, continuous)
     points = center + radii * np.exp(1j * angles)
     thick = np.isfinite(points) & (np.abs(points.imag) >= shift)
     if not thick.any():
         return Edge(float(values.max()), size, radii)
-    if floor is not None and values[thick].max() < floor and bulk_below(sites, floor, shift, continuous):
+    if floor is not None and values[thick].max() < floor and bulk_below(sites, floor, shift, excess, continuous):
         return Edge(floor, size, radii, bounded=True)
-    k = int(np.argmax(np.where(thick, _edge_coordinates(points, continuous)[0], -np.inf)))
+    limits = np.where(thick, _edge_coordinates(points, continuous)[0], -np.inf)
+    k = int(np.argmax(limits))
     last = None if not warm or warm.get("peak") is None else complex(*warm["peak"])
-    peak = edge_extreme(sites, points[k] if last is None else last, continuous, size)
-    if last is not None and (peak is None or _edge_coordinates(peak, continuous)[0] + shift <
-                             values[thick].max() - WARM_SLACK * size):
-        peak = edge_extreme(sites, points[k], continuous, size)       # the last extreme was overtaken
+    climb = edge_extreme(sites, points[k] if last is None else last, continuous, size)
+    if last is not None and (climb is None or _edge_coordinates(climb[0], continuous)[0] <
+                             limits[k] - WARM_SLACK * size):
+        climb = edge_extreme(sites, points[k], continuous, size)      # the last extreme was overtaken
+    peak = None if climb is None else climb[0]
     if peak is not None:
         a, b = _edge_coordinates(peak, continuous)
         inward = _edge_point(a - shift, b + (shift if continuous else shift / a), continuous)
         if sites.transfer_radius(inward) >= 1.0:                 # thick there too
-            return Edge(float(a + shift), size, radii, peak)
-    rays = _thick_ray_extreme(sites, center, angles, k, radii, shift, continuous, r_max)
-    return Edge(rays if np.isfinite(rays) else float(values[thick].max()), size, radii, peak)
+            on_axis = abs(peak.imag) <= PEAK_ON_AXIS * size
+            curvature = climb[1] if continuous else climb[1] / a ** 2      # per arclength^2
+            tip = edge_excess(n, size, curvature, 1 if on_axis else 2)
+            return Edge(float(a + tip), size, radii, peak, limit=float(a))
+    rays = _thick_ray_extreme(sites, center, angles, k, radii, shift, excess, continuous, r_max)
+    value = rays if np.isfinite(rays) else float(values[thick].max())
+    return Edge(value, size, radii, peak, limit=value - excess)
 
 
 WARM_SLACK = 1e-3   # a coarse ray above the continued extreme by more than this (times the size) restarts the climb
+PEAK_ON_AXIS = 1e-6   # a climb ending this close to the real axis (times the size) is one extreme, not a pair
 REFINE_RAYS = 8     # fallback rays between the best coarse ray's neighbours
 
 
-def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, continuous, r_max):
+def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, excess, continuous, r_max):
     """Where the climb does not reach a thick extreme (it ends in a sliver or among single poles'
     islands of the N-site law): the best edge value over rays of the full law between the best
     coarse ray's neighbours (and on it; next to the real axis also rays closing in on it
-    geometrically), each edge point moved out along its ray by the shift and counted where it is
+    geometrically), each edge point moved out along its ray by `excess` and counted where it is
     thick (|Im lambda| >= shift); -inf if none is."""
     lo, hi = max(k - 1, 0), min(k + 1, len(angles) - 1)
     rays = [np.linspace(angles[lo], angles[hi], REFINE_RAYS + 2)[1:-1], [angles[k]]]
@@ -391,7 +403,7 @@ def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, continuous
     if redo.any():
         radii[redo] = _outermost_roots(sites, center, np.exp(1j * rays[redo]), r_max, ROOT_RTOL, chunk=SCAN_CHUNK)
     thick = np.isfinite(radii) & (np.abs((center + radii * np.exp(1j * rays)).imag) >= shift)
-    return float(_finite_edge(center, rays, radii, shift, continuous)[thick].max()) if thick.any() else -np.inf
+    return float(_finite_edge(center, rays, radii, shift, excess, continuous)[thick].max()) if thick.any() else -np.inf
 
 
 def width_radius(sites, n, continuous, warm=None):
