@@ -490,9 +490,11 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     work to the named quantities (the others are None).
 
     Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
-    2-D edge moves out by `edge_overshoot` times the bulk's typical radius (its median over the
-    coarse rays of `width_edge`) wherever the bulk is thicker than that shift; slivers along the
-    real segments are left alone. `width_radius_law` gives the distribution of that radius.
+    2-D edge's extreme gains the expected excess of the largest of N eigenvalues over it
+    (`edge_excess`: a Poisson edge model at the bulk's typical radius, the median over the coarse
+    rays of `width_edge`, and the edge's curvature at its extreme) wherever the bulk is thicker
+    than its fluctuation scale; slivers along the real segments are left alone.
+    `width_radius_law` gives the distribution of that radius.
     `warm`: a neighbouring point's diagnostics["edge"] (continuation of `width_edge`)."""
     from .edge import site_arrays
 
