@@ -37,19 +37,28 @@ def far_distance(expansion, level):
 RAY_LEVEL = 0.95   # ray_bounds: beyond them ||K||_F <= this, so rho(K) < 1 (outside the support)
 
 
+def _pole_reach(sites, level):
+    """(real-pole expansion, its `far_distance` at level, lowest and highest pole), or None without
+    a real-pole expansion or when the constant part of K alone reaches level."""
+    expansion = sites._expansion()
+    if expansion is None or expansion.real is None:
+        return None
+    far = far_distance(expansion, level)
+    if far is None:
+        return None
+    poles = sites.diagonal_eigenvalues().real
+    return expansion, far, float(poles.min()), float(poles.max())
+
+
 def ray_bounds(sites, center, angles):
     """Per ray center + r e^{i angle} (angle in (0, pi]), a radius beyond which the ray stays at least
     `far_distance` (at RAY_LEVEL) from the pole segment [lo, hi], so rho(K) < 1 there: the smaller of
     the radii where Im lambda alone, or Re lambda's excess over hi (lo), reaches it. None without a
     real-pole expansion."""
-    expansion = sites._expansion()
-    if expansion is None or expansion.real is None:
+    reach = _pole_reach(sites, RAY_LEVEL)
+    if reach is None:
         return None
-    far = far_distance(expansion, RAY_LEVEL)
-    if far is None:
-        return None
-    poles = sites.diagonal_eigenvalues().real
-    lo, hi = float(poles.min()), float(poles.max())
+    _, far, lo, hi = reach
     sin, cos = np.sin(angles), np.cos(angles)
     with np.errstate(divide="ignore"):
         up = far / sin
@@ -90,14 +99,10 @@ def bulk_below(sites, level, shift, excess, continuous):
     - excess, and the line Im lambda = 0.9 shift; samples spaced at
     most BELOW_SPACING times their distance to the poles, out to `far_distance`), hence inside it
     (maximum principle). Needs real poles (the region is then pole-free); False otherwise."""
-    expansion = sites._expansion()
-    if expansion is None or expansion.real is None:
+    reach = _pole_reach(sites, BELOW_LEVEL)
+    if reach is None:
         return False
-    far = far_distance(expansion, BELOW_LEVEL)
-    if far is None:
-        return False
-    poles = sites.diagonal_eigenvalues().real
-    lo, hi = float(poles.min()), float(poles.max())
+    expansion, far, lo, hi = reach
     h, edge, c = 0.9 * shift, level - shift - excess, BELOW_SPACING
     # K = const + sum_i c_i / |lambda - mu_i|^2 with c_i, const >= 0: K falls entrywise, so rho falls,
     # moving away from the real axis or past the last pole; the line ends there
