@@ -16,6 +16,8 @@ from .functions import sigmoid
 
 CODEGEN_VERSION = "2"
 _memory = {}
+_by_identity = {}        # ids of (args, exprs) -> (the objects themselves, function): skips SymPy hashing
+IDENTITY_ENTRIES = 256   # emptied when full (callers building fresh expressions each call would grow it)
 
 
 class _NumpyCode(NumPyPrinter):
@@ -77,7 +79,20 @@ def generate_source(exprs, args, backend):
 
 
 def compile_expressions(exprs, args, backend="numpy"):
-    """Compile `exprs` (in `args`) to f(*values) -> tuple; cached in memory and on disk."""
+    """Compile `exprs` (in `args`) to f(*values) -> tuple; cached in memory (first by the objects'
+    identity, then by value) and on disk."""
+    exprs, args = list(exprs), list(args)
+    identity = (backend, tuple(map(id, args)), tuple(map(id, exprs)))
+    if identity in _by_identity:            # the objects are held with the entry, so their ids are not reused
+        return _by_identity[identity][1]
+    if len(_by_identity) >= IDENTITY_ENTRIES:
+        _by_identity.clear()
+    _by_identity[identity] = ((tuple(args), tuple(exprs)), _compiled(exprs, args, backend))
+    return _by_identity[identity][1]
+
+
+def _compiled(exprs, args, backend):
+    """`compile_expressions` by value: in memory, else from the disk cache, else generated."""
     fast = (backend, tuple(args), tuple(sp.sympify(e) for e in exprs))   # SymPy caches these hashes
     if fast in _memory:
         return _memory[fast]

@@ -317,8 +317,7 @@ class _RealPoles:
         self.coef = self._summed(self.site_coef)
         self.is_real = not np.any(self.columns >= entries)
         self.entries = entries
-        self.dense = self.is_real and len(self.columns) == entries and bool(self.features) and \
-            all(kind == "d" for kind, _ in self.features)
+        self.dense = self.is_real and len(self.columns) == entries
         self.used = sorted({p for _, poles in self.features for p in poles})
 
     def _summed(self, site_coef):
@@ -354,27 +353,23 @@ class _RealPoles:
             inv[p] = x[p] * x[p]
             inv[p] += y2
             np.reciprocal(inv[p], out=inv[p])
-        if self.dense:                      # only 1 / d_p features, filling every (real) entry
-            total = 0.0
-            for (_, poles), coef in zip(self.features, self.coef):
-                total = total + inv[poles[0]] @ coef
+        total = np.zeros((len(lam), len(self.columns)))
+        for (kind, poles), coef in zip(self.features, self.coef):
+            p = poles[0]
+            if kind == "d":
+                value = inv[p]
+            elif kind == "x":
+                value = x[p] * inv[p]
+            elif kind == "y":
+                value = y * inv[p]
+            else:
+                value = (x[p] * x[poles[1]] + y2 if kind == "xx" else y) * inv[p]
+                value *= inv[poles[1]]
+            total += value @ coef
+        if self.dense:                      # every column a real entry of K, in order
             return total
         full = np.zeros((len(lam), 2 * self.entries))
-        if self.features:
-            total = 0.0
-            for (kind, poles), coef in zip(self.features, self.coef):
-                p = poles[0]
-                if kind == "d":
-                    value = inv[p]
-                elif kind == "x":
-                    value = x[p] * inv[p]
-                elif kind == "y":
-                    value = y * inv[p]
-                else:
-                    value = (x[p] * x[poles[1]] + y2 if kind == "xx" else y) * inv[p]
-                    value *= inv[poles[1]]
-                total = total + value @ coef
-            full[:, self.columns] = total
+        full[:, self.columns] = total
         return full[:, :self.entries] if self.is_real else full[:, :self.entries] + 1j * full[:, self.entries:]
 
 
@@ -399,10 +394,7 @@ def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=
         symbols = list(equations.implicit_states) + gaussians
     else:
         symbols = gaussians
-    key = tuple(map(id, exprs))                        # the expressions are held with it: ids not reused
-    if key not in problem.site_functions:
-        problem.site_functions[key] = (tuple(exprs), compile_expressions(list(exprs), symbols + params))
-    fn = problem.site_functions[key][1]
+    fn = compile_expressions(exprs, symbols + params)
     return [np.broadcast_to(np.asarray(v, float), w.shape) for v in fn(*args, *param_values)], w
 
 

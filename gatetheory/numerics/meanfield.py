@@ -100,7 +100,6 @@ class MeanFieldProblem:
                                           [self.gaussians[i] for i in sorted(self._implicit_block)],
                                           self.params, cell.time == "continuous")
         self.q_names = [str(s) for s in self.q]   # printed once: str() of a SymPy symbol costs microseconds
-        self.site_functions = {}   # ids of expressions -> (expressions, compiled): `site_values` skips hashing them
         self._memo = None   # {block, rule, q, parameters: block value} inside `reusing()` only
         self.order_terms = [_Term(self, o.integrand) for o in equations.order_parameters]
         self.moment_terms = [_Term(self, m) for m in equations.moments.values()]

@@ -127,7 +127,7 @@ def qmc_gaussian_nodes(mean, cov, m, seed=0):
 @lru_cache(maxsize=8)
 def _blom_sobol(d, m, seed):
     """The standardised sites (d, m) of qmc_gaussian_nodes (fixed by d, m and the seed), read-only."""
-    u = qmc.Sobol(d, scramble=True, seed=seed).random_base2(int(np.ceil(np.log2(m))))[:m]
+    u = _sobol_unit(d, int(np.ceil(np.log2(m))), seed)[:m]
     ranks = np.argsort(np.argsort(u, axis=0), axis=0)
     z = norm.ppf((ranks + 1 - 0.375) / (m + 0.25)).T
     z.flags.writeable = False
@@ -140,5 +140,9 @@ def sobol_normal(d, m, seed=0):
     integrals over 3 or more Gaussians, where a tensor rule within a node budget leaves too few nodes
     per axis for gate steps (the LSTM's 1 / (1 - f) with a strong forget gate: Gauss-Hermite 49^3 was
     4 % off, 2^14 Sobol points 1e-5)."""
-    u = qmc.Sobol(d, scramble=True, seed=seed).random_base2(int(round(np.log2(m))))
-    return norm.ppf(u).T, np.full(m, 1.0 / m)
+    return norm.ppf(_sobol_unit(d, int(round(np.log2(m))), seed)).T, np.full(m, 1.0 / m)
+
+
+def _sobol_unit(d, log2_m, seed):
+    """2^log2_m scrambled-Sobol points in the unit cube [0, 1)^d (m, d)."""
+    return qmc.Sobol(d, scramble=True, seed=seed).random_base2(log2_m)

@@ -1,8 +1,7 @@
 """Find every fixed point of a variance map q = M(q): Newton with backtracking from many starts at once (THEORY.md sec. 2)."""
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
