@@ -18,6 +18,7 @@ is returned.
 from functools import lru_cache
 
 import numpy as np
+from scipy.integrate import trapezoid
 from scipy.special import erfc
 
 U = np.linspace(-30.0, 12.0, 841)         # excess in units of sigma (P(max <= a* + sigma u) from ~0 to ~1)
@@ -59,4 +60,4 @@ def edge_excess(n, size, curvature=0.0, multiplicity=1):
         t = np.log(w / W_TABLE[j - 1]) / np.log(W_TABLE[j] / W_TABLE[j - 1])
         mean_g = (1 - t) * table[:, j - 1] + t * table[:, j]
     below = np.exp(-np.sqrt(2 * n) * mean_g)                  # P(max <= a* + sigma u) = exp(-N(u))
-    return float(sigma * (U[0] + np.trapezoid(1 - below, U)))  # E = u0 + int (1 - P), P(u0) ~ 0, P(end) ~ 1
+    return float(sigma * (U[0] + trapezoid(1 - below, U)))  # E = u0 + int (1 - P), P(u0) ~ 0, P(end) ~ 1
