@@ -19,3 +19,19 @@ class ParameterError(GateTheoryError):
 
 class ConvergenceError(GateTheoryError):
     """A numerical solver did not converge; the message gives its residual."""
+
+
+class NoFixedPointError(ConvergenceError):
+    """No fixed point exists (e.g. a fraction of sites has no per-site solution, or the state runs away)."""
+
+
+class NonFiniteError(ConvergenceError):
+    """A computed quantity came out infinite or NaN; the message names the quantity."""
+
+
+class OutsideTheoryError(GateTheoryError):
+    """The question is outside what the theory covers (e.g. fixed-point quantities of a driven network)."""
+
+
+class ResourceLimitError(GateTheoryError):
+    """The work or memory a request needs exceeds a stated budget (expression size, width, matrices)."""
