@@ -234,7 +234,7 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
         raise ParameterError(f"network width n must be an integer >= 2, got {n!r}")
     if slow_eps is not None and not (np.isfinite(slow_eps) and slow_eps > 0):
         raise ParameterError(f"slow-mode radius slow_eps must be a positive number, got {slow_eps!r}")
-    mf = model.mean_field(lazy="slow_fraction" not in parts)   # stability only where the selection needs it
+    mf = model.mean_field(lazy=True)   # stability only where the selection needs it
     index = mf.selected if solution is None else solution
     if not 0 <= index < len(mf.solutions):
         raise ParameterError(f"solution index {index} out of range: {len(mf.solutions)} solution(s)")

@@ -183,12 +183,14 @@ def evaluate_point(cell, params, options, warm=None):
         elif name.startswith(MOMENT_PREFIX):
             values[name] = float(sol.state_second_moments[name[len(MOMENT_PREFIX):]])
     spectral = [p for p in options.quantities if p in SPECTRAL_QUANTITIES]
-    edge = None
+    edge = slow = slow_error = None
     if spectral:
         result = spectrum_of_solution(model.equations, q, model.param_values, options.n, options.slow_eps,
-                                      parts=tuple(spectral), warm=None if warm is None else warm.get("edge"))
+                                      parts=tuple(spectral), warm=None if warm is None else warm.get("edge"),
+                                      slow_warm=None if warm is None else warm.get("slow"))
         values.update({p: float(result[p]) for p in spectral})
-        edge = result["diagnostics"]["edge"]
+        edge, slow = result["diagnostics"]["edge"], result["diagnostics"]["slow"]
+        slow_error = result["slow_fraction_error"]
     start = None
     if "complexity" in wanted:
         result = model.complexity(starts=[] if warm is None or warm.get("complexity") is None
@@ -197,9 +199,10 @@ def evaluate_point(cell, params, options, warm=None):
     if "lyapunov_max" in wanted:
         values["lyapunov_max"] = float(model.dynamics(**options.dynamics).lyapunov_max)
     diagnostics = {"residual": sol.residual, "quadrature_error": mf.diagnostics["quadrature_error"],
-                   "solutions_found": len(mf.solutions)}
+                   "solutions_found": len(mf.solutions),
+                   "slow_fraction_error": slow_error}
     warm = {"starts": [np.array(list(s.order_parameters.values())) for s in mf.solutions],
-            "base": mf.diagnostics["quadrature_nodes"], "complexity": start, "edge": edge}
+            "base": mf.diagnostics["quadrature_nodes"], "complexity": start, "edge": edge, "slow": slow}
     return values, warm, diagnostics
 
 
@@ -207,7 +210,8 @@ def evaluate_point(cell, params, options, warm=None):
 def solve_row(cell, fixed, x, y_name, y, options):
     """One row of the grid (y fixed), left to right with continuation; failures become NaN + message."""
     rows = {q: np.full(len(x.values), np.nan) for q in options.quantities}
-    diag = {k: np.full(len(x.values), np.nan) for k in ("residual", "quadrature_error", "solutions_found")}
+    diag = {k: np.full(len(x.values), np.nan) for k in ("residual", "quadrature_error", "solutions_found",
+                                                         "slow_fraction_error")}
     failures, warm = [], None
     for i, xv in enumerate(x.values):
         params = {**fixed, x.name: float(xv), y_name: float(y)}
@@ -220,7 +224,7 @@ def solve_row(cell, fixed, x, y_name, y, options):
         for q, v in values.items():
             rows[q][i] = v
         for k, v in d.items():
-            diag[k][i] = v
+            diag[k][i] = np.nan if v is None else v
     return rows, diag, failures
 
 

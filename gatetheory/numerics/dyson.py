@@ -18,8 +18,9 @@ equations are invariant under it at eta = 0, which makes the bulk solution a nea
 warm starts extrapolated along a path of lambda values, and damped fixed-point iteration from a
 generic start whenever Newton fails or lands on an unphysical branch (map radius > 1).
 
-Public: resolvent_trace (g at one lambda), mass_inside_circle (contour integral of g),
-density (cell masses on a grid); prepare / solve for repeated use on the same sites.
+Public: resolvent_trace (g at one lambda); prepare / solve for repeated use on the same sites (the
+log-potential integrates over eta with them). Masses inside contours solve the same equations at
+eta = 0 in their reduced form (dyson_ports, contour).
 """
 
 from dataclasses import dataclass
@@ -81,47 +82,7 @@ class DysonState:
     previous: tuple         # (packed X, Y; lambda) of the warm start, for extrapolation along a path
 
 
-@dataclass
-class _PathResult:
-    """g along a path of lambda values with the worst residual and the evaluation count."""
-
-    g: np.ndarray
-    max_residual: float
-    converged: bool
-    evaluations: int
-
-
-@dataclass
-class ContourMass:
-    """Eigenvalue mass inside a circle, with quadrature and convergence diagnostics."""
-
-    mass: float
-    imag: float             # imaginary part of the contour integral (should vanish)
-    max_residual: float
-    converged: bool
-    evaluations: int
-    eta: float
-    eta_shift: float = None  # mass(10 eta) - mass(eta), when asked for
-
-    def __float__(self):
-        return self.mass
-
-
-@dataclass
-class Density:
-    """Cell masses of the spectrum on a grid (contour integral of g around each cell)."""
-
-    x: np.ndarray           # cell edges (nx + 1,)
-    y: np.ndarray           # cell edges (ny + 1,)
-    mass: np.ndarray        # (ny, nx), clipped at 0: sums to enclosed + negative
-    density: np.ndarray     # mass / cell area
-    enclosed: float         # contour integral around the whole grid (= sum of unclipped cell masses)
-    outside: float          # 1 - enclosed: mass the grid does not cover
-    negative: float         # total negative cell mass removed by clipping
-    converged: bool
-
-
-def _live_fields(sites):
+def live_fields(sites):
     """Fields whose perturbation reaches the states (directly via B or through other live fields)."""
     nf = sites.B.shape[2]
     scale = max(np.max(np.abs(sites.B), initial=0.0), np.max(np.abs(sites.Ru), initial=0.0))
@@ -134,7 +95,7 @@ def _live_fields(sites):
         live = grown
 
 
-def _heavy_sites(weights):
+def heavy_sites(weights):
     """Indices of sites kept after dropping the lightest ones of total weight <= PRUNE_MASS."""
     order = np.argsort(weights)
     dropped = np.cumsum(weights[order]) <= PRUNE_MASS
@@ -147,7 +108,7 @@ def prepare(sites):
     Dropping a field nothing reads is exact (the pencil is block triangular in it); at a sampled
     fixed point the update-gate column B_z is ~1e-12 rather than 0, hence the DEAD threshold.
     """
-    keep, fields = _heavy_sites(np.asarray(sites.weights)), _live_fields(sites)
+    keep, fields = heavy_sites(np.asarray(sites.weights)), live_fields(sites)
     A, B = sites.A[keep], sites.B[keep][:, :, fields]
     Rs, Ru = sites.Rs[keep][:, fields], sites.Ru[keep][:, fields][:, :, fields]
     S, ns, nf = len(keep), A.shape[1], len(fields)
@@ -384,100 +345,3 @@ def resolvent_trace(sites, lam, eta=ETA, warm=None):
     p, warm = _problem(sites, warm)
     G, state = solve(p, complex(lam), eta, warm)
     return _trace(p, G), state
-
-
-def _path(p, points, eta):
-    """g along a path of lambda values, each solve warm-started from the previous one."""
-    g, warm, res, ok, evals = np.empty(len(points), complex), None, 0.0, True, 0
-    for n, lam in enumerate(points):
-        G, warm = solve(p, complex(lam), eta, warm)
-        g[n] = _trace(p, G)
-        res, ok, evals = max(res, warm.residual), ok and warm.converged, evals + warm.evaluations
-    return _PathResult(g, res, ok, evals)
-
-
-def mass_inside_circle(sites, center, radius, n_contour=64, eta=ETA, check_eta=False):
-    """Mass in |lambda - center| < radius: (1/(2 pi i)) contour integral of g (THEORY.md sec. 3).
-
-    Nodes sit at angles 2 pi (k + 1/2) / n, so none lies on the real axis where real segments and
-    point masses make g jump; for real blocks and a real centre only the upper half is solved
-    (g(conj lambda) = conj g(lambda)). Normalised per state: the total mass is 1. With check_eta
-    the integral is redone at 10 eta and the change reported as eta_shift.
-    """
-    p = prepare(sites)
-    result = _contour(p, center, radius, n_contour, eta)
-    if check_eta:
-        result.eta_shift = _contour(p, center, radius, n_contour, 10 * eta).mass - result.mass
-    return result
-
-
-def _contour(p, center, radius, n_contour, eta):
-    """Trapezoid rule for (1/(2 pi i)) contour integral of g on a circle (see mass_inside_circle)."""
-    theta = 2 * np.pi * (np.arange(n_contour) + 0.5) / n_contour
-    symmetric = n_contour % 2 == 0 and np.imag(center) == 0 and p.real
-    points = center + radius * np.exp(1j * (theta[: n_contour // 2] if symmetric else theta))
-    path = _path(p, points, eta)
-    g = path.g
-    if symmetric:
-        g, points = np.concatenate([g, np.conj(g[::-1])]), np.concatenate([points, np.conj(points[::-1])])
-    integral = np.sum(g * (points - center)) / n_contour      # d lambda = i (lambda - center) d theta
-    return ContourMass(float(integral.real), float(integral.imag), path.max_residual, path.converged,
-                       path.evaluations, eta)
-
-
-def _edge_rule(edges, n):
-    """Gauss-Legendre nodes and weights (intervals, n) on each interval between consecutive edges."""
-    t, w = np.polynomial.legendre.leggauss(n)
-    mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * np.diff(edges)
-    return mid[:, None] + half[:, None] * t, half[:, None] * w
-
-
-def _edge_points(x, y, n):
-    """Nodes on every horizontal edge (ny+1, nx, n) and vertical edge (nx+1, ny, n) of the grid."""
-    xn, yn = _edge_rule(x, n)[0], _edge_rule(y, n)[0]
-    return xn[None] + 1j * y[:, None, None], x[:, None, None] + 1j * yn[None]
-
-
-def _path_order(horizontal, vertical):
-    """All edge nodes ordered band by band (a grid line, then the vertical edges above it), x
-    alternating in direction, so that consecutive nodes are close: warm starts along the path."""
-    ny = vertical.shape[1]
-    flat = np.concatenate([horizontal.ravel(), vertical.ravel()])
-    band = np.concatenate([2 * np.repeat(np.arange(ny + 1), horizontal[0].size),
-                           2 * np.tile(np.repeat(np.arange(ny), vertical.shape[2]), vertical.shape[0]) + 1])
-    sign = np.where(band % 4 < 2, 1.0, -1.0)
-    return flat, np.lexsort((flat.imag * sign, flat.real * sign, band))
-
-
-def density(sites, grid_x, grid_y, eta=ETA, edge_points=4):
-    """Eigenvalue mass per grid cell: (1/(2 pi i)) contour integral of g around each cell (THEORY.md sec. 3).
-
-    grid_x, grid_y are cell edges. g is solved at edge_points Gauss-Legendre nodes on every cell
-    edge (warm-started along a path through them), and each cell's mass is the integral around
-    its boundary. Shared edges make the cell masses telescope to the integral around the whole
-    grid (`enclosed`; `outside` = 1 - enclosed since the total mass is 1). So atoms, real segments
-    and peaks narrower than a cell are neither lost nor smoothed: their mass is counted in the
-    cell that contains them (then spread over its area in `density`). An atom closer to an edge
-    than a fraction of the node spacing is split between the two cells, and the resulting small
-    negative cell masses are clipped and reported in `negative`. Keep atoms and real segments off
-    the edges (no edge on the real axis when the diagonal blocks are real).
-    """
-    x, y = np.asarray(grid_x, float), np.asarray(grid_y, float)
-    horizontal, vertical = _edge_points(x, y, edge_points)
-    flat, order = _path_order(horizontal, vertical)
-    path = _path(prepare(sites), flat[order], eta)
-    g = np.empty(flat.size, complex)
-    g[order] = path.g
-    raw = _cell_masses(g[:horizontal.size].reshape(horizontal.shape), g[horizontal.size:].reshape(vertical.shape),
-                       _edge_rule(x, edge_points)[1], _edge_rule(y, edge_points)[1])
-    mass = np.clip(raw, 0.0, None)
-    return Density(x, y, mass, mass / np.outer(np.diff(y), np.diff(x)), float(raw.sum()),
-                   float(1.0 - raw.sum()), float(-raw[raw < 0].sum()), path.converged)
-
-
-def _cell_masses(g_horizontal, g_vertical, wx, wy):
-    """(1/(2 pi i)) counter-clockwise integral of g around each cell from its edge integrals."""
-    along_x = np.sum(g_horizontal * wx[None], axis=2)              # (ny+1, nx): integral in +x
-    along_y = 1j * np.sum(g_vertical * wy[None], axis=2).T         # (ny, nx+1): integral in +y
-    loop = along_x[:-1] + along_y[:, 1:] - along_x[1:] - along_y[:, :-1]
-    return (loop / (2j * np.pi)).real

@@ -476,6 +476,7 @@ class SpectrumResult:
     boundary: list
     solution: int
     diagnostics: dict
+    slow_fraction_error: float = None   # error estimate of slow_fraction (contour quadrature)
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -484,7 +485,11 @@ class SpectrumResult:
 SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
 
 
-def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS, warm=None):
+SLOW_TOL = 1e-4   # target of the slow fraction's error estimate (its sampled seed spread is ~5e-3 at N = 2000)
+
+
+def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS, warm=None,
+                         slow_warm=None):
     """THEORY.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous); `parts` limits the
     work to the named quantities (the others are None).
@@ -495,11 +500,14 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     rays of `width_edge`, and the edge's curvature at its extreme) wherever the bulk is thicker
     than its fluctuation scale; slivers along the real segments are left alone.
     `width_radius_law` gives the distribution of that radius.
-    `warm`: a neighbouring point's diagnostics["edge"] (continuation of `width_edge`)."""
+    `warm`: a neighbouring point's diagnostics["edge"] (continuation of `width_edge`); `slow_warm` its
+    diagnostics["slow"] (the slow-mode contour's solved points, continuation of the Dyson solves).
+    The slow fraction comes with `slow_fraction_error`, its contour quadrature's error estimate
+    (contour.mass_inside_circle), aimed at SLOW_TOL."""
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
-    out = dict.fromkeys(SPECTRAL_PARTS)
+    out = dict.fromkeys(SPECTRAL_PARTS + ("slow_fraction_error",))
     need_law = bool({"radius_bulk", "radius_support", "slow_fraction"} & set(parts))
     law = site_arrays(equations, q, param_values, qmc_sites=LAW_SITES) if need_law else None
     bulk = trace_boundary(law, n_rays=n_rays) if {"radius_bulk", "radius_support"} & set(parts) else None
@@ -513,14 +521,16 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
         out["radius"], edge = width_radius(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous, warm)
     slow = None
     if slow_eps and "slow_fraction" in parts:
-        from .dyson import mass_inside_circle
-        slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps)
-        out["slow_fraction"] = min(max(slow.mass, 0.0), 1.0)
+        from .contour import Store, mass_inside_circle
+        slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps, SLOW_TOL, Store.from_plain(slow_warm))
+        out["slow_fraction"], out["slow_fraction_error"] = min(max(slow.mass, 0.0), 1.0), slow.error
     outline = []
     if bulk is not None:
         points = bulk.points[np.isfinite(bulk.points)]
         outline = np.concatenate([points, np.conj(points[::-1])])
     return dict(out, boundary=[[float(z.real), float(z.imag)] for z in outline],
                 diagnostics={"center": None if bulk is None else [bulk.center.real, bulk.center.imag],
-                             "slow_contour": slow.__dict__ if slow else None, "law_sites": LAW_SITES,
-                             "edge": None if edge is None else edge.warm()})
+                             "slow_contour": None if slow is None else
+                             {k: v for k, v in slow.__dict__.items() if k != "store"}, "law_sites": LAW_SITES,
+                             "edge": None if edge is None else edge.warm(),
+                             "slow": None if slow is None else slow.store.plain()})
