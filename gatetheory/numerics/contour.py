@@ -197,7 +197,7 @@ class Tally:
 @dataclass
 class _Context:
     """What the stretch rules share: the law, its ports (full and coarse), the neighbouring point's
-    store, this contour's store, the tally, the node tolerance and the last quasi-Newton matrix."""
+    store, this contour's store, the tally and the node tolerance."""
 
     sites: object
     ports: object
@@ -206,7 +206,6 @@ class _Context:
     store: Store
     tally: Tally
     node_tol: float
-    A: np.ndarray = None
 
 
 def _off_poles(ports, lam):
@@ -221,7 +220,7 @@ class _StretchRule:
 
     def __init__(self, piece, stretch):
         self.piece, self.stretch = piece, stretch
-        self.values, self.z, self.excess = {}, {}, {}   # keyed by node position on the finest level
+        self.values, self.z, self.A = {}, {}, {}   # keyed by node position on the finest level
         self.level = 0
         self.integral = self.error = None
 
@@ -260,35 +259,40 @@ class _StretchRule:
             if e < INSIDE:
                 self.values[k] = ports_.free_trace(context.ports, lam)
                 continue
-            solution = ports_.solve(context.ports, _off_poles(context.ports, lam), self._predict(k, lam, e, context),
-                                    context.node_tol, context.coarse, context.A)
-            context.A = solution.A if solution.converged else None
+            nearest = min(self.A, key=lambda j: abs(j - k), default=None)
+            solution = ports_.solve(context.ports, _off_poles(context.ports, lam), self._predict(k, lam, context),
+                                    context.node_tol, context.coarse, None if nearest is None else self.A[nearest])
             context.tally.add(solution)
             context.store.add(lam, solution.z)
-            self.values[k], self.z[k], self.excess[k] = solution.g, solution.z, e
+            self.values[k], self.z[k] = solution.g, solution.z
+            if solution.converged:
+                self.A[k] = solution.A
 
-    def _predict(self, k, lam, excess, context):
+    def _predict(self, k, lam, context):
         """A start for node k: the neighbouring point's solution nearest lam when it is REUSE times
-        closer than the solved nodes of this stretch; else linear interpolation between solved
-        neighbours, or next to a support edge (where the balanced solution vanishes like
-        sqrt(rho(K) - 1)) the solved neighbour scaled by the root of the ratio of rho(K) - 1, or
-        the nearest solved node; None (a cold start) without any."""
+        closer than this stretch's solved nodes; else interpolation along the stretch through the
+        nearest known nodes (solved ones, and support edges, where the solution vanishes): of the
+        squares of Xi and Psi where they are real (the self-energies, ~ their products, are smooth
+        up to the edge, where they vanish linearly), quadratic through three nodes; else linear in
+        z; None (a cold start) without any solved node."""
         solved = np.array(sorted(self.z))
         previous = context.previous.nearest(lam, 2 * len(context.ports.pairs))
-        if solved.size:
-            gap = np.min(np.abs(self.piece.at(self._s(solved)) - lam))
-            if previous is not None and previous[0] < REUSE * gap:
-                return previous[1]
-            below, above = solved[solved < k], solved[solved > k]
-            if below.size and above.size:
-                kb, ka = below[-1], above[0]
-                t = (self._s(k) - self._s(kb)) / (self._s(ka) - self._s(kb))
-                return (1 - t) * self.z[kb] + t * self.z[ka]
-            near = below[-1] if below.size else above[0]
-            edge = self.stretch.edges[1] if below.size else self.stretch.edges[0]
-            scale = np.sqrt(excess / self.excess[near]) if edge and excess < self.excess[near] else 1.0
-            return scale * self.z[near]
-        return None if previous is None else previous[1]
+        if not solved.size:
+            return None if previous is None else previous[1]
+        if previous is not None and previous[0] < REUSE * np.min(np.abs(self.piece.at(self._s(solved)) - lam)):
+            return previous[1]
+        zero = np.zeros_like(self.z[solved[0]])
+        edges = [key for key, edge in zip((0, LEVELS[-1]), self.stretch.edges) if edge]
+        known = {**{key: zero for key in edges}, **self.z}
+        near = sorted(known, key=lambda j: abs(j - k))[:3 if context.ports.real else 2]
+        if len(near) == 1:
+            return known[near[0]]
+        s = np.array([self._s(j) for j in near])
+        basis = np.array([np.prod([(self._s(k) - s[m]) / (s[i] - s[m]) for m in range(len(s)) if m != i])
+                          for i in range(len(s))])                      # Lagrange weights at node k
+        if not context.ports.real:
+            return basis @ np.array([known[j] for j in near])
+        return np.sqrt(np.maximum(basis @ np.array([known[j] ** 2 for j in near]), 0.0))
 
 
 def piece_integrals(sites, pieces, tol, ports=None, previous=None):

@@ -39,6 +39,9 @@ JACOBIAN_COST = 2.5      # a Jacobian's cost in map evaluations (for the tally)
 HALVINGS = 6            # step halvings before the damped iteration takes over
 FIXED_STEPS = 40        # damped fixed-point iterations of the fallback (then Newton again)
 FALLBACKS = 3
+START_SCALES = 10.0 ** np.arange(-4, 2)   # a cold start tries Xi = Psi = scale I for these, from the best
+COARSE_BUDGET = 20      # evaluations the coarse solve of a cold start may take (a thin support may have none
+COARSE_TOL = 1e-3       # on the coarse sites), and its residual: it only starts the solve on all sites
 DAMPING = 0.5
 ROUNDING = 1e-12        # relative size of a wrong-signed diagonal entry taken as rounding
 BOUNDARY = 0.1          # a step may cut a diagonal entry of Xi or Psi to this fraction of its value
@@ -77,6 +80,15 @@ def _channels(W, w):
 def _channels_of(entries, c):
     """Real channels (M_ii, Re M_ij, Im M_ij) of upper entries (E, S)."""
     return np.concatenate([entries[:c].real, np.stack([entries[c:].real, entries[c:].imag], axis=1).reshape(-1, entries.shape[-1])])
+
+
+@lru_cache(maxsize=8)
+def _multiplicity(c):
+    """(c^2, 1): 1 for the channels M_ii, 2 for Re M_ij and Im M_ij: sum_ij W_ij M_ij = channels of W
+    times these against the channels of M, for W and M Hermitian (or W real symmetric)."""
+    out = np.repeat([1.0, 2.0], [c, c * c - c])[:, None]
+    out.setflags(write=False)
+    return out
 
 
 def _hermitian(entries, c):
@@ -175,15 +187,18 @@ def prepare_ports(sites):
     names = [group[f] for f in fields]
     pairs = np.array([(k, l) for k in range(len(fields)) for l in range(len(fields)) if names[k] == names[l]],
                      int).reshape(-1, 2)
+    c, w = Lc.shape[1], weights[keep]
+    blocks = None if F is not None else (sites.A[keep], B)
+    if np.all(pairs[:, 0] == pairs[:, 1]) and np.isrealobj(Lc):     # Upsilon's channels per unit Psi_k
+        channels = [Lc[:, i] ** 2 for i in range(c)]
+        for i, j in _entries(c)[c:]:
+            channels += [Lc[:, i] * Lc[:, j], np.zeros_like(Lc[:, i])]
+        upsilon = np.stack(channels, axis=1)                               # (pairs, c^2, S)
+        return Ports(mu, F, blocks, read_states, read_fields, Lc, pairs, upsilon, upsilon * _multiplicity(c) * w, w, ns,
+                     True)
     W2 = Lc[pairs[:, 0]][:, :, None] * Lc[pairs[:, 1]][:, None, :]            # (pairs, c, c, S)
-    c = Lc.shape[1]
-    real = bool(np.all(pairs[:, 0] == pairs[:, 1]) and np.isrealobj(Lc))
-    upsilon = np.stack([W2[:, i, j] for i, j in _entries(c)], axis=1)
-    upsilon_in = np.stack([_channels_of(e, c) for e in upsilon]) if real else upsilon + 0j
-    w = weights[keep]
-    xi_out = _channels(W2 + 0j, w)
-    return Ports(mu, F, None if F is not None else (sites.A[keep], B), read_states, read_fields, Lc, pairs,
-                 np.ascontiguousarray(upsilon_in), xi_out.real.copy() if real else xi_out, w, ns, real)
+    upsilon = np.stack([W2[:, i, j] for i, j in _entries(c)], axis=1) + 0j
+    return Ports(mu, F, blocks, read_states, read_fields, Lc, pairs, upsilon, _channels(W2 + 0j, w), w, ns, False)
 
 
 def _poles(sites, keep, B, read_states):
@@ -236,14 +251,17 @@ def coupling(ports, lam):
     fields[np.arange(len(ports.read_fields)), ports.read_fields] = 1.0
     Rr = np.concatenate([states.reshape(rows), fields])
     Rr2 = np.concatenate([states2.reshape(rows), np.zeros_like(fields)])
+    c = ports.c
+    if ports.real:      # diagonal pairs: Theta's channels per unit Xi_k; Psi' = the same rows times 1 or 2
+        upper = [Rr[i] * np.conj(Rr[j]) for i, j in _entries(c)[c:]]
+        theta = np.stack([Rr[i].real ** 2 + Rr[i].imag ** 2 for i in range(c)] +
+                         [part for e in upper for part in (e.real, e.imag)], axis=1)        # (pairs, c^2, S)
+        return Coupling(complex(lam), Rr, Rr2, trace, theta, theta * _multiplicity(c) * ports.weights)
     k, l = ports.pairs[:, 0], ports.pairs[:, 1]
     W1 = Rr[:, k][:, None] * np.conj(Rr[:, l])[None]                  # (c, c, pairs, S): Rr_k Rr_l^+
-    c = ports.c
     theta = np.stack([W1[i, j] for i, j in _entries(c)], axis=1)       # (pairs, E, S)
     psi_out = _channels(np.conj(np.moveaxis(W1, 2, 0)), ports.weights)
-    if ports.real:                 # real channels in and out (imaginary parts vanish for diagonal pairs)
-        theta, psi_out = np.stack([_channels_of(e, c) for e in theta]), psi_out.real
-    return Coupling(complex(lam), Rr, Rr2, trace, np.ascontiguousarray(theta), np.ascontiguousarray(psi_out))
+    return Coupling(complex(lam), Rr, Rr2, trace, np.ascontiguousarray(theta), psi_out)
 
 
 def _resolvents(theta, upsilon, c):
@@ -385,24 +403,27 @@ def _newton_step(point, A):
         return np.linalg.lstsq(M, rhs, rcond=None)[0][:n]
 
 
-def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None):
+def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON):
     """The physical solution at lam by quasi-Newton from z0: A ~ I - dF/dz starts from `A` (a
     neighbouring solve's) or the exact Jacobian and takes Broyden's update after each step; a step
     that fails to lower the residual inside the physical domain brings the exact Jacobian (and
     halved steps); when that stalls too, damped fixed-point iterations, then Newton again. Without
     z0 the start is the solution on `coarse` (a subset of the sites) from the generic start.
     `evaluations` counts map evaluations in units of the full law's (a Jacobian as JACOBIAN_COST)."""
-    evaluations = 0.0
-    if z0 is None:
-        z0, A = ports.start(), None             # a neighbour's Jacobian would mislead a cold start
-        if coarse is not None and coarse is not ports:
-            first = solve(coarse, lam, z0)
+    evaluations, cp = 0.0, coupling(ports, lam)
+    if z0 is None:                              # (a neighbour's Jacobian would mislead a cold start)
+        A = None
+        first = None if coarse is None or coarse is ports else solve(coarse, lam, tol=COARSE_TOL, budget=COARSE_BUDGET)
+        if first is not None and first.converged:
             z0, evaluations = first.z, first.evaluations * len(coarse.weights) / len(ports.weights)
-    cp = coupling(ports, lam)
+        else:
+            z0 = min((Point(ports, cp, ports.start(scale)) for scale in START_SCALES), key=lambda p: p.residual).z
+            evaluations = len(START_SCALES) + (0.0 if first is None else first.evaluations * len(coarse.weights) /
+                                               len(ports.weights))
     point, exact, fallbacks = Point(ports, cp, _balanced(z0)), False, 0
     evaluations += 1
     n = len(point.z)
-    while point.residual >= tol and evaluations < MAX_NEWTON * (1 + fallbacks):
+    while point.residual >= tol and evaluations < budget * (1 + fallbacks):
         if A is None:
             A, exact = np.eye(n) - point.jacobian(), True
             evaluations += JACOBIAN_COST
@@ -423,7 +444,7 @@ def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None):
         if not exact:                 # the approximate Jacobian failed: the exact one
             A = None
             continue
-        if fallbacks == FALLBACKS:
+        if fallbacks == FALLBACKS or budget < MAX_NEWTON:
             break
         fallbacks += 1
         z = point.z if _physical(ports, point.z) else ports.start()
