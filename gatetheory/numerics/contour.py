@@ -305,9 +305,10 @@ def piece_integrals(sites, pieces, tol, ports=None, previous=None):
                        NODE_TOL * tol)
     totals = np.zeros(len(pieces), complex)
     rules = []
+    coupled = len(ports.pairs) > 0          # no field reaches the states: no support, the poles are atoms
     for i, piece in enumerate(pieces):
         last = 0.0
-        for st in support_stretches(sites, piece):
+        for st in support_stretches(sites, piece) if coupled else ():
             totals[i] += piece.free(ports, last, st.s0) if st.s0 > last else 0.0
             last = st.s1
             rules.append((i, _StretchRule(piece, st)))
@@ -354,11 +355,13 @@ def mass_inside_circle(sites, center, radius, tol=TOL, previous=None, ports=None
     Im J / pi for J the integral over it. Otherwise the full circle, in two halves from the angle
     where rho(K) is smallest on a coarse ring. `previous`: a neighbouring point's Store."""
     center = complex(center)
+    ports = ports_.prepare_ports(sites) if ports is None else ports
     if _real_blocks(sites) and center.imag == 0:
         pieces, scale = [Arc(center, radius, 0.0, np.pi)], np.pi          # integral per unit of mass
     else:
         theta = 2 * np.pi * np.arange(GRID) / GRID
-        start = theta[int(np.argmin(sites.transfer_radius(center + radius * np.exp(1j * theta))))]
+        start = theta[int(np.argmin(sites.transfer_radius(center + radius * np.exp(1j * theta))))] \
+            if len(ports.pairs) else 0.0
         pieces, scale = [Arc(center, radius, start, start + np.pi), Arc(center, radius, start + np.pi, start + 2 * np.pi)], 2 * np.pi
     totals, error, tally, store = piece_integrals(sites, pieces, tol * scale, ports, previous)
     total = complex(totals.sum()) / scale

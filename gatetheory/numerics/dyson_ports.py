@@ -39,7 +39,7 @@ JACOBIAN_COST = 2.5      # a Jacobian's cost in map evaluations (for the tally)
 HALVINGS = 6            # step halvings before the damped iteration takes over
 FIXED_STEPS = 40        # damped fixed-point iterations of the fallback (then Newton again)
 FALLBACKS = 3
-START_SCALES = 10.0 ** np.arange(-4, 2)   # a cold start tries Xi = Psi = scale I for these, from the best
+START_SCALES = 10.0 ** np.arange(-3, 4)   # a cold start tries Xi = Psi = scale I for these, in order
 COARSE_BUDGET = 20      # evaluations the coarse solve of a cold start may take (a thin support may have none
 COARSE_TOL = 1e-3       # on the coarse sites), and its residual: it only starts the solve on all sites
 DAMPING = 0.5
@@ -183,11 +183,15 @@ def prepare_ports(sites):
     read_fields = np.flatnonzero(np.any(np.abs(Ru) > DEAD * scale, axis=(0, 1)))
     Lc = np.moveaxis(np.concatenate([Rs[:, :, read_states], Ru[:, :, read_fields]], axis=2), 0, -1)
     mu, F = _poles(sites, keep, B, read_states)
+    w = weights[keep]
+    if not len(fields):                         # nothing couples the sites: the poles are atoms
+        empty = np.zeros((0, 0, len(w)))
+        return Ports(mu, F, None, read_states, read_fields, Lc, np.zeros((0, 2), int), empty, empty, w, ns, True)
     group = {f: name for name, idx in sites.groups.items() for f in idx}
     names = [group[f] for f in fields]
     pairs = np.array([(k, l) for k in range(len(fields)) for l in range(len(fields)) if names[k] == names[l]],
                      int).reshape(-1, 2)
-    c, w = Lc.shape[1], weights[keep]
+    c = Lc.shape[1]
     blocks = None if F is not None else (sites.A[keep], B)
     if np.all(pairs[:, 0] == pairs[:, 1]) and np.isrealobj(Lc):     # Upsilon's channels per unit Psi_k
         channels = [Lc[:, i] ** 2 for i in range(c)]
@@ -388,6 +392,17 @@ def _to_boundary(ports, z, step):
     return float(np.min((1 - BOUNDARY) * x[crossing] / -dx[crossing]))
 
 
+def _from_above(ports, cp):
+    """A cold start: Xi = Psi = scale I for the smallest of START_SCALES where the map shrinks them.
+    From above, Newton on z = F(z) heads for the physical solution; below it, F(z) - z grows with z
+    (the trivial root's branch) and the steps head for zero."""
+    for scale in START_SCALES:
+        point = Point(ports, cp, ports.start(scale))
+        if np.linalg.norm(point.zn) < np.linalg.norm(point.z):
+            return point.z
+    return point.z
+
+
 def _newton_step(point, A):
     """Newton step for z = F(z) with A ~ I - dF/dz, orthogonal to the gauge direction t = (Xi, -Psi):
     the bordered system [[A, t], [t^H, 0]] (I - dF/dz is singular along t at a solution)."""
@@ -417,7 +432,7 @@ def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON):
         if first is not None and first.converged:
             z0, evaluations = first.z, first.evaluations * len(coarse.weights) / len(ports.weights)
         else:
-            z0 = min((Point(ports, cp, ports.start(scale)) for scale in START_SCALES), key=lambda p: p.residual).z
+            z0 = _from_above(ports, cp)
             evaluations = len(START_SCALES) + (0.0 if first is None else first.evaluations * len(coarse.weights) /
                                                len(ports.weights))
     point, exact, fallbacks = Point(ports, cp, _balanced(z0)), False, 0
@@ -447,7 +462,7 @@ def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON):
         if fallbacks == FALLBACKS or budget < MAX_NEWTON:
             break
         fallbacks += 1
-        z = point.z if _physical(ports, point.z) else ports.start()
+        z = _from_above(ports, cp)              # the damped map from above decreases to the solution
         for _ in range(FIXED_STEPS):
             z = _balanced((1 - DAMPING) * z + DAMPING * Point(ports, cp, z).zn)
         point, A = Point(ports, cp, z), None
