@@ -7,7 +7,8 @@ except mgu_af5). Sampled side: SampledNetwork(cell, N, seed) at a fixed point fo
 (relaxation + Newton, continued from the constant-update-gate network where the fixed points do not
 depend on that gate), all ns N eigenvalues of the exact Jacobian (gated_ct's frozen z block deflated
 exactly). N in (1000, 2000) (lstm and gated_ct: 2N- and 3N-dimensional Jacobians); seeds 0, 1, 2. Theory: the hermitised Dyson solver
-(gatetheory.numerics.dyson) on 4096 Sobol sites of the selected mean-field solution's site law
+(gatetheory.numerics.contour: the contour integral of g split at the support, the reduced Dyson
+equation on the support's stretches) on 4096 Sobol sites of the selected mean-field solution's site law
 (N -> infinity); masses are per state, so the total over all ns N eigenvalues is 1.
 
 Centre c = 1 (discrete time) or 0 (continuous time: Model.spectrum counts slow modes in |lambda| < eps).
@@ -18,14 +19,13 @@ Metrics, per point and N:
   radial CDF about c, F(r) = mass inside |lambda - c| < r on RADII (20 radii in (0, 1.5], r = 1 midway
       between two of them: gated_ct's atom at -1, the LSTM's and the near-binary GRU's mass at or
       near 0 sit at distance 1), compared by the mean absolute difference over RADII: theory vs
-      each seed, and each pair of seeds. Theory contours use 64 nodes per 0.25 of radius
-      (contour_nodes): with 64 nodes a circle passing 0.0125 from gru_az50's near-atom at 0
-      misses 0.007 of mass (checked against 256 nodes);
-  density: the cell masses of `dyson.density` on a per-cell grid of 0.1 x 0.1 cells (GRIDS; the
+      each seed, and each pair of seeds. Theory contours to an error estimate of THEORY_TOL each
+      (atoms and near-atoms are counted in closed form, however close the circle passes);
+  density: the cell masses of `contour.density` on a per-cell grid of 0.1 x 0.1 cells (GRIDS; the
       real axis runs through cell centres, and so do the atoms at 1, 0 and -1) vs the eigenvalue
       histogram on the same cells, by total variation (TV, with the mass outside the grid as one
       more cell): theory vs each seed, and each pair of seeds (the noise floor);
-  eta-sensitivity: each mass redone at 10 eta, and the eps = 0.15 mass for eta in ETAS.
+  error estimates: of each mass, the radial CDF and the grid (the contour quadrature's own).
 
 Acceptance (ACCEPT_SD), for each point: at every N, mean over seeds of theory-vs-seed TV <= mean of
 the seed-vs-seed TVs + 2 sd of those (the sampling noise floor and its spread), and the same for the
@@ -56,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from gatetheory.model import Model, versions  # noqa: E402
-from gatetheory.numerics.dyson import density, mass_inside_circle  # noqa: E402
+from gatetheory.numerics.contour import density, mass_inside_circle  # noqa: E402
 from gatetheory.numerics.edge import site_arrays  # noqa: E402
 from gatetheory.sample import SampledNetwork  # noqa: E402
 from gatetheory.serialise import jsonable  # noqa: E402
@@ -67,8 +67,7 @@ SEEDS = (0, 1, 2)
 SIZES = (1000, 2000)
 EPS = (0.05, 0.15, 0.30)
 RADII = 1.0375 + 0.075 * np.arange(-13, 7)  # 0.0625 ... 1.4875: r = 1 midway between two radii
-NODES_PER_QUARTER = 64                      # contour nodes per 0.25 of radius (64 at r <= 0.25)
-ETAS = (1e-7, 1e-6, 1e-5, 1e-4)
+THEORY_TOL = 1e-5                           # error estimate of each theory mass (seed spreads are >= 1e-3)
 LAW_SITES = 4096
 ACCEPT_SD = 2.0
 
@@ -119,17 +118,12 @@ def law(cell, params, **kw):
     return site_arrays(model.equations, q, model.param_values, **kw)
 
 
-def contour_nodes(r):
-    """Trapezoid nodes for a circle of radius r: spacing <= 2 pi 0.25 / 64 ~ 0.025, so that circles
-    passing 0.0375 from the atoms and near-atoms at distance 1 from the centre (lambda = 0 for the
-    LSTM's h block and the GRU's z ~ 1 sites, lambda = -1 for gated_ct's z block) resolve them."""
-    return NODES_PER_QUARTER * max(1, int(np.ceil(r / 0.25)))
-
-
-def theory_cdf(sites, centre, radii, nodes=lambda r: 64):
-    """F(r) = Dyson mass inside |lambda - centre| < r for r in radii, and whether every contour converged."""
-    contours = [mass_inside_circle(sites, centre, r, n_contour=nodes(r)) for r in radii]
-    return np.array([c.mass for c in contours]), all(c.converged for c in contours)
+def theory_cdf(sites, centre, radii, tol=THEORY_TOL):
+    """F(r) = Dyson mass inside |lambda - centre| < r for r in radii, the largest error estimate and
+    whether every contour converged."""
+    contours = [mass_inside_circle(sites, centre, r, tol) for r in radii]
+    return (np.array([c.mass for c in contours]), max(c.error for c in contours),
+            all(c.converged for c in contours))
 
 
 def sampled_cdf(eig, centre, radii):
@@ -203,7 +197,7 @@ def own_sites_masses(point, n, record, centre):
     """Dyson masses inside EPS on one network's own per-site blocks (solver check at finite N)."""
     net = SampledNetwork(point["cell"], n, 0, **point["params"])
     sites = net.site_arrays(record["state"])
-    return [mass_inside_circle(sites, centre, e).mass for e in EPS]
+    return [mass_inside_circle(sites, centre, e, THEORY_TOL).mass for e in EPS]
 
 
 # -- theory side ---------------------------------------------------------------------------------
@@ -216,22 +210,21 @@ def timed(seconds, name, compute):
 
 
 def theory(point, centre, cache=None):
-    """Masses (with eta shifts), radial CDF and grid density of the N -> infinity site law."""
+    """Masses, radial CDF and grid density of the N -> infinity site law, with error estimates."""
     sites = law(point["cell"], point["params"], qmc_sites=LAW_SITES)
     key = lambda *parts: f"{point['id']}_{spectra.cache_key(point['params'], LAW_SITES, *parts)}"  # noqa: E731
     seconds = {}
-    masses = cached(cache, key("masses", EPS, ETAS), lambda: timed(seconds, "masses", lambda: (
-        [mass_inside_circle(sites, centre, e, check_eta=True) for e in EPS],
-        {f"{eta:g}": mass_inside_circle(sites, centre, 0.15, eta=eta).mass for eta in ETAS})))
-    cdf, cdf_converged = cached(cache, key("cdf", list(RADII), NODES_PER_QUARTER), lambda: timed(
-        seconds, "radial_cdf", lambda: theory_cdf(sites, centre, RADII, contour_nodes)))
+    masses = cached(cache, key("masses", EPS, THEORY_TOL), lambda: timed(seconds, "masses", lambda: [
+        mass_inside_circle(sites, centre, e, THEORY_TOL) for e in EPS]))
+    cdf, cdf_error, cdf_converged = cached(cache, key("cdf", list(RADII), THEORY_TOL), lambda: timed(
+        seconds, "radial_cdf", lambda: theory_cdf(sites, centre, RADII)))
     grid = GRIDS[cell_name(point["cell"])]
     dens = cached(cache, key("density", [list(g) for g in grid]), lambda: timed(
         seconds, "density", lambda: density(sites, *grid)))
     return {
-        "mass": [m.mass for m in masses[0]], "eta_shift_x10": [m.eta_shift for m in masses[0]],
-        "masses_converged": all(m.converged for m in masses[0]), "radial_cdf": cdf,
-        "cdf_converged": cdf_converged, "density": dens, "eta_scan": masses[1],
+        "mass": [m.mass for m in masses], "mass_error": [m.error for m in masses],
+        "masses_converged": all(m.converged for m in masses), "radial_cdf": cdf,
+        "cdf_converged": cdf_converged, "cdf_error": cdf_error, "density": dens,
         "seconds": seconds,
     }
 
@@ -295,7 +288,7 @@ def run_point(point, cache, log):
             f"{rows[n]['cdf_l1_seed_sd']:.4f}); sampling {rows[n]['seconds_sampling']:.0f}s")
     dens = th.pop("density")
     th["density"] = {"mass": dens.mass, "outside": dens.outside, "negative": dens.negative,
-                     "enclosed": dens.enclosed, "converged": dens.converged}
+                     "enclosed": dens.enclosed, "error": dens.error, "converged": dens.converged}
     problems = verdict(rows)
     return dict(point, cell=cell_name(point["cell"]), centre=centre, sizes=list(sizes), theory=th,
                 sample=rows, problems=problems, passed=not problems, seconds=time.time() - t0,
@@ -311,12 +304,13 @@ def fmt_params(params):
 def markdown(report):
     """Tables of the comparison."""
     lines = ["# Eigenvalue density: Dyson solver vs sampled Jacobians", "",
-             "Generated by `python validation/density_vs_sample.py` (see its docstring). Theory: hermitised "
-             f"Dyson solver on {LAW_SITES} Sobol sites of the mean-field site law (N -> infinity). Sampled: all "
+             "Generated by `python validation/density_vs_sample.py` (see its docstring). Theory: contour integrals "
+             f"of g (numerics/contour.py) on {LAW_SITES} Sobol sites of the mean-field site law (N -> infinity), "
+             f"each to an error estimate of {THEORY_TOL:g}. Sampled: all "
              f"ns N eigenvalues of the exact Jacobian at a fixed point, seeds {list(SEEDS)}. Centre c = 1 "
              "(discrete) or 0 (continuous). Radial-CDF L1: mean |F_theory(r) - F_seed(r)| over "
              f"r = {RADII[0]:.4g} ... {RADII[-1]:.4g} ({len(RADII)} radii). Density TV: total variation between "
-             "the cell masses of `dyson.density` on a 0.1 x 0.1 grid (plus the mass outside it) and the eigenvalue "
+             "the cell masses of `contour.density` on a 0.1 x 0.1 grid (plus the mass outside it) and the eigenvalue "
              "histogram. Seed-vs-seed: the same distances between the 3 pairs of seeds (mean ± sd): the noise "
              f"floor. **Acceptance**: theory-vs-seed mean <= seed-vs-seed mean + {ACCEPT_SD:g} sd at every N, "
              "for TV and for the CDF L1, and both theory-vs-seed means decrease from the smallest to the largest "
@@ -346,9 +340,9 @@ def markdown(report):
         lines.append(
             f"- **{p['id']}** ({p['cell']}; {p['note']}): {'PASS' if p['passed'] else 'FAIL: ' + '; '.join(p['problems'])}. "
             f"Mean-field solution {p['mean_field_solution']}; grid mass enclosed {d['enclosed']:.4f}, outside "
-            f"{d['outside']:.2e}, clipped negative {d['negative']:.1e}, converged {d['converged']}; contours converged (masses, CDF) {th['masses_converged']}, {th['cdf_converged']}; eta-shift x10 of "
-            f"the masses max {max(abs(v) for v in th['eta_shift_x10']):.1e}; eps-0.15 mass over eta "
-            f"{ {k: round(v, 6) for k, v in th['eta_scan'].items()} }; theory seconds "
+            f"{d['outside']:.2e}, clipped negative {d['negative']:.1e}, grid error estimate {d['error']:.1e}, converged "
+            f"{d['converged']}; contours converged (masses, CDF) {th['masses_converged']}, {th['cdf_converged']}; error "
+            f"estimates of the masses max {max(th['mass_error']):.1e}, of the CDF {th['cdf_error']:.1e}; theory seconds "
             f"{ {k: round(v) for k, v in th['seconds'].items()} } (parts missing: cached), point total {p['seconds']:.0f} s.")
     lines += ["", f"Total wall time {report['seconds']:.0f} s. Figures: density_vs_sample_<cell>.png (radial CDFs)."]
     return "\n".join(lines) + "\n"
@@ -398,7 +392,7 @@ def main(argv=None):
     t0 = time.time()
     log = lambda msg: print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)  # noqa: E731
     points = load_previous() if args.only else {}
-    report = dict(versions=versions(), seeds=SEEDS, eps=EPS, radii=RADII, etas=ETAS, law_sites=LAW_SITES,
+    report = dict(versions=versions(), seeds=SEEDS, eps=EPS, radii=RADII, theory_tol=THEORY_TOL, law_sites=LAW_SITES,
                   accept_sd=ACCEPT_SD, grids={k: dict(x=x, y=y) for k, (x, y) in GRIDS.items()}, points=points)
     for point in POINTS:
         if args.only not in point["id"]:

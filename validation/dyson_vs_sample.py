@@ -10,7 +10,7 @@ found once per seed with alpha_z = 0), the exact Jacobian's eigenvalues, and the
 Metrics: mass inside |lambda - 1| < eps; the radial CDF about 1, F(r) = mass inside |lambda - 1| < r,
 compared by its mean absolute difference over r in (0, 1.5]; the cell masses of `density` on a grid
 vs the eigenvalue histogram, compared by total variation (with the seed-to-seed TV as noise floor);
-eta-sensitivity; timings.
+the contours' error estimates; timings.
 
 The metric helpers are shared with validation/density_vs_sample.py (all cells, two points each).
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from gatetheory.numerics.dyson import density, mass_inside_circle  # noqa: E402
+from gatetheory.numerics.contour import density, mass_inside_circle  # noqa: E402
 from gatetheory.sample import SampledNetwork  # noqa: E402
 from gatetheory.serialise import jsonable  # noqa: E402
 from validation.density_vs_sample import distances, law as cell_law, theory_cdf  # noqa: E402
@@ -42,7 +42,6 @@ RADII = np.linspace(0.05, 1.5, 30)
 LAW_SITES = 4096
 GRID_X = np.linspace(-0.45, 1.15, 17)      # 0.1 cells; no edge at the real atoms near 1
 GRID_Y = np.linspace(-0.55, 0.55, 12)      # 11 cells; the real axis runs through a cell centre
-ETAS = (1e-7, 1e-6, 1e-5, 1e-4)
 OUT = Path(__file__).parent / "results"
 
 
@@ -73,26 +72,25 @@ def law(alpha_z, **kw):
 
 
 def theory(alpha_z):
-    """Everything the mean-field law predicts at one alpha_z, with timings and eta-sensitivity."""
+    """Everything the mean-field law predicts at one alpha_z, with timings and error estimates."""
     sobol, tensor = law(alpha_z, qmc_sites=LAW_SITES), law(alpha_z)
     t0 = time.time()
-    masses = [mass_inside_circle(sobol, 1.0, e, check_eta=True) for e in EPS]
+    masses = [mass_inside_circle(sobol, 1.0, e) for e in EPS]
     contour_time = (time.time() - t0) / len(EPS)
     dens = density(sobol, GRID_X, GRID_Y)
     return {
-        "mass": [m.mass for m in masses], "eta_shift_x10": [m.eta_shift for m in masses],
+        "mass": [m.mass for m in masses], "mass_error": [m.error for m in masses],
         "converged": all(m.converged for m in masses), "contour_seconds": contour_time,
         "contour_evaluations": [m.evaluations for m in masses], "law_sites": len(sobol.weights),
         "mass_tensor_rule": [mass_inside_circle(tensor, 1.0, e).mass for e in EPS],
         "tensor_sites": len(tensor.weights),
         "radial_cdf": theory_cdf(sobol, 1.0, RADII)[0],
         "density": dens,
-        "eta_scan": {f"{eta:g}": mass_inside_circle(sobol, 1.0, 0.15, eta=eta).mass for eta in ETAS},
     }
 
 
 def timing():
-    """Seconds for one 64-point contour on 10^4 and 16384 Sobol sites of the alpha_z = 5 law."""
+    """Seconds for one contour (default tolerance) on 10^4 and 16384 Sobol sites of the alpha_z = 5 law."""
     out = {}
     for n in (10_000, 16_384):
         sites = law(5.0, qmc_sites=n)
@@ -126,7 +124,7 @@ def table(results):
     for az, res in results["alpha_z"].items():
         th = res["theory"]
         lines.append(f"\nalpha_z = {az}   (MF law: {th['law_sites']} Sobol sites; contour "
-                     f"{th['contour_seconds']:.2f} s; eta-shift x10 max {max(map(abs, th['eta_shift_x10'])):.1e})")
+                     f"{th['contour_seconds']:.2f} s; error estimate max {max(th['mass_error']):.1e})")
         lines.append("  eps    MF(Sobol)  MF(tensor)   MF - mean count (N=" + ", ".join(map(str, res["sample"])) + ")   "
                      + "   ".join(
             f"N={n}: count mean +- sd (own-sites Dyson)" for n in res["sample"]))
@@ -144,8 +142,7 @@ def table(results):
                          f"{rounded['cdf_l1_seed_pairs']}); density TV theory-vs-seed {rounded['tv_theory']} "
                          f"(seed-vs-seed {rounded['tv_seed_pairs']}); max |own-sites Dyson - count| "
                          f"{r['own_minus_count_max']:.4f}")
-        lines.append(f"  eta scan (eps 0.15): {th['eta_scan']}")
-    lines.append(f"\ntiming of one 64-point contour: {results['timing']}")
+    lines.append(f"\ntiming of one contour: {results['timing']}")
     return "\n".join(lines)
 
 

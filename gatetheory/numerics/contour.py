@@ -26,21 +26,26 @@ from scipy.optimize import brentq
 from . import dyson_ports as ports_
 
 TOL = 1e-6              # default target of a mass's error estimate (absolute)
-LEVELS = (2, 4, 8, 16, 32, 64)   # Clenshaw-Curtis levels (intervals) of a support stretch
-GRID = 24               # uniform rho(K) samples along a piece
-CLUSTER = 4.0 ** -np.arange(1, 7)    # and toward a real-axis crossing, as fractions of the grid step
+LEVELS = (1, 2, 4, 8, 16, 32, 64)   # Clenshaw-Curtis levels (intervals) of a support stretch
+GRID = 16               # uniform rho(K) samples along a piece (a 2-D bulk clipped between two is missed:
+#                         a lens of depth < (pi / GRID)^2 radius / 8)
+CLUSTER = 4.0 ** -np.arange(1, 5)    # and toward a real-axis crossing, as fractions of the grid step
 EDGE_XTOL = 1e-9        # support edges located to this fraction of the piece (an error d moves the
 #                         integral by ~ d^2: g is continuous there)
 INSIDE = 1e-9           # rho(K) - 1 below this: outside the support (Xi = Psi = 0)
 COARSE_SITES = 512      # leading sites of the law whose solution starts a cold solve
-NODE_TOL = 0.01         # node residual per unit of the stretches' error tolerance (g moves ~ the residual)
+NODE_TOL = 0.1          # node residual per unit of the stretches' error tolerance (g moves ~ the residual,
+#                         and a stretch's integral ~ its length times g: far below the tolerance)
 POLE_SHIFT = 1e-7       # a node this close (relative) to a per-site pole is moved this far from it
 REUSE = 0.25            # a neighbouring point's solution starts a node this much closer than the stretch's
 
 
 @lru_cache(maxsize=16)
 def _clenshaw_curtis(n):
-    """Nodes s_j = (1 - cos(j pi / n)) / 2, j = 0..n, and weights on [0, 1] (n even)."""
+    """Nodes s_j = (1 - cos(j pi / n)) / 2, j = 0..n, and weights on [0, 1] (n even, or n = 1: the
+    trapezoid)."""
+    if n == 1:
+        return np.array([0.0, 1.0]), np.array([0.5, 0.5])
     j = np.arange(n + 1)
     k = np.arange(1, n // 2 + 1)
     b = np.where(2 * k == n, 1.0, 2.0) / (4 * k * k - 1)
@@ -239,7 +244,7 @@ class _StretchRule:
         s0, s1 = self.stretch.s0, self.stretch.s1
         f = np.array([self.values[k] for k in keys]) * self.piece.derivative(s0 + (s1 - s0) * _clenshaw_curtis(n)[0])
         integral = (s1 - s0) * (_clenshaw_curtis(n)[1] @ f)
-        self.error = None if self.integral is None else abs(integral - self.integral)
+        self.error = None if self.integral is None else abs((integral - self.integral).imag)   # masses read Im
         self.integral, self.level = integral, self.level + 1
 
     def _solve(self, keys, context):
@@ -299,7 +304,9 @@ def piece_integrals(sites, pieces, tol, ports=None, previous=None):
     """Integrals of g along each piece (a list), the summed error estimate of their support
     stretches and the solver tally (with this contour's Store): free parts in closed form, each
     stretch refined (the worst estimate first) until the summed estimate is at most tol or every
-    stretch is exhausted. `previous`: a neighbouring point's Store (continuation)."""
+    stretch is exhausted. The estimates bound the imaginary parts, all a mass reads: the mass inside
+    a closed contour is Im(integral) / (2 pi) (its real part vanishes), and a half circle mirrored
+    by g(conj lambda) = conj g doubles Im. `previous`: a neighbouring point's Store (continuation)."""
     ports = ports_.prepare_ports(sites) if ports is None else ports
     context = _Context(sites, ports, ports.leading(COARSE_SITES), previous or Store(), Store(), Tally(),
                        NODE_TOL * tol)

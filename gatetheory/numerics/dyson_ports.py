@@ -241,8 +241,10 @@ def coupling(ports, lam):
     rows = (len(ports.read_states), nf, S)
     if ports.F is not None:
         u = 1.0 / (lam - ports.mu)                                  # (ns, S)
-        states = np.einsum("ps,prfs->rfs", u, ports.F) if ports.ns > 1 else u[0] * ports.F[0]
-        states2 = np.einsum("ps,prfs->rfs", u * u, ports.F) if ports.ns > 1 else u[0] * states
+        states, states2 = u[0] * ports.F[0], (u[0] * u[0]) * ports.F[0]
+        for p in range(1, ports.ns):
+            states += u[p] * ports.F[p]
+            states2 += (u[p] * u[p]) * ports.F[p]
         trace = u.sum(axis=0)
     else:
         A, B = ports.blocks
@@ -327,8 +329,9 @@ class Point:
         """< tr (lambda - A)^-1 - tr(G Rr2 Xi Rr^+) > / ns."""
         p, cp = self.ports, self.cp
         k, l = p.pairs[:, 0], p.pairs[:, 1]
-        R2XR = np.einsum("p,ips,jps->ijs", self.Xi, cp.Rr2[:, k], np.conj(cp.Rr[:, l]))
-        per_site = cp.trace - np.einsum("ijs,jis->s", _full(self.G, p.c), R2XR)
+        R2XR = sum(x * cp.Rr2[:, a, None] * np.conj(cp.Rr[None, :, b]) for x, a, b in zip(self.Xi, k, l))
+        G = _full(self.G, p.c)
+        per_site = cp.trace - sum(G[i, j] * R2XR[j, i] for i in range(p.c) for j in range(p.c))
         return complex(p.weights @ per_site) / p.ns
 
     def jacobian(self):
