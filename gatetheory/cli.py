@@ -68,7 +68,8 @@ def _cmd_spectrum(args):
     name = "spectral abscissa" if result.time == "continuous" else "spectral radius"
     print(f"cell {result.cell} (mean-field solution #{result.solution}): {name} at N={result.n}: "
           f"{result.radius:.4f}; bulk edge {result.radius_bulk:.4f}; limiting support {result.radius_support:.4f}; "
-          f"slow fraction (eps={result.slow_eps:g}) {result.slow_fraction:.4f}")
+          f"slow fraction (eps={result.slow_eps:g}) {result.slow_fraction:.4f}"
+          + ("" if result.slow_fraction_error is None else f" +- {result.slow_fraction_error:.1e}"))
 
 
 def _cmd_dynamics(args):
