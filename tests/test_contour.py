@@ -37,6 +37,20 @@ def shared_matrix_sites(n=200, seed=1):
                       {"U": [0, 1]})
 
 
+def chain_sites(n=300, seed=2):
+    """One state read by field 0, which field 1 reads, which field 2 reads; field 2 drives the state:
+    three read variables (c = 3, the general inverse) and each field its own matrix."""
+    rng = np.random.default_rng(seed)
+    a, b, r0 = rng.uniform(-0.6, 0.6, n), rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.2, n)
+    B = np.zeros((n, 1, 3))
+    B[:, 0, 2] = b
+    Rs = np.zeros((n, 3, 1))
+    Rs[:, 0, 0] = r0
+    Ru = np.zeros((n, 3, 3))
+    Ru[:, 1, 0], Ru[:, 2, 1] = rng.uniform(0.8, 1.6, n), rng.uniform(0.8, 1.6, n)
+    return SiteArrays(a[:, None, None], B, Rs, Ru, np.full(n, 1.0 / n), {"U0": [0], "U1": [1], "U2": [2]})
+
+
 # -- the reduction is the hermitised equation at eta -> 0 --------------------------------------------
 
 @pytest.mark.parametrize("sites, lams", [
@@ -44,6 +58,7 @@ def shared_matrix_sites(n=200, seed=1):
     (lambda: law("lstm", 1024, **LSTM_FORGET), [0.951 + 0.003j]),                      # c = 1, two states
     (lambda: law("gated_ct", 1024, **GATED_CT), [-0.05 + 0.0015j]),                    # three states, a dead Psi
     (shared_matrix_sites, [0.2 + 0.3j, 0.9j, -0.4 + 0.05j]),                          # off-diagonal pairs (complex)
+    (chain_sites, [0.1 + 0.2j, -0.3 + 0.05j]),                                        # c = 3
 ])
 def test_reduced_equation_matches_the_hermitised_solver(sites, lams):
     """g from the port reduction at eta = 0 equals the full 2m x 2m solver's at eta = 1e-9 (its O(eta)

@@ -280,8 +280,8 @@ def _resolvents(theta, upsilon, c):
     if c == 2:
         t00, t11, tr_, ti = theta
         u00, u11, ur, ui = upsilon
-        dt, du = t00 * t11 - (tr_ * tr_ + ti * ti), u00 * u11 - (ur * ur + ui * ui)
-        r = 1.0 / (1.0 + u00 * t00 + u11 * t11 + 2 * (ur * tr_ + ui * ti) + du * dt)
+        dt, du = t00 * t11 - (tr_ * tr_ + ti * ti), u00 * u11 - (ur * ur + ui * ui)     # det Theta, det Upsilon
+        r = 1.0 / (1.0 + u00 * t00 + u11 * t11 + 2 * (ur * tr_ + ui * ti) + du * dt)   # 1 / det(I + Upsilon Theta)
         H = np.stack([(t00 + dt * u11) * r, (t11 + dt * u00) * r, (tr_ - dt * ur) * r, (ti - dt * ui) * r])
         G = np.stack([(u00 + du * t11) * r, (u11 + du * t00) * r, (ur - du * tr_) * r, (ui - du * ti) * r])
 
@@ -318,12 +318,11 @@ class Point:
         if not ports.real:
             theta, upsilon = _channels_of(theta, c), _channels_of(upsilon, c)
         self.H, self.G, self._inverse = _resolvents(theta, upsilon, c)
-        self.zn = np.concatenate([ports.xi_out.reshape(n, -1) @ self.H.ravel(),
-                                  cp.psi_out.reshape(n, -1) @ self.G.ravel()])
-        r, size = np.abs(self.zn - z) ** 2, np.abs(self.zn) ** 2
+        Xin, Psin = ports.xi_out.reshape(n, -1) @ self.H.ravel(), cp.psi_out.reshape(n, -1) @ self.G.ravel()
+        self.zn = np.concatenate([Xin, Psin])
         # |Xi - Xi'| / |Xi'| + |Psi - Psi'| / |Psi'|: invariant under the gauge
-        self.residual = float(np.sqrt(r[:n].sum() / max(size[:n].sum(), 1e-300)) +
-                              np.sqrt(r[n:].sum() / max(size[n:].sum(), 1e-300)))
+        self.residual = float(np.linalg.norm(Xin - self.Xi) / max(np.linalg.norm(Xin), 1e-300) +
+                              np.linalg.norm(Psin - self.Psi) / max(np.linalg.norm(Psin), 1e-300))
 
     def g(self):
         """< tr (lambda - A)^-1 - tr(G Rr2 Xi Rr^+) > / ns."""
