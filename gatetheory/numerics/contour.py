@@ -23,6 +23,7 @@ import numpy as np
 
 from scipy.optimize import brentq
 
+from ..errors import NonFiniteError
 from . import dyson_ports as ports_
 
 TOL = 1e-6              # default target of a mass's error estimate (absolute)
@@ -138,7 +139,8 @@ def _samples(piece):
 def support_stretches(sites, piece):
     """The stretches of a piece where rho(K) >= 1, their edges located by Brent's method."""
     s = _samples(piece)
-    f = sites.transfer_radius(piece.at(s)) - 1.0 - INSIDE
+    with np.errstate(divide="ignore"):          # a sample on a per-site pole: rho = inf, inside
+        f = sites.transfer_radius(piece.at(s)) - 1.0 - INSIDE
     inside = f >= 0
     excess = lambda x: sites.transfer_radius(piece.at(x)) - 1.0 - INSIDE  # noqa: E731
     edges = [brentq(excess, s[k], s[k + 1], xtol=EDGE_XTOL) for k in np.flatnonzero(inside[1:] != inside[:-1])]
@@ -330,6 +332,9 @@ def piece_integrals(sites, pieces, tol, ports=None, previous=None):
         max(open_, key=lambda rule: rule.error).refine(context)
     for i, rule in rules:
         totals[i] += rule.integral
+    if not np.all(np.isfinite(totals)):
+        raise NonFiniteError("a point mass of the spectrum lies on the contour (its mass is split there): "
+                             "move the contour off it")
     return totals, float(sum(rule.error for _, rule in rules)), context.tally, context.store
 
 
