@@ -2,13 +2,17 @@
 
 import ast
 import math
-import tomllib
 from pathlib import Path
 
 import sympy as sp
 
 from .errors import CellError, UnsafeExpressionError
 from .functions import ALLOWED_FUNCTIONS
+
+try:
+    import tomllib
+except ModuleNotFoundError:          # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
 
 MAX_EXPRESSION_LENGTH = 4000
 MAX_DEPTH = 60
