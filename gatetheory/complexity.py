@@ -53,6 +53,10 @@ class ComplexityResult:
     def to_dict(self):
         return asdict(self)
 
+    def _repr_html_(self):
+        from .display import complexity_html
+        return complexity_html(self)
+
 
 def _vanilla(values):
     return values["g"], values["sigma_b"], 0.0

@@ -59,6 +59,10 @@ class DynamicsResult:
         out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
 
+    def _repr_html_(self):
+        from .display import dynamics_html
+        return dynamics_html(self)
+
 
 @dataclass
 class Branches:
@@ -74,6 +78,10 @@ class Branches:
 
     def to_dict(self):
         return {"small": self.small.to_dict(), "large": self.large.to_dict(), "bistable": self.bistable}
+
+    def _repr_html_(self):
+        from .display import branches_html
+        return branches_html(self)
 
 
 def dmft_options(time, options):

@@ -68,6 +68,10 @@ class MeanFieldResult:
     def residual(self):
         return self.solution.residual
 
+    def _repr_html_(self):
+        from .display import mean_field_html
+        return mean_field_html(self)
+
     def to_dict(self):
         return {"cell": self.cell, "params": self.params,
                 "state_second_moments": self.state_second_moments, "residual": self.residual,
@@ -81,6 +85,13 @@ class Model:
     def __init__(self, cell, **params):
         self.cell = get_cell(cell)
         self.values = self.cell.resolve_params(params)
+
+    def __repr__(self):
+        return f"Model({self.cell.name!r}, " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()) + ")"
+
+    def _repr_markdown_(self):
+        from .display import model_markdown
+        return model_markdown(self)
 
     @property
     def equations(self):

@@ -106,3 +106,41 @@ def derivation_latex(cell, equations=None):
     eqs = equations or derive_mean_field(cell)
     lines = cell.equations_latex() + [_latex(e) for e in eqs.equations()] + pencil_latex(eqs.jacobian)
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}\n"
+
+
+class Derivation:
+    """A cell's derivation that shows itself: Markdown with LaTeX in Jupyter (`_repr_markdown_`),
+    the LaTeX align* body (`_repr_latex_`), and the Markdown text for print()."""
+
+    def __init__(self, cell, equations=None):
+        from ..cells import get_cell
+
+        self.cell = get_cell(cell)
+        self._equations = equations
+
+    @property
+    def equations(self):
+        """The derived MeanFieldEquations (derived on first use)."""
+        if self._equations is None:
+            self._equations = derive_mean_field(self.cell)
+        return self._equations
+
+    @property
+    def markdown(self):
+        return derivation_markdown(self.cell, self.equations)
+
+    @property
+    def latex(self):
+        return derivation_latex(self.cell, self.equations)
+
+    def __repr__(self):
+        return f"Derivation({self.cell.name!r})"
+
+    def __str__(self):
+        return self.markdown
+
+    def _repr_markdown_(self):
+        return self.markdown
+
+    def _repr_latex_(self):
+        return self.latex

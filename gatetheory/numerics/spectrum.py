@@ -480,6 +480,10 @@ class SpectrumResult:
     def to_dict(self):
         return dict(self.__dict__)
 
+    def _repr_html_(self):
+        from ..display import spectrum_html
+        return spectrum_html(self)
+
 
 SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
 
