@@ -1,4 +1,4 @@
-"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (sec. 2)."""
+"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2)."""
 
 from dataclasses import asdict, dataclass, field, fields
 
@@ -66,7 +66,7 @@ class DynamicsResult:
 
 @dataclass
 class Branches:
-    """The DMFT from a small and from a large initial state (reference/gated-continuous.md 5.3)."""
+    """The DMFT from a small and from a large initial state (reference/gated-continuous.md sec. 5.3)."""
 
     small: DynamicsResult
     large: DynamicsResult

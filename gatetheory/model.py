@@ -107,13 +107,13 @@ class Model:
 
     @single_blas_thread
     def spectrum(self, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
-        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3);
+        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (theory.md sec. 3);
         `parts` limits the work to some of radius, radius_bulk, radius_support, slow_fraction."""
         return spectrum(self, n, slow_eps, solution, parts)
 
     @single_blas_thread
     def complexity(self, index=None, starts=()):
-        """Annealed fixed-point complexity (Kac-Rice, sec. 4): D2 where the cell reduces to the vanilla
+        """Annealed fixed-point complexity (Kac-Rice, theory.md sec. 4): D2 where the cell reduces to the vanilla
         network, the general variational formula otherwise; `index`: Sigma(kappa) at those unstable
         fractions; `starts`: stationary points of a neighbouring parameter point (continuation)."""
         from .complexity import complexity
@@ -121,13 +121,13 @@ class Model:
 
     @single_blas_thread
     def dynamics(self, **options):
-        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (sec. 2)."""
+        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (theory.md sec. 2)."""
         from .dynamics import dynamics
         return dynamics(self, **options)
 
     @single_blas_thread
     def mean_field(self, starts=None, base=BASE_NODES, lazy=False):
-        """Every solution of the static mean-field equations, with residual and stability (sec. 2).
+        """Every solution of the static mean-field equations, with residual and stability (theory.md sec. 2).
 
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
@@ -237,7 +237,7 @@ def _stalled(error, previous):
 
 
 def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
-    """Jacobian spectrum at a mean-field solution (the settled one by default): THEORY.md sec. 3."""
+    """Jacobian spectrum at a mean-field solution (the settled one by default): theory.md sec. 3."""
     unknown = set(parts) - set(SPECTRAL_PARTS)
     if unknown or not parts:
         raise ParameterError(f"unknown spectral part(s) {sorted(unknown) or parts!r}; known: {', '.join(SPECTRAL_PARTS)}")

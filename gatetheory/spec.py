@@ -173,7 +173,7 @@ _TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "desc
 
 
 def read_cell_file(path):
-    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely."""
+    """Read a TOML cell file (design.md format) into a Cell, parsing every expression safely."""
     from .cell import Cell
 
     path = Path(path)

@@ -28,7 +28,7 @@ def vanilla_ct():
 
 
 def gru():
-    """GRU (THEORY.md sec. 1): z = sigma(alpha_z U_z[h] + beta_z), r = sigma(alpha_r U_r[h] + beta_r),
+    """GRU (theory.md sec. 1): z = sigma(alpha_z U_z[h] + beta_z), r = sigma(alpha_r U_r[h] + beta_r),
     a = g U_h[r h] + sigma_b xi_a, h' = (1 - z) h + z tanh(a)."""
     h, z, r, a = _symbols("h z r a")
     g, az, bz, ar, br, sb, xi = _symbols("g alpha_z beta_z alpha_r beta_r sigma_b xi_a")
@@ -55,7 +55,7 @@ def gru_torch():
 
 
 def lstm():
-    """LSTM (DESIGN.md): gates k = sigma(alpha_k U_k[h] + beta_k) for k in f, i, o,
+    """LSTM (design.md): gates k = sigma(alpha_k U_k[h] + beta_k) for k in f, i, o,
     c' = f c + i tanh(g U_c[h] + sigma_b xi_c), h' = o tanh(c')."""
     c, h, f, i, o, cn = _symbols("c h f i o c_new")
     g, af, bf, ai, bi, ao, bo, sb, xi = _symbols(

@@ -62,7 +62,7 @@ def derivation_markdown(cell, equations=None):
 
 
 def _complexity_section(eqs):
-    """Kac-Rice functional in field space (THEORY.md sec. 4)."""
+    """Kac-Rice functional in field space (theory.md sec. 4)."""
     functional = complexity_functional(eqs)
     return ["## Fixed-point complexity (Kac-Rice)", "",
             "Fixed points correspond one-to-one to solutions of $u = U\\,f(S(u))$ in field space; with the "
@@ -73,7 +73,7 @@ def _complexity_section(eqs):
 
 
 def _dynamics_section(cell):
-    """Single-site stochastic process and two-replica Lyapunov linearisation (THEORY.md sec. 2)."""
+    """Single-site stochastic process and two-replica Lyapunov linearisation (theory.md sec. 2)."""
     out = ["## Dynamic mean field", "",
            "Every field is a Gaussian process, independent of its site's own variables, with two-time "
            "covariance the correlation of its source (zero across different matrices):", ""]
@@ -96,7 +96,7 @@ def _dynamics_section(cell):
     out += ["", "$\\lambda$ is where the largest eigenvalue of the map $k \\to k_{new}$ equals 1.", ""]
     gain = memoryless_gain(cell)
     if gain is not None:
-        out += ["Memoryless cell (closed form, anchors C1): "
+        out += ["Memoryless cell (closed form, reference/anchors.md C1): "
                 f"$\\lambda = \\tfrac12 \\ln \\mathbb{{E}}\\left[{_latex(gain)}\\right]$ over the stationary field.", ""]
     return out
 
