@@ -1,8 +1,8 @@
-"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (sec. 2)."""
+"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2)."""
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import ParameterError
+from .errors import OutsideTheoryError, ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
 
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
@@ -59,10 +59,14 @@ class DynamicsResult:
         out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
 
+    def _repr_html_(self):
+        from .display import dynamics_html
+        return dynamics_html(self)
+
 
 @dataclass
 class Branches:
-    """The DMFT from a small and from a large initial state (reference/gated-continuous.md 5.3)."""
+    """The DMFT from a small and from a large initial state (reference/gated-continuous.md sec. 5.3)."""
 
     small: DynamicsResult
     large: DynamicsResult
@@ -74,6 +78,10 @@ class Branches:
 
     def to_dict(self):
         return {"small": self.small.to_dict(), "large": self.large.to_dict(), "bistable": self.bistable}
+
+    def _repr_html_(self):
+        from .display import branches_html
+        return branches_html(self)
 
 
 def dmft_options(time, options):
@@ -90,6 +98,9 @@ def dynamics(model, **options):
     from .model import versions
 
     cell = model.cell
+    if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
+        raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
+                                 f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
     opt = dmft_options(cell.time, options)
     solution = SamplingDmft(cell, model.values, opt).solve()
     quiescent = solution.report["quiescent"]   # decays to the zero fixed point: no stationary fluctuations

@@ -2,13 +2,17 @@
 
 import ast
 import math
-import tomllib
 from pathlib import Path
 
 import sympy as sp
 
 from .errors import CellError, UnsafeExpressionError
 from .functions import ALLOWED_FUNCTIONS
+
+try:
+    import tomllib
+except ModuleNotFoundError:          # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
 
 MAX_EXPRESSION_LENGTH = 4000
 MAX_DEPTH = 60
@@ -40,6 +44,12 @@ def is_xi_name(name):
     return name.startswith("xi_") and len(name) > 3
 
 
+def is_eta_name(name):
+    """Input noises, fresh standard normals per site and per step (white noise in continuous time),
+    are named eta_<something>."""
+    return name.startswith("eta_") and len(name) > 4
+
+
 def real_symbol(name):
     """Every symbol of a cell is real."""
     return sp.Symbol(name, real=True)
@@ -48,8 +58,8 @@ def real_symbol(name):
 def parse_expression(text, names, where="expression"):
     """Parse one cell expression into SymPy, accepting only the allow-listed grammar.
 
-    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*`
-    names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
+    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*` and
+    `eta_*` names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
     """
     if not isinstance(text, str):
         raise CellError(f"{where}: expected a string, got {type(text).__name__}")
@@ -131,7 +141,7 @@ class _Builder:
 
     def name(self, node):
         ident = node.id
-        if ident in self.names or is_xi_name(ident):
+        if ident in self.names or is_xi_name(ident) or is_eta_name(ident):
             return real_symbol(ident)
         if is_coupling_name(ident):
             raise CellError(f"{self.where}: coupling {ident} must be applied to a per-site "
@@ -169,7 +179,7 @@ _TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "desc
 
 
 def read_cell_file(path):
-    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely."""
+    """Read a TOML cell file (design.md format) into a Cell, parsing every expression safely."""
     from .cell import Cell
 
     path = Path(path)

@@ -1,4 +1,4 @@
-"""Eigenvalue mass inside a contour, split at the support (THEORY.md sec. 3).
+"""Eigenvalue mass inside a contour, split at the support (theory.md sec. 3).
 
 The mass inside a closed contour is (1/(2 pi i)) times the contour integral of g. Where the
 transfer radius rho(K) < 1 the self-energies vanish and g is the per-site resolvent average
@@ -261,7 +261,8 @@ class _StretchRule:
                 todo.append((k, lam))
         if not todo:
             return
-        excess = context.sites.transfer_radius(np.array([lam for _, lam in todo])) - 1.0
+        with np.errstate(divide="ignore"):      # a node on a per-site pole: rho = inf, inside
+            excess = context.sites.transfer_radius(np.array([lam for _, lam in todo])) - 1.0
         for (k, lam), e in zip(todo, excess):
             if e < INSIDE:
                 self.values[k] = ports_.free_trace(context.ports, lam)
@@ -398,7 +399,7 @@ class Density:
 
 
 def density(sites, grid_x, grid_y, tol=TOL):
-    """Eigenvalue mass per grid cell: (1/(2 pi i)) contour integral of g around each cell (THEORY.md
+    """Eigenvalue mass per grid cell: (1/(2 pi i)) contour integral of g around each cell (theory.md
     sec. 3). grid_x, grid_y are cell edges. Every cell edge is a piece (free parts in closed form,
     support stretches by the reduced Dyson equation); shared edges make the cell masses telescope to
     the integral around the whole grid (`enclosed`; `outside` = 1 - enclosed). Atoms and real

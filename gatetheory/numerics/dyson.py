@@ -1,4 +1,4 @@
-"""Hermitised self-consistency for the pencil spectrum (THEORY.md sec. 3).
+"""Hermitised self-consistency for the pencil spectrum (theory.md sec. 3).
 
 For L(lambda) = L0_i(lambda) - sum_M U_M (x) sum_{k in M} e_k r_k(j)^T the per-site 2m x 2m blocks of
 H^-1, H = [[i eta, L], [L^dagger, i eta]], solve
@@ -127,7 +127,7 @@ def prepare(sites):
 
 
 def _resolvent(p, lam, eta, X, Y):
-    """Per-site G_i of THEORY.md sec. 3 for given self-energy parameters X, Y."""
+    """Per-site G_i of theory.md sec. 3 for given self-energy parameters X, Y."""
     m, ns = p.m, p.ns
     M = p.base.copy()
     idx = np.arange(ns)
@@ -334,7 +334,7 @@ def _problem(sites, warm):
 
 
 def _trace(p, G):
-    """g = < tr_states G21 > / ns: the normalised trace of (lambda - J)^-1 (THEORY.md sec. 3)."""
+    """g = < tr_states G21 > / ns: the normalised trace of (lambda - J)^-1 (theory.md sec. 3)."""
     m, ns = p.m, p.ns
     diag = np.arange(ns)
     return complex(_average(p, G[:, m + diag, diag].sum(axis=1)) / ns)

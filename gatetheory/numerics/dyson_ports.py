@@ -1,4 +1,4 @@
-"""The hermitised Dyson equation of THEORY.md sec. 3 at eta = 0, reduced to the coupling ports.
+"""The hermitised Dyson equation of theory.md sec. 3 at eta = 0, reduced to the coupling ports.
 
 The self-energies enter the per-site 2m x 2m resolvent only through the fields' rows (X) and
 through R = [Rs, Ru] (Y), so Woodbury on H0 = [[0, L0], [L0^+, 0]] leaves small per-site matrices.
