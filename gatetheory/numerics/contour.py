@@ -278,15 +278,17 @@ class _StretchRule:
 
     def _predict(self, k, lam, context):
         """A start for node k: the neighbouring point's solution nearest lam when it is REUSE times
-        closer than this stretch's solved nodes; else interpolation along the stretch through the
+        closer than this stretch's solved nodes (with none solved, the nearest solution of this
+        contour's other stretches or the neighbour's); else interpolation along the stretch through the
         nearest known nodes (solved ones, and support edges, where the solution vanishes): of the
         squares of Xi and Psi where they are real (the self-energies, ~ their products, are smooth
         up to the edge, where they vanish linearly), quadratic through three nodes; else linear in
         z; None (a cold start) without any solved node."""
         solved = np.array(sorted(self.z))
         previous = context.previous.nearest(lam, 2 * len(context.ports.pairs))
-        if not solved.size:
-            return None if previous is None else previous[1]
+        if not solved.size:                     # the nearest solution of this contour or the neighbour's
+            found = [f for f in (previous, context.store.nearest(lam, 2 * len(context.ports.pairs))) if f is not None]
+            return min(found, key=lambda f: f[0])[1] if found else None
         if previous is not None and previous[0] < REUSE * np.min(np.abs(self.piece.at(self._s(solved)) - lam)):
             return previous[1]
         zero = np.zeros_like(self.z[solved[0]])
