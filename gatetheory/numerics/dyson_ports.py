@@ -39,7 +39,7 @@ JACOBIAN_COST = 2.5      # a Jacobian's cost in map evaluations (for the tally)
 HALVINGS = 6            # step halvings before the damped iteration takes over
 FIXED_STEPS = 40        # damped fixed-point iterations of the fallback (then Newton again)
 FALLBACKS = 3
-START_SCALES = 10.0 ** np.arange(-3, 4)   # a cold start tries Xi = Psi = scale I for these, in order
+START_STEP, START_TRIES = 10.0, 7       # a cold start's scales: powers of START_STEP, at most START_TRIES
 COARSE_BUDGET = 20      # evaluations the coarse solve of a cold start may take (a thin support may have none
 COARSE_TOL = 1e-3       # on the coarse sites), and its residual: it only starts the solve on all sites
 DAMPING = 0.5
@@ -395,14 +395,33 @@ def _to_boundary(ports, z, step):
 
 
 def _from_above(ports, cp):
-    """A cold start: Xi = Psi = scale I for the smallest of START_SCALES where the map shrinks them.
-    From above, Newton on z = F(z) heads for the physical solution; below it, F(z) - z grows with z
-    (the trivial root's branch) and the steps head for zero."""
-    for scale in START_SCALES:
-        point = Point(ports, cp, ports.start(scale))
-        if np.linalg.norm(point.zn) < np.linalg.norm(point.z):
-            return point.z
-    return point.z
+    """A cold start, and the map evaluations it took: Xi = Psi = scale I for the smallest scale (a
+    power of START_STEP, from 1 up or down) where the map shrinks them. From above, Newton on
+    z = F(z) heads for the physical solution; below it, F(z) - z grows with z (the trivial root's
+    branch) and the steps head for zero."""
+    shrinks = lambda z: np.linalg.norm(Point(ports, cp, z).zn) < np.linalg.norm(z)  # noqa: E731
+    scale, evaluations = 1.0, 1
+    if shrinks(ports.start(scale)):
+        while evaluations < START_TRIES and shrinks(ports.start(scale / START_STEP)):
+            scale, evaluations = scale / START_STEP, evaluations + 1
+        return ports.start(scale), evaluations + 1
+    while evaluations < START_TRIES:
+        scale, evaluations = scale * START_STEP, evaluations + 1
+        if shrinks(ports.start(scale)):
+            break
+    return ports.start(scale), evaluations
+
+
+def _inside(ports, lam):
+    """Whether lam is inside the support of the law `ports` (rho(K) > 1, K the map's linear part at
+    zero: < |a_ak|^2 > for one field per matrix, the pair averages otherwise); False for None."""
+    if ports is None:
+        return False
+    cp = coupling(ports, lam)
+    a = _mm(ports.Lc, cp.Rr)
+    K = Point(ports, cp, 1e-150 * ports.start()).jacobian()[:len(ports.pairs), :len(ports.pairs)] \
+        if not ports.diagonal.all() else (a.real ** 2 + a.imag ** 2) @ ports.weights
+    return bool(np.max(np.abs(np.linalg.eigvals(K))) > 1.0)
 
 
 def _newton_step(point, A):
@@ -430,13 +449,12 @@ def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON):
     evaluations, cp = 0.0, coupling(ports, lam)
     if z0 is None:                              # (a neighbour's Jacobian would mislead a cold start)
         A = None
-        first = None if coarse is None or coarse is ports else solve(coarse, lam, tol=COARSE_TOL, budget=COARSE_BUDGET)
-        if first is not None and first.converged:
-            z0, evaluations = first.z, first.evaluations * len(coarse.weights) / len(ports.weights)
+        first = solve(coarse, lam, tol=COARSE_TOL, budget=COARSE_BUDGET) if _inside(coarse, lam) else None
+        if first is not None and first.converged:     # its quasi-Newton matrix too: the coarse law's Jacobian
+            z0, A, evaluations = first.z, first.A, first.evaluations * len(coarse.weights) / len(ports.weights)
         else:
-            z0 = _from_above(ports, cp)
-            evaluations = len(START_SCALES) + (0.0 if first is None else first.evaluations * len(coarse.weights) /
-                                               len(ports.weights))
+            z0, evaluations = _from_above(ports, cp)
+            evaluations += 0.0 if first is None else first.evaluations * len(coarse.weights) / len(ports.weights)
     point, exact, fallbacks = Point(ports, cp, _balanced(z0)), False, 0
     evaluations += 1
     n = len(point.z)
@@ -464,7 +482,7 @@ def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON):
         if fallbacks == FALLBACKS or budget < MAX_NEWTON:
             break
         fallbacks += 1
-        z = _from_above(ports, cp)              # the damped map from above decreases to the solution
+        z = _from_above(ports, cp)[0]           # the damped map from above decreases to the solution
         for _ in range(FIXED_STEPS):
             z = _balanced((1 - DAMPING) * z + DAMPING * Point(ports, cp, z).zn)
         point, A = Point(ports, cp, z), None
