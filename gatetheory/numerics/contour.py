@@ -10,8 +10,9 @@ segments). Only on the contour's stretches inside the support, found from rho(K)
 evaluations, sampled densely toward the real axis), is the reduced Dyson equation (dyson_ports)
 solved, at nested Clenshaw-Curtis nodes. g is smooth up to the support edge (the self-energies grow
 linearly in rho(K) - 1 there, and an edge is a node where g is the free trace), so the rule
-converges spectrally, and the change from the half-size rule, summed over the stretches, is the
-error estimate (for a spectrally converging rule, a bound on the finer rule's error).
+converges spectrally, and the change of the imaginary part (all a mass reads) from the half-size
+rule, summed over the stretches, is the error estimate (for a spectrally converging rule, a bound
+on the finer rule's error; validation/slow_accuracy.py checks it against tight reference solves).
 Solutions warm-start their neighbours along a stretch and, through a `Store` of
 (lambda, Xi, Psi), a neighbouring parameter point (continuation in sweeps).
 """
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-
 from scipy.optimize import brentq
 
 from ..errors import NonFiniteError
@@ -45,9 +45,11 @@ REUSE = 0.25            # a neighbouring point's solution starts a node this muc
 def _clenshaw_curtis(n):
     """Nodes s_j = (1 - cos(j pi / n)) / 2, j = 0..n, and weights on [0, 1] (n even, or n = 1: the
     trapezoid)."""
-    if n == 1:
-        return np.array([0.0, 1.0]), np.array([0.5, 0.5])
     j = np.arange(n + 1)
+    if n == 1:
+        nodes, w = np.array([0.0, 1.0]), np.array([0.5, 0.5])
+        nodes.flags.writeable = w.flags.writeable = False
+        return nodes, w
     k = np.arange(1, n // 2 + 1)
     b = np.where(2 * k == n, 1.0, 2.0) / (4 * k * k - 1)
     w = (1.0 - np.cos(2 * np.pi * np.outer(j, k) / n) @ b) * np.where((j == 0) | (j == n), 1.0, 2.0) / (2 * n)
