@@ -38,6 +38,7 @@ COARSE_SITES = 512      # leading sites of the law whose solution starts a cold 
 NODE_TOL = 0.1          # node residual per unit of the stretches' error tolerance (g moves ~ the residual,
 #                         and a stretch's integral ~ its length times g: far below the tolerance)
 POLE_SHIFT = 1e-7       # a node this close (relative) to a per-site pole is moved this far from it
+GUARD = 0.1             # weight of the change before the last in a stretch's error estimate
 REUSE = 0.25            # a neighbouring point's solution starts a node this much closer than the stretch's
 
 
@@ -231,7 +232,7 @@ class _StretchRule:
         self.piece, self.stretch = piece, stretch
         self.values, self.z, self.A = {}, {}, {}   # keyed by node position on the finest level
         self.level = 0
-        self.integral = self.error = None
+        self.integral = self.error = self.change = None
 
     def _s(self, key):
         return self.stretch.s0 + (self.stretch.s1 - self.stretch.s0) * _clenshaw_curtis(LEVELS[-1])[0][key]
@@ -248,8 +249,11 @@ class _StretchRule:
         s0, s1 = self.stretch.s0, self.stretch.s1
         f = np.array([self.values[k] for k in keys]) * self.piece.derivative(s0 + (s1 - s0) * _clenshaw_curtis(n)[0])
         integral = (s1 - s0) * (_clenshaw_curtis(n)[1] @ f)
-        self.error = None if self.integral is None else abs((integral - self.integral).imag)   # masses read Im
-        self.integral, self.level = integral, self.level + 1
+        change = None if self.integral is None else abs((integral - self.integral).imag)   # masses read Im
+        # the last change, unless the one before, times GUARD, is larger: two rules that agree by
+        # chance before the rule converges do not end the refinement
+        self.error = change if self.change is None else max(change, GUARD * self.change)
+        self.integral, self.change, self.level = integral, change, self.level + 1
 
     def _solve(self, keys, context):
         """g at new nodes: the free trace at support edges and where rho(K) < 1 (gaps between
@@ -327,9 +331,9 @@ def piece_integrals(sites, pieces, tol, ports=None, previous=None):
             last = st.s1
             rules.append((i, _StretchRule(piece, st)))
         totals[i] += piece.free(ports, last, 1.0) if last < 1.0 else 0.0
-    for _, rule in rules:                     # two levels each: a first error estimate
-        rule.refine(context)
-        rule.refine(context)
+    for _, rule in rules:                     # three levels each: a first guarded error estimate
+        for _ in range(3):
+            rule.refine(context)
     while rules and sum(rule.error for _, rule in rules) > tol:
         open_ = [rule for _, rule in rules if not rule.exhausted]
         if not open_:
