@@ -131,7 +131,8 @@ class Stretch:
 
 def _samples(piece):
     """Sample positions along a piece: a uniform grid, and geometric clusters toward each real-axis
-    crossing (where the per-site poles make thin support around the real segments)."""
+    crossing (where real per-site poles make thin support around the real segments). Thin support
+    around complex poles is found only where a sample falls into it (no built-in cell has them)."""
     s = [np.linspace(0.0, 1.0, GRID + 1)]
     for x in piece.real_crossings():
         s += [x - CLUSTER / GRID, x + CLUSTER / GRID, [x]]
