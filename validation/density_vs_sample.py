@@ -340,9 +340,11 @@ def markdown(report):
         lines.append(
             f"- **{p['id']}** ({p['cell']}; {p['note']}): {'PASS' if p['passed'] else 'FAIL: ' + '; '.join(p['problems'])}. "
             f"Mean-field solution {p['mean_field_solution']}; grid mass enclosed {d['enclosed']:.4f}, outside "
-            f"{d['outside']:.2e}, clipped negative {d['negative']:.1e}, grid error estimate {d['error']:.1e}, converged "
-            f"{d['converged']}; contours converged (masses, CDF) {th['masses_converged']}, {th['cdf_converged']}; error "
-            f"estimates of the masses max {max(th['mass_error']):.1e}, of the CDF {th['cdf_error']:.1e}; theory seconds "
+            f"{d['outside']:.2e}, clipped negative {d['negative']:.1e}, converged {d['converged']}; contours converged "
+            f"(masses, CDF) {th['masses_converged']}, {th['cdf_converged']}; " + (
+                f"error estimates of the grid {d['error']:.1e}, the masses max {max(th['mass_error']):.1e}, the CDF "
+                f"{th['cdf_error']:.1e}" if "error" in d else "from the run before the contour split (64-node "
+                "trapezoid, eta = 1e-6): no error estimates") + "; theory seconds "
             f"{ {k: round(v) for k, v in th['seconds'].items()} } (parts missing: cached), point total {p['seconds']:.0f} s.")
     lines += ["", f"Total wall time {report['seconds']:.0f} s. Figures: density_vs_sample_<cell>.png (radial CDFs)."]
     return "\n".join(lines) + "\n"

@@ -489,8 +489,9 @@ class SpectrumResult:
 SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
 
 
-SLOW_TOL = 2e-4   # target of the slow fraction's error estimate: the nested-rule change, ~10x the actual error
-#                   (validation/results/slow_accuracy.md); the sampled seed spread is ~5e-3 at N = 2000
+SLOW_TOL = 2e-4   # target of the slow fraction's error estimate (the nested-rule change): at every regression point
+#                   it exceeded the difference to a tight reference solve, by 3x or more (validation/results/
+#                   slow_accuracy.md); the sampled seed spread is ~5e-3 at N = 2000
 
 
 def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS, warm=None,
