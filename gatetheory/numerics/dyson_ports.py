@@ -414,12 +414,9 @@ def _from_above(ports, cp):
     return ports.start(scale), evaluations
 
 
-def _inside(ports, lam):
-    """Whether lam is inside the support of the law `ports` (rho(K) > 1, K the map's linear part at
-    zero: < |a_ak|^2 > for one field per matrix, the pair averages otherwise); False for None."""
-    if ports is None:
-        return False
-    cp = coupling(ports, lam)
+def _inside(ports, cp):
+    """Whether cp.lam is inside the support of the law `ports` (rho(K) > 1, K the map's linear part
+    at zero: < |a_ak|^2 > for one field per matrix, the pair averages otherwise)."""
     a = _mm(ports.Lc, cp.Rr)
     K = Point(ports, cp, 1e-150 * ports.start()).jacobian()[:len(ports.pairs), :len(ports.pairs)] \
         if not ports.diagonal.all() else (a.real ** 2 + a.imag ** 2) @ ports.weights
@@ -441,27 +438,30 @@ def _newton_step(point, A):
         return np.linalg.lstsq(M, rhs, rcond=None)[0][:n]
 
 
-def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON):
+def solve(ports, lam, z0=None, tol=TOL, coarse=None, A=None, budget=MAX_NEWTON, cp=None):
     """The physical solution at lam by quasi-Newton from z0: A ~ I - dF/dz starts from `A` (a
     neighbouring solve's), the Jacobian on `coarse` or the exact one, and takes Broyden's update
-    after each step; a step
-    that fails to lower the residual inside the physical domain brings the exact Jacobian (and
-    halved steps); when that stalls too, damped fixed-point iterations, then Newton again. Without
-    z0 (a cold start) the start is the solution on `coarse` (a subset of the sites, if lam is inside
-    its support) and its quasi-Newton matrix, else `_from_above`. `evaluations` counts map
-    evaluations in units of the full law's (a Jacobian as JACOBIAN_COST)."""
-    evaluations, cp = 0.0, coupling(ports, lam)
+    after each step; a step that fails to lower the residual inside the physical domain brings the
+    exact Jacobian (and halved steps); when that stalls too, damped fixed-point iterations, then
+    Newton again. Without z0 (a cold start) the start is the solution on `coarse` (a subset of the
+    sites, if lam is inside its support) and its quasi-Newton matrix, else `_from_above`.
+    `evaluations` counts map evaluations in units of the full law's (a Jacobian as JACOBIAN_COST);
+    `cp`: the coupling at lam, if already made."""
+    evaluations, cp = 0.0, coupling(ports, lam) if cp is None else cp
+    coarse = None if coarse is ports else coarse
+    coarse_cp = None if coarse is None else coupling(coarse, lam)
     if z0 is None:                              # (a neighbour's Jacobian would mislead a cold start)
         A = None
-        first = solve(coarse, lam, tol=COARSE_TOL, budget=COARSE_BUDGET) if _inside(coarse, lam) else None
+        first = None if coarse is None or not _inside(coarse, coarse_cp) else \
+            solve(coarse, lam, tol=COARSE_TOL, budget=COARSE_BUDGET, cp=coarse_cp)
         if first is not None and first.converged:     # its quasi-Newton matrix too: the coarse law's Jacobian
             z0, A, evaluations = first.z, first.A, first.evaluations * len(coarse.weights) / len(ports.weights)
         else:
             z0, evaluations = _from_above(ports, cp)
             evaluations += 0.0 if first is None else first.evaluations * len(coarse.weights) / len(ports.weights)
     z0 = _balanced(z0)
-    if A is None and coarse is not None and coarse is not ports:     # the coarse law's Jacobian: ~1/4 the cost
-        A = np.eye(len(z0)) - Point(coarse, coupling(coarse, lam), z0).jacobian()
+    if A is None and coarse is not None:        # the coarse law's Jacobian: ~1/4 the cost
+        A = np.eye(len(z0)) - Point(coarse, coarse_cp, z0).jacobian()
         evaluations += JACOBIAN_COST * len(coarse.weights) / len(ports.weights)
     point, exact, fallbacks = Point(ports, cp, z0), False, 0
     evaluations += 1
