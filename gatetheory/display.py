@@ -47,7 +47,7 @@ def table(rows, header=None):
 
 def _block(title, body, note=None):
     """Title line, body and an optional plain-language note, in one div."""
-    parts = [f"<div><p><strong>{title}</strong></p>", body]
+    parts = [f"<div class=\"mathjax_process\"><p><strong>{title}</strong></p>", body]
     if note:
         parts.append(f"<p><em>Note:</em> {html.escape(note)}</p>")
     return "\n".join(parts + ["</div>"])
@@ -180,7 +180,8 @@ def complexity_html(result):
 
 
 def _dynamics_rows(result):
-    lam = f"{_number(result.lyapunov_max)} &plusmn; {_number(result.lyapunov_standard_error or 0.0)}"
+    se = result.lyapunov_standard_error
+    lam = _number(result.lyapunov_max) + ("" if se is None else f" &plusmn; {_number(se)}")
     rows = [["&lambda;<sub>max</sub>", f"{lam} ({html.escape(result.lyapunov_method)})"],
             ["branch", html.escape(result.branch)], ["chaotic", _number(result.chaotic)]]
     rows += [[_math(f"E[{k}^2]"), _number(v)] for k, v in result.state_second_moments.items()]
@@ -204,6 +205,27 @@ def branches_html(result):
     body = f"<p>{_params(result.small.params)}; bistable: {_number(result.bistable)}</p>" + \
         table(rows, ["quantity", "small start", "large start"])
     return _block(f"Dynamics of {html.escape(result.small.cell)} from two starts", body, " ".join(notes) or None)
+
+
+def _spread(summary):
+    return f"{_number(summary['mean'])} &plusmn; {_number(summary['sd'])}" if summary else "&ndash;"
+
+
+def validation_html(report):
+    """validate()'s report: per width, theory next to the sampled mean +- sd over seeds."""
+    theory = report["theory"]["state_second_moments"]
+    rows = []
+    for n, e in report["sampled"].items():
+        moments = e.get("state_second_moments", {})
+        rows.append([n, f"{e['converged']}/{e['seeds']}"] +
+                    [f"{_number(theory[s])} | {_spread(moments.get(s))}" for s in theory] +
+                    [f"{_number(e['theory_radius'])} | {_spread(e.get('radius'))}",
+                     f"{_number(e['theory_slow_fraction'])} | {_spread(e.get('slow_fraction'))}"])
+    header = ["N", "settled"] + [_math(f"E[{s}^2]") for s in theory] + ["radius", "slow fraction"]
+    note = None if report["theory"].get("settles", True) else \
+        "the theory's selected solution does not settle: sampled networks are not expected to rest on it."
+    return _block(f"Theory | sampled networks: {html.escape(report['cell'])}",
+                  f"<p>{_params(report['params'])}</p>" + table(rows, header), note)
 
 
 def model_markdown(model):

@@ -27,15 +27,24 @@ def sampled_point(model, n, seed, slow_eps):
             "slow_fraction": float(np.mean(np.abs(eig - centre) < slow_eps))}
 
 
+class ValidationReport(dict):
+    """validate()'s report: a plain dict (JSON as it is) that shows itself as a table in Jupyter."""
+
+    def _repr_html_(self):
+        from .display import validation_html
+        return validation_html(self)
+
+
 def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05):
     """Theory (mean field at the settled solution, spectrum at each width) next to sampled networks."""
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 2 or seeds < 1:
         raise ParameterError(f"validate needs widths >= 2 and at least one seed (got sizes={sizes}, seeds={seeds})")
     mf = model.mean_field()
-    out = {"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
-           "theory": {"state_second_moments": mf.state_second_moments, "settles": mf.solution.settles},
-           "sampled": {}}
+    out = ValidationReport({"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
+                            "theory": {"state_second_moments": mf.state_second_moments,
+                                       "settles": mf.solution.settles},
+                            "sampled": {}})
     for n in sizes:
         spec = model.spectrum(n=n, slow_eps=slow_eps)
         runs = [sampled_point(model, n, seed, slow_eps) for seed in range(seeds)]

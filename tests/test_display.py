@@ -111,3 +111,15 @@ def test_branches_side_by_side(chaotic):
     page = both._repr_html_()
     assert "small start" in page and "large start" in page and "bistable" in page
     assert f"{both.large.lyapunov_max:.6g}" in page
+
+
+def test_validation_report_is_a_dict_with_a_table(gru):
+    import json
+
+    from gatetheory.validate import validate
+
+    report = validate(gru, sizes=[80], seeds=2)
+    assert json.loads(json.dumps(report))["cell"] == "gru"            # still plain JSON
+    page = report._repr_html_()
+    e = report["sampled"]["80"]
+    assert f"{e['theory_radius']:.6g} | {e['radius']['mean']:.6g}" in page and f"{e['converged']}/2" in page
