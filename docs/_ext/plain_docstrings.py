@@ -51,10 +51,34 @@ def _inline(text):
     return "".join(out)
 
 
-def plain(lines):
-    """Docstring lines -> reST: every line a line-block line (indentation kept), '::' blocks literal."""
-    out, literal, indent = [], False, 0
+ITEM = re.compile(r"^(?:[-*+] |\d+[.)] |[A-Za-z_][\w.]*(?:, \w+)*: )")   # a list item or 'name: ...' line
+
+
+def _reflow(lines):
+    """Join hard-wrapped prose: a line continues the one before at the same indentation unless it
+    starts an item ('- x', '1. x', 'name: x') or follows a blank line or a '::' line."""
+    out, literal = [], None          # literal: indentation of the '::' line whose block this is
     for line in lines:
+        stripped = line.lstrip()
+        depth = len(line) - len(stripped)
+        if literal is not None and (not stripped or depth > literal):
+            out.append(line)
+            continue
+        literal = depth if stripped.endswith("::") else None
+        previous = out[-1] if out else ""
+        if stripped and previous.strip() and not previous.rstrip().endswith("::") and not ITEM.match(stripped) \
+                and depth == len(previous) - len(previous.lstrip()):
+            out[-1] = previous.rstrip() + " " + stripped
+        else:
+            out.append(line)
+    return out
+
+
+def plain(lines):
+    """Docstring lines -> reST: prose reflowed, every paragraph or item a line-block line (indentation
+    kept), '::' blocks literal."""
+    out, literal, indent = [], False, 0
+    for line in _reflow(lines):
         stripped = line.lstrip()
         depth = len(line) - len(stripped)
         if literal and (not stripped or depth > indent):
