@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import ParameterError
+from .errors import OutsideTheoryError, ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
 
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
@@ -98,6 +98,9 @@ def dynamics(model, **options):
     from .model import versions
 
     cell = model.cell
+    if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
+        raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
+                                 f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
     opt = dmft_options(cell.time, options)
     solution = SamplingDmft(cell, model.values, opt).solve()
     quiescent = solution.report["quiescent"]   # decays to the zero fixed point: no stationary fluctuations

@@ -95,6 +95,9 @@ class Model:
 
     @property
     def equations(self):
+        """The static mean-field equations (of the autonomous cell); OutsideTheoryError when input noise
+        drives the cell at these parameters (a driven network has no fixed point)."""
+        self.cell.check_static(self.values)
         return derivation(self.cell)
 
     @property

@@ -285,6 +285,7 @@ class SampledNetwork:
         relaxation (z (F - s) ~ 0 with F != s), while a constant gate leaves the same fixed points.
         Returns a FixedPoint; with require=True a failure raises ConvergenceError with the residual.
         """
+        self.cell.check_static(self.values)
         state = self.initial_state(scale) if state is None else self._check_state(state)
         state0 = state
         if isinstance(via, dict) and via:          # solve F = s with the overrides, then polish here

@@ -44,6 +44,12 @@ def is_xi_name(name):
     return name.startswith("xi_") and len(name) > 3
 
 
+def is_eta_name(name):
+    """Input noises, fresh standard normals per site and per step (white noise in continuous time),
+    are named eta_<something>."""
+    return name.startswith("eta_") and len(name) > 4
+
+
 def real_symbol(name):
     """Every symbol of a cell is real."""
     return sp.Symbol(name, real=True)
@@ -52,8 +58,8 @@ def real_symbol(name):
 def parse_expression(text, names, where="expression"):
     """Parse one cell expression into SymPy, accepting only the allow-listed grammar.
 
-    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*`
-    names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
+    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*` and
+    `eta_*` names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
     """
     if not isinstance(text, str):
         raise CellError(f"{where}: expected a string, got {type(text).__name__}")
@@ -135,7 +141,7 @@ class _Builder:
 
     def name(self, node):
         ident = node.id
-        if ident in self.names or is_xi_name(ident):
+        if ident in self.names or is_xi_name(ident) or is_eta_name(ident):
             return real_symbol(ident)
         if is_coupling_name(ident):
             raise CellError(f"{self.where}: coupling {ident} must be applied to a per-site "

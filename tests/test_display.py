@@ -44,7 +44,7 @@ def test_model_shows_its_cell_equations_and_values(gru):
     for line in gru.cell.equations_latex():
         assert f"$$ {line} $$" in text
     assert "$g = 1.6$" in text and "$\\alpha_{r} = 3$" in text
-    assert repr(gru) == "Model('gru', g=1.6, alpha_z=1.0, beta_z=0.0, alpha_r=3.0, beta_r=0.0, sigma_b=1.0)"
+    assert repr(gru) == "Model('gru', g=1.6, alpha_z=1.0, beta_z=0.0, alpha_r=3.0, beta_r=0.0, sigma_b=1.0, sigma_x=0.0)"
 
 
 def test_mean_field_table(gru):

@@ -22,6 +22,10 @@ def derivation_markdown(cell, equations=None):
     out += ["## Cell", "", "Random couplings $U_k$ have i.i.d. entries $\\mathcal{N}(0, 1/N)$; "
             "$\\xi$ are quenched per-site standard normals.", ""]
     out += [f"$$ {line} $$" for line in cell.equations_latex()] + [""]
+    if cell.etas:
+        out += ["$\\eta$ are input noises: fresh standard normals per site and per step (white noise of "
+                "intensity 1 in continuous time). The static sections below (mean field, pencil, complexity) "
+                "are those of the autonomous cell, $\\eta = 0$: a network driven by inputs has no fixed point.", ""]
     params = ", ".join(f"${_latex(p)} = {v:g}$" for p, v in cell.params.items())
     out += [f"Parameters (defaults): {params}.", ""]
     out += ["## Static mean field", "",
