@@ -84,7 +84,7 @@ def _cmd_dynamics(args):
             small, large = (float(v) for v in args.branches.split(","))
         except ValueError:
             raise ParameterError(f"--branches expects SMALL,LARGE initial scales, got {args.branches!r}") from None
-        both = branches(model, small, large, **options)
+        both = branches(model, small, large, progress=_progress(args), **options)
         if args.json:
             print(json.dumps(both.to_dict(), indent=2))
             return
@@ -92,7 +92,7 @@ def _cmd_dynamics(args):
             print(f"{name} start: {_dynamics_line(result)}")
         print(f"bistable: {both.bistable}")
         return
-    result = dynamics(model, **options)
+    result = dynamics(model, progress=_progress(args), **options)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
@@ -134,7 +134,8 @@ def _cmd_validate(args):
         sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     except ValueError:
         raise ParameterError(f"--sizes expects comma-separated integers, got {args.sizes!r}") from None
-    report = validate(Model(args.cell, **parse_sets(args.set)), sizes, args.seeds, args.slow_eps)
+    report = validate(Model(args.cell, **parse_sets(args.set)), sizes, args.seeds, args.slow_eps,
+                      progress=_progress(args))
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -179,7 +180,7 @@ def _cmd_phase(args):
 
     quantities = args.quantity or ["radius"]
     diagram = phase_diagram(args.cell, args.x, args.y, quantities=quantities, fixed=parse_sets(args.set),
-                            workers=args.workers, n=args.n, slow_eps=args.slow_eps, progress=not args.json)
+                            workers=args.workers, n=args.n, slow_eps=args.slow_eps, progress=_progress(args))
     levels = {}
     for item in args.level or []:
         name, sep, value = item.partition("=")
@@ -191,7 +192,8 @@ def _cmd_phase(args):
     for q in quantities:
         if q not in levels and default_level(q, time_kind) is not None:
             levels[q] = default_level(q, time_kind)
-    boundaries = [trace_boundary(diagram, q, level, refine=args.refine, workers=args.workers)
+    boundaries = [trace_boundary(diagram, q, level, refine=args.refine, workers=args.workers,
+                                  progress=_progress(args))
                   for q, level in levels.items() if q in diagram.values and np.isfinite(diagram.values[q]).any()]
     if args.csv:
         diagram.to_csv(args.csv)
@@ -248,7 +250,13 @@ def _cell_command(sub, name, help):
     p.add_argument("cell")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="parameter values (default: the cell's)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (none is shown with --json or off a terminal)")
     return p
+
+
+def _progress(args):
+    """Whether a long command shows a progress bar on stderr (progress.py: only on a terminal)."""
+    return not (args.json or args.quiet)
 
 
 def build_parser():
