@@ -11,8 +11,8 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
-from . import __version__
 from .functions import sigmoid
+from .version import __version__
 
 CODEGEN_VERSION = "2"
 _memory = {}

@@ -80,26 +80,30 @@ def spectrum_note(result):
             f"Their moving state is described by `gatetheory dynamics {result.cell}`.")
 
 
-def dynamics_note(result):
-    """Plain-language advice when the dynamic mean field or its exponent did not converge: what to change."""
+def dynamics_note(result, option=str):
+    """Plain-language advice when the dynamic mean field or its exponent did not converge: which DMFT
+    options to change, named by `option` (keyword names; the command line passes its --flag spelling)."""
+    o = option
     d = result.diagnostics
     opt, dmft, lyap = d.get("options", {}), d["dmft"], d["lyapunov"]
     advice = []
     if not dmft["converged"]:
         if dmft.get("decaying"):
             advice.append(f"the variances were still falling after {dmft['iterations']} iterations (this start "
-                          f"may be collapsing to the quiescent state, or only be slow): raise --iterations (now "
-                          f"{opt.get('iterations')}) to see where it ends, and compare a larger start (--branches)")
+                          f"may be collapsing to the quiescent state, or only be slow): raise {o('iterations')} (now "
+                          f"{opt.get('iterations')}) to see where it ends, and compare a larger start "
+                          f"({o('branches')})")
         else:
             advice.append(f"the variances still drift by {dmft['relative_drift']:.2g} (relative) between the last "
-                          f"two averaging blocks: raise --iterations (now {opt.get('iterations')}); if the drift "
-                          f"is noise, raise --paths (now {opt.get('paths')}); near a transition relaxation is slow, "
-                          f"so also lengthen --burn and --window (now {opt.get('burn')}, {opt.get('window')})")
+                          f"two averaging blocks: raise {o('iterations')} (now {opt.get('iterations')}); if the drift "
+                          f"is noise, raise {o('paths')} (now {opt.get('paths')}); near a transition relaxation is "
+                          f"slow, so also lengthen {o('burn')} and {o('window')} (now {opt.get('burn')}, "
+                          f"{opt.get('window')})")
     if not lyap["converged"]:
         se = lyap.get("standard_error") or 0.0
         advice.append(f"the Lyapunov exponent estimate still moves (drift {lyap.get('drift', float('nan')):.2g} "
-                      f"against 3 x its standard error {se:.2g}): raise --lyapunov-iterations (now "
-                      f"{opt.get('lyapunov_iterations', 'default')}) or --paths")
+                      f"against 3 x its standard error {se:.2g}): raise {o('lyapunov_iterations')} (now "
+                      f"{opt.get('lyapunov_iterations', 'default')}) or {o('paths')}")
     return "; ".join(advice) + "." if advice else None
 
 

@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import __version__
 from .cells import get_cell
 from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, ParameterError
@@ -14,6 +13,7 @@ from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
 from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
 from .threads import single_blas_thread
+from .version import __version__
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072

@@ -92,7 +92,7 @@ def test_unconverged_dynamics_advises_what_to_change(chaotic):
     result = chaotic.dynamics(paths=256, window=32, burn=16, iterations=3, lyapunov_iterations=2)
     assert not result.converged
     note = dynamics_note(result)
-    assert "--iterations (now 3)" in note
+    assert "raise iterations (now 3)" in note
     page = result._repr_html_()
     assert "Note:" in page and "branch" in page and f"{result.lyapunov_max:.6g}" in page
 
