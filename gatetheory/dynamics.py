@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import OutsideTheoryError, ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
+from .version import versions
 
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
 #                 (noise floor of a static DMFT solution ~1e-4; gated_ct chaos with input: 1.6e-2)
@@ -96,8 +97,6 @@ def dmft_options(time, options):
 def dynamics(model, progress=False, **options):
     """Sampling DMFT of `model` (numerics/dmft.py): lambda_max, E[s^2], correlations and relaxation times;
     `progress`: a bar over the DMFT passes on stderr (progress.py)."""
-    from .model import versions
-
     cell = model.cell
     if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
         raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
