@@ -133,10 +133,9 @@ def _dynamics_line(result):
 
 
 def _spectrum_figure(model, result, path, n_sample):
-    """Boundary with the eigenvalues of one sampled network of width n_sample (seed 0)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Boundary with the eigenvalues of one sampled network of width n_sample (seed 0); a bare Figure
+    (no pyplot state, so a failed save leaves nothing open)."""
+    from matplotlib.figure import Figure
 
     from .plot import plot_spectrum
     from .sample import SampledNetwork
@@ -144,11 +143,10 @@ def _spectrum_figure(model, result, path, n_sample):
     net = SampledNetwork(model.cell, n_sample, seed=0, **model.params)
     fixed = net.fixed_point()
     eigenvalues = net.eigenvalues(fixed.state) if fixed.converged else None
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    plot_spectrum(ax, result, eigenvalues, label_sample=f"sampled N={n_sample}, seed 0")
+    fig = Figure(figsize=(6, 5.5))
+    plot_spectrum(fig.add_subplot(), result, eigenvalues, label_sample=f"sampled N={n_sample}, seed 0")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    plt.close(fig)
 
 
 def _cmd_validate(args):
@@ -250,17 +248,14 @@ def _cmd_phase(args):
 
 def _phase_figure(diagram, quantity, boundaries, path):
     """Heat map of `quantity` with its boundaries, in the shipped style."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .plot import plot_phase, style
 
     with style():
-        fig, ax = plt.subplots()
-        plot_phase(ax, diagram, quantity, boundaries)
+        fig = Figure()
+        plot_phase(fig.add_subplot(), diagram, quantity, boundaries)
         fig.savefig(path)
-        plt.close(fig)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):

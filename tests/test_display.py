@@ -72,10 +72,11 @@ def test_spectrum_shows_radii_and_its_picture(gru):
     import matplotlib.pyplot as plt
 
     result = gru.spectrum(n=300)
+    before = plt.get_fignums()
     page = result._repr_html_()
     assert f"{result.radius:.6g}" in page and f"{result.radius_bulk:.6g}" in page
     assert _png(page).startswith(b"\x89PNG")
-    assert plt.get_fignums() == []                  # the picture leaves no pyplot figure behind
+    assert plt.get_fignums() == before              # the picture leaves no pyplot figure behind
     assert spectrum_note(result) is None
 
 
