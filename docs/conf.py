@@ -59,6 +59,25 @@ html_title = f"gatetheory {release}"
 html_static_path = []
 
 
+# What the executed tutorials must show (issue 19): the rendered derivation and the results' own
+# displays, checked in the built pages so a display that silently fell back to plain text fails the build
+SHOWN = {"tutorials/new_cell.html": ["Derivation for cell", "Static mean field", "Jacobian as a linear pencil",
+                                     "Mean field of update_gated", "Spectrum of update_gated",
+                                     "data:image/png;base64,", "Theory | sampled networks"],
+         "tutorials/complexity_dynamics.html": ["Fixed-point complexity of gru", "Dynamic mean field of vanilla"]}
+
+
+def _check_shown(app, exception):
+    if exception is not None or app.builder.name != "html":
+        return
+    for page, markers in SHOWN.items():
+        text = (Path(app.outdir) / page).read_text()
+        missing = [m for m in markers if m not in text]
+        if missing:
+            raise RuntimeError(f"{page} does not show {missing}: a tutorial's rich display is missing")
+
+
 def setup(app):
     # MathJax on every page: notebook outputs (result tables) carry math that Sphinx does not see
     app.set_html_assets_policy("always")
+    app.connect("build-finished", _check_shown)
