@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from .display import dynamics_note, mean_field_note, spectrum_note
+from .display import complexity_note, dynamics_note, mean_field_note, spectrum_note, validation_note
 from .errors import GateTheoryError, ParameterError
 from .version import __version__
 
@@ -170,6 +170,7 @@ def _cmd_validate(args):
         print(f"  N={n}: radius theory {e['theory_radius']:.4f} sampled {e['radius']['mean']:.4f} +- "
               f"{e['radius']['sd']:.4f}; slow fraction theory {e['theory_slow_fraction']:.4f} sampled "
               f"{e['slow_fraction']['mean']:.4f} +- {e['slow_fraction']['sd']:.4f} ({e['converged']}/{e['seeds']} converged)")
+    _note(validation_note(report))
 
 
 def _fractions(text):
@@ -196,6 +197,7 @@ def _cmd_complexity(args):
           f"{result.lower_bound:.6g}); {op}; converged: {result.diagnostics['converged']}")
     for p in result.index_resolved:
         print(f"  kappa = {p['kappa']:.4g}: Sigma(kappa) = {p['complexity']:.6g} (converged: {p['converged']})")
+    _note(complexity_note(result))
 
 
 def _cmd_phase(args):

@@ -226,10 +226,22 @@ def validation_html(report):
                     [f"{_number(e['theory_radius'])} | {_spread(e.get('radius'))}",
                      f"{_number(e['theory_slow_fraction'])} | {_spread(e.get('slow_fraction'))}"])
     header = ["N", "settled"] + [_math(f"E[{s}^2]") for s in theory] + ["radius", "slow fraction"]
-    note = None if report["theory"].get("settles", True) else \
-        "the theory's selected solution does not settle: sampled networks are not expected to rest on it."
     return _block(f"Theory | sampled networks: {html.escape(report['cell'])}",
-                  f"<p>{_params(report['params'])}</p>" + table(rows, header), note)
+                  f"<p>{_params(report['params'])}</p>" + table(rows, header), validation_note(report))
+
+
+def validation_note(report):
+    """Plain-language note when the theory's solution does not settle or sampled networks did not."""
+    if report["theory"].get("settles") is False:
+        return ("no mean-field solution settles here, so sampled networks are not expected to come to rest: "
+                "the radii compare fixed points they leave. Their moving state is the dynamic mean field "
+                f"(`gatetheory dynamics {report['cell']}`).")
+    unsettled = [n for n, e in report["sampled"].items() if e["converged"] < e["seeds"]]
+    if unsettled:
+        return (f"some sampled networks found no fixed point (N = {', '.join(unsettled)}): near the edge of "
+                f"stability they relax slowly or not at all; more seeds, or a point further inside the stable "
+                f"region, make the comparison firmer.")
+    return None
 
 
 def model_markdown(model):

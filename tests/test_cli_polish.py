@@ -62,3 +62,8 @@ def test_unconverged_dynamics_ends_with_advice(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("converged: False")
     assert lines[1].startswith("  note: ") and "raise --iterations (now 3)" in lines[1]
+
+
+def test_validate_where_nothing_settles_says_so(capsys):
+    assert main(["validate", "vanilla", "--set", "g=2", "--sizes", "40", "--seeds", "2"]) == 0
+    assert "note: no mean-field solution settles here" in capsys.readouterr().out
