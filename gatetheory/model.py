@@ -1,11 +1,9 @@
 """Model(cell, **params): the object layer over derivations and generated solvers."""
 
-import platform
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import __version__
 from .cells import get_cell
 from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, ParameterError
@@ -14,6 +12,7 @@ from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
 from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
 from .threads import single_blas_thread
+from .version import versions
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072
@@ -258,11 +257,3 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
     return SpectrumResult(cell=model.cell.name, params=model.params, time=model.cell.time, n=n,
                           slow_eps=slow_eps, solution=index, **values)
 
-
-def versions():
-    """Versions recorded with every result."""
-    import mpmath
-    import scipy
-    import sympy
-    return {"gatetheory": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "sympy": sympy.__version__, "mpmath": mpmath.__version__}

@@ -11,7 +11,7 @@ from gatetheory.derive.meanfield import derive_mean_field
 from gatetheory.errors import CellError, OutsideTheoryError
 from gatetheory.model import Model
 from gatetheory.sample import SampledNetwork
-from gatetheory.spec import cell_from_mapping
+from gatetheory.cellfile import cell_from_mapping
 
 GRU_WITHOUT_INPUTS = {   # the built-in GRU as it was before inputs (THEORY.md sec. 1)
     "name": "gru_autonomous", "time": "discrete", "states": ["h"],

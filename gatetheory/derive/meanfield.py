@@ -205,7 +205,7 @@ def _drop_positive_factors(expr):
 def fixed_point_free_params(cell):
     """Parameters that enter the fixed-point conditions only through factors that cannot vanish
     (update gates: z (F - h) = 0): the set of fixed points does not depend on them (theory.md sec. 2)."""
-    from ..codegen import stabilise            # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
+    from ..functions import stabilise          # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
 
     residual = cell.fixed_point_residual(expanded=True)
     params = set(cell.params)
