@@ -38,7 +38,8 @@ COARSE_SITES = 512      # leading sites of the law whose solution starts a cold 
 NODE_TOL = 0.1          # node residual per unit of the stretches' error tolerance (g moves ~ the residual,
 #                         and a stretch's integral ~ its length times g: far below the tolerance)
 POLE_SHIFT = 1e-7       # a node this close (relative) to a per-site pole is moved this far from it
-GUARD = 0.1             # weight of the change before the last in a stretch's error estimate
+GUARD = 0.1             # weight of the change before the last in a stretch's error estimate,
+FIRST_FLOOR = 0.25      # and the floor of its first one, per unit of the tolerance
 REUSE = 0.25            # a neighbouring point's solution starts a node this much closer than the stretch's
 
 
@@ -208,7 +209,7 @@ class Tally:
 @dataclass
 class _Context:
     """What the stretch rules share: the law, its ports (full and coarse), the neighbouring point's
-    store, this contour's store, the tally and the node tolerance."""
+    store, this contour's store, the tally and the tolerance (of the summed estimates)."""
 
     sites: object
     ports: object
@@ -216,7 +217,7 @@ class _Context:
     previous: Store
     store: Store
     tally: Tally
-    node_tol: float
+    tol: float
 
 
 def _off_poles(ports, lam):
@@ -243,7 +244,9 @@ class _StretchRule:
         return self.level >= len(LEVELS)
 
     def refine(self, context):
-        """Solve the next level's new nodes; update the integral and its error estimate."""
+        """Solve the next level's new nodes; update the integral and its error estimate: the last
+        change, unless the one before, times GUARD, is larger; the first change (two rules that may
+        agree by chance before they converge) at least FIRST_FLOOR times the tolerance."""
         n = LEVELS[self.level]
         keys = np.arange(n + 1) * (LEVELS[-1] // n)
         self._solve([k for k in keys if k not in self.values], context)
@@ -251,9 +254,9 @@ class _StretchRule:
         f = np.array([self.values[k] for k in keys]) * self.piece.derivative(s0 + (s1 - s0) * _clenshaw_curtis(n)[0])
         integral = (s1 - s0) * (_clenshaw_curtis(n)[1] @ f)
         change = None if self.integral is None else abs((integral - self.integral).imag)   # masses read Im
-        # the last change, unless the one before, times GUARD, is larger: two rules that agree by
-        # chance before the rule converges do not end the refinement
-        self.error = change if self.change is None else max(change, GUARD * self.change)
+        if change is not None:
+            self.error = max(change, FIRST_FLOOR * context.tol) if self.change is None else \
+                max(change, GUARD * self.change)
         self.integral, self.change, self.level = integral, change, self.level + 1
 
     def _solve(self, keys, context):
@@ -276,7 +279,7 @@ class _StretchRule:
                 continue
             nearest = min(self.A, key=lambda j: abs(j - k), default=None)
             solution = ports_.solve(context.ports, _off_poles(context.ports, lam), self._predict(k, lam, context),
-                                    context.node_tol, context.coarse, None if nearest is None else self.A[nearest])
+                                    NODE_TOL * context.tol, context.coarse, None if nearest is None else self.A[nearest])
             context.tally.add(solution)
             context.store.add(lam, solution.z)
             self.values[k], self.z[k] = solution.g, solution.z
@@ -320,8 +323,7 @@ def piece_integrals(sites, pieces, tol, ports=None, previous=None):
     a closed contour is Im(integral) / (2 pi) (its real part vanishes), and a half circle mirrored
     by g(conj lambda) = conj g doubles Im. `previous`: a neighbouring point's Store (continuation)."""
     ports = ports_.prepare_ports(sites) if ports is None else ports
-    context = _Context(sites, ports, ports.leading(COARSE_SITES), previous or Store(), Store(), Tally(),
-                       NODE_TOL * tol)
+    context = _Context(sites, ports, ports.leading(COARSE_SITES), previous or Store(), Store(), Tally(), tol)
     totals = np.zeros(len(pieces), complex)
     rules = []
     coupled = len(ports.pairs) > 0          # no field reaches the states: no support, the poles are atoms
@@ -332,9 +334,9 @@ def piece_integrals(sites, pieces, tol, ports=None, previous=None):
             last = st.s1
             rules.append((i, _StretchRule(piece, st)))
         totals[i] += piece.free(ports, last, 1.0) if last < 1.0 else 0.0
-    for _, rule in rules:                     # three levels each: a first guarded error estimate
-        for _ in range(3):
-            rule.refine(context)
+    for _, rule in rules:                     # two levels each: a first error estimate
+        rule.refine(context)
+        rule.refine(context)
     while rules and sum(rule.error for _, rule in rules) > tol:
         open_ = [rule for _, rule in rules if not rule.exhausted]
         if not open_:
