@@ -220,7 +220,9 @@ def _poles(sites, keep, B, read_states):
     det = np.prod(np.diagonal(V, axis1=1, axis2=2), axis=1) if triangular else np.linalg.det(V)
     if not np.all(np.isfinite(mu)) or np.min(np.abs(det)) * PoleExpansion.MAX_CONDITION < ns ** (ns / 2):
         return mu, None
-    return mu, np.einsum("srp,spf->prfs", V[:, read_states], np.linalg.solve(V, B))
+    diagonal = not (np.any(np.triu(V, 1)) or np.any(np.tril(V, -1)))
+    right = B / np.diagonal(V, axis1=1, axis2=2)[:, :, None] if diagonal else np.linalg.solve(V, B)     # V^-1 B
+    return mu, np.einsum("srp,spf->prfs", V[:, read_states], right)
 
 
 @dataclass
