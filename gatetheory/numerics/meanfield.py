@@ -32,6 +32,10 @@ SITE_XTOL = 1e-14       # per-site roots to this relative precision (the map's f
 NUDGE = 1e-5            # relative move of the arguments that fills in a removable singularity (0/0)
 
 
+def _plain_call(fn, args, param_values):
+    return fn(*args, *param_values)
+
+
 def finite_call(fn, args, param_values):
     """Generated code's values (one array per expression) with removable singularities filled in:
     where a value is NaN or infinite at some node (0/0 in tanh(u) / u at a node u = 0), it is the mean
@@ -114,13 +118,16 @@ class SiteSolver:
         slope = lambda t, rows: sign0[rows] * direction[rows] * self._values(self.jacobian, [direction[rows] * t], gauss, params, rows)[0]  # noqa: E731
         lo, hi = np.zeros(m), np.full(m, np.nan)
         p_lo = np.abs(r0)
-        last = np.zeros(m)
+        last, landed = np.zeros(m), np.zeros(m, bool)
         rows = np.flatnonzero((direction != 0) & (p_lo > 0) & np.isfinite(r0))
         for _ in range(200):                                     # advance: the first point past the root
             if rows.size == 0:
                 break
             d = slope(lo[rows], rows)
             newton = np.where(d < 0, p_lo[rows] / np.maximum(-d, 1e-300), np.inf)
+            close = newton <= SITE_XTOL * (1 + lo[rows])         # Newton from below has converged on it
+            landed[rows[close]] = True
+            rows, d, newton = rows[~close], d[~close], newton[~close]
             cap = np.maximum(4 * last[rows], 1e-3 * (1 + lo[rows]))
             step = np.minimum(newton, cap)
             t = lo[rows] + step
@@ -135,7 +142,7 @@ class SiteSolver:
             rows = rows[ahead & (t < RUNAWAY)]
         out = direction * lo
         moving = (direction != 0) & (np.abs(r0) > 0)
-        out[~np.isfinite(r0) | np.isnan(lo) | (moving & ~np.isfinite(hi))] = np.nan   # undefined, or ran away
+        out[~np.isfinite(r0) | np.isnan(lo) | (moving & ~np.isfinite(hi) & ~landed)] = np.nan   # undefined, or ran away
         bracket = np.flatnonzero(np.isfinite(hi) & np.isfinite(lo))
         if bracket.size:
             out[bracket] = direction[bracket] * self._bisect_newton(phi, slope, lo[bracket], hi[bracket], bracket)
@@ -328,12 +335,15 @@ class MeanFieldProblem:
             mean = np.asarray(values[i], float).reshape(shape)
             sd = np.sqrt(np.maximum(np.asarray(values[size + i * (size + 1)], float).reshape(shape), 0.0))
             args.append(mean + sd * z.reshape((1,) * (j + 1) + (n,) + (1,) * (d - 1 - j)))
-        out = np.asarray(finite_call(fn, args, param_values)[0], float)
-        if out.shape[1:] != (n,) * d:                   # a factor constant along some axis
-            out = np.broadcast_to(out, np.broadcast_shapes(out.shape, (1,) + (n,) * d))
-        for _ in range(d):
-            out = out @ w
-        self._note_nonfinite(out)
+        for call in (_plain_call, finite_call):          # the second only where the first meets 0/0
+            out = np.asarray(call(fn, args, param_values)[0], float)
+            if out.shape[1:] != (n,) * d:                   # a factor constant along some axis
+                out = np.broadcast_to(out, np.broadcast_shapes(out.shape, (1,) + (n,) * d))
+            for _ in range(d):
+                out = out @ w
+            if np.all(np.isfinite(out)):
+                return out
+        self.nonfinite = True
         return out
 
     def _correlated(self, idx, fn, mean, cov, param_values, z, w, solves):
@@ -341,8 +351,7 @@ class MeanFieldProblem:
         standard-normal nodes z (d, m) with weights w, for every row of the stacked means and
         covariances. Sites without a per-site fixed point are left out (the expectation is over the
         rest: the solution is then refused unless they weigh at most MISSING_MASS, `missing_mass`)."""
-        vals, vecs = np.linalg.eigh(cov[:, idx][:, :, idx])
-        x = mean[:, idx, None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ z
+        x = mean[:, idx, None] + _symmetric_root(cov[:, idx][:, :, idx]) @ z
         args = list(x.transpose(1, 0, 2))
         found = None
         if solves:
@@ -350,15 +359,17 @@ class MeanFieldProblem:
             states = self.site_solver.solve([args[j] for j in implicit], param_values, x.shape[::2])
             args = states + args
             found = np.all([np.isfinite(v) for v in states], axis=0)
-        values = np.broadcast_to(np.asarray(finite_call(fn, args, param_values)[0], float), x.shape[::2])
-        if found is None or found.all():
-            out = values @ w
-        else:
-            missing = (~found) @ w
-            self.most_missing = max(self.most_missing, float(missing.max()))
-            with np.errstate(divide="ignore", invalid="ignore"):          # every site missing: NaN
-                out = np.where(found, values, 0.0) @ w / (1.0 - missing)
-        self._note_nonfinite(out)
+        for call in (_plain_call, finite_call):          # the second only where the first meets 0/0
+            values = np.broadcast_to(np.asarray(call(fn, args, param_values)[0], float), x.shape[::2])
+            if found is None or found.all():
+                out = values @ w
+            else:
+                missing = (~found) @ w
+                self.most_missing = max(self.most_missing, float(missing.max()))
+                out = np.where(found, values, 0.0) @ w / (1.0 - missing)   # every site missing: NaN
+            if np.all(np.isfinite(out)):
+                return out
+        self.nonfinite = True
         return out
 
     def missing_mass(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
@@ -370,14 +381,9 @@ class MeanFieldProblem:
         mean, cov = self.mean_cov(q, param_values)
         n = nodes_per_dim(len(idx), base, budget)
         z, w = sobol_normal(len(idx), _sobol_size(budget)) if len(idx) >= SOBOL_DIMS else tensor_rule(n, len(idx))
-        vals, vecs = np.linalg.eigh(cov[np.ix_(idx, idx)])
-        x = mean[list(idx), None] + (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ z
+        x = mean[list(idx), None] + _symmetric_root(cov[np.ix_(idx, idx)]) @ z
         states = self.site_solver.solve(list(x), param_values, w.shape)
         return float(~np.all([np.isfinite(v) for v in states], axis=0) @ w)
-
-    def _note_nonfinite(self, out):
-        if not np.all(np.isfinite(out)):
-            self.nonfinite = True
 
     def watch(self):
         """Start recording what the map meets (sites without a fixed point, non-finite integrands) for
@@ -398,6 +404,12 @@ class MeanFieldProblem:
 
     def _expect(self, terms, q, param_values, base, budget, halve=False):
         """E_q[term] for every term, at one q (nq,) or a stack (k, nq); shared factors computed once."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # non-finite values: see below
+            return self._expect_terms(terms, q, param_values, base, budget, halve)
+
+    def _expect_terms(self, terms, q, param_values, base, budget, halve):
+        """`_expect`'s body; a block whose value is not finite is evaluated again with its removable
+        singularities filled in (`finite_call`), and what stays non-finite is noted for `refusal`."""
         stack = np.atleast_2d(np.asarray(q, float))
         values = self._cov(*stack.T, *param_values)
         out = np.ones((len(stack), len(terms)))
@@ -429,6 +441,15 @@ class MeanFieldProblem:
     def moments(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET):
         """E[s^2] for every state at order parameters q."""
         return self._expect(self.moment_terms, q, param_values, base, budget)
+
+
+def _symmetric_root(cov):
+    """The symmetric square root V sqrt(L) V^T of (a stack of) PSD covariances: a continuous function
+    of the covariance, where V sqrt(L) is not (eigh orders eigenvalues and signs eigenvectors at will,
+    and a Sobol rule is not symmetric: the map jumped by its integration error when a covariance
+    crossed zero or two variances crossed, and Newton's finite differences failed there)."""
+    vals, vecs = np.linalg.eigh(cov)
+    return (vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]) @ np.swapaxes(vecs, -1, -2)
 
 
 def _sobol_size(budget, halve=False):
