@@ -14,7 +14,7 @@ from sympy.printing.pycode import MpmathPrinter
 from .functions import stabilise
 from .version import __version__
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 _memory = {}
 _by_identity = {}        # ids of (args, exprs) -> (the objects themselves, function): skips SymPy hashing
 IDENTITY_ENTRIES = 256   # emptied when full (callers building fresh expressions each call would grow it)
@@ -26,6 +26,9 @@ class _NumpyCode(NumPyPrinter):
 
     def _print_softplus(self, expr):
         return "numpy.logaddexp(0, %s)" % self._print(expr.args[0])
+
+    def _print_erf(self, expr):
+        return "erf(%s)" % self._print(expr.args[0])      # SymPy's printer says math.erf: scalars only
 
 
 class _MpmathCode(MpmathPrinter):
@@ -93,7 +96,7 @@ def _compiled(exprs, args, backend):
             tmp.replace(path)
         except OSError:
             pass  # a read-only cache only costs speed
-    namespace = {"numpy": numpy, "expit": scipy.special.expit, "mpmath": mpmath}
+    namespace = {"numpy": numpy, "expit": scipy.special.expit, "erf": scipy.special.erf, "mpmath": mpmath}
     exec(compile(source, str(path), "exec"), namespace)  # our generated code, symbols renamed a0..an
     _memory[fast] = namespace["generated"]
     return _memory[fast]
