@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import CellError, ParameterError
+from .errors import CellError, ParameterError, ResourceLimitError
 from .functions import ALLOWED_FUNCTIONS
-from .spec import is_coupling_name, is_xi_name, parse_expression, real_symbol
+from .spec import check_powers, is_coupling_name, is_xi_name, parse_expression, real_symbol
 
 TIMES = ("discrete", "continuous")
+MAX_EXPANDED_SIZE = 400   # nodes of one expression once the definitions are substituted (see _check_growth)
+MAX_PARAMETER = 1e6       # largest parameter magnitude (generated code squares and exponentiates them)
 _ALLOWED_FUNCTION_CLASSES = tuple(
     f for f in ALLOWED_FUNCTIONS.values() if isinstance(f, type) and issubclass(f, sp.Function))
 
@@ -44,6 +46,15 @@ def _check_identifier(name, what):
         raise CellError(f"{what} {name!r} uses a reserved prefix (U_ is for couplings, xi_ for quenched normals)")
     if name in ALLOWED_FUNCTIONS:
         raise CellError(f"{what} {name!r} is the name of a function")
+
+
+def _parameter_value(what, value):
+    """A parameter value as a float of magnitude at most MAX_PARAMETER (a typed error otherwise)."""
+    value = float(value)
+    if abs(value) > MAX_PARAMETER:
+        raise ParameterError(f"{what} = {value:g} is too large: parameter values must lie within "
+                             f"+-{MAX_PARAMETER:g}")
+    return value
 
 
 def _name_of(item, what):
@@ -94,6 +105,7 @@ class Cell:
                                   if is_xi_name(s.name)}, key=lambda s: s.name))
         self.matrices = tuple(dict.fromkeys(f.matrix for f in self.fields))
         self._check_fields_are_per_site()
+        self._check_growth()
 
     # -- construction helpers -------------------------------------------------------------
     def _read_params(self, params, state_names):
@@ -104,7 +116,7 @@ class Cell:
                 raise CellError(f"cell {self.name}: parameter {pname!r} clashes with a state")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ParameterError(f"cell {self.name}: default of parameter {pname!r} must be a finite number, got {value!r}")
-            out[real_symbol(pname)] = float(value)
+            out[real_symbol(pname)] = _parameter_value(f"cell {self.name}: default of parameter {pname}", value)
         return out
 
     def _read_bounds(self, bounds):
@@ -201,6 +213,33 @@ class Cell:
                 raise CellError(f"cell {self.name}: coupling {f.matrix} is applied to {f.source}, which has no "
                                 f"per-site variable (state, definition, field or xi_)")
 
+    def _check_growth(self):
+        """Every definition, update and coupling source stays within MAX_EXPANDED_SIZE nodes once the
+        definitions are substituted (counted before anything is substituted: a definition counts as
+        its own expanded size wherever it is used, so chains that use the previous definition twice,
+        which double at each step, are refused before SymPy builds them), and within MAX_EXPONENT
+        once substituted powers combine ((h**64)**64 is h**4096)."""
+        sizes = {}
+
+        def expanded_size(expr):
+            return sum(sizes.get(node, 1) for node in sp.preorder_traversal(expr))
+
+        items = [(f"definition {d.name}", d, e) for d, e in self.defines] + \
+                [(f"update {s.name}", None, e) for s, e in self.updates.items()] + \
+                [(f"coupling {f.matrix}[{f.source}]", None, f.source) for f in self.fields]
+        for where, symbol, expr in items:
+            size = expanded_size(expr)
+            if size > MAX_EXPANDED_SIZE:
+                raise ResourceLimitError(
+                    f"cell {self.name}, {where}: {size} nodes once the definitions it uses are substituted "
+                    f"(limit {MAX_EXPANDED_SIZE}); definitions that each use the previous one several times "
+                    f"grow exponentially: introduce a state or simplify")
+            if symbol is not None:
+                sizes[symbol] = size
+        for where, symbol, expr in items:
+            if symbol is None:
+                check_powers(self.expand(expr), f"cell {self.name}, {where}")
+
     # -- queries ----------------------------------------------------------------------------
     @property
     def param_names(self):
@@ -244,6 +283,7 @@ class Cell:
                 raise ParameterError(f"parameter {key} must be a number, got {value!r}") from None
             if not math.isfinite(value):
                 raise ParameterError(f"parameter {key} must be finite, got {value!r}")
+            value = _parameter_value(f"parameter {key}", value)
             self._check_bound(sym, value)
             resolved[sym] = value
         return resolved

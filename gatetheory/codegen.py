@@ -64,7 +64,7 @@ def stabilise(expr):
 
 def generate_source(exprs, args, backend):
     """Python source of `def generated(a0, a1, ...)` returning the tuple of `exprs`, after CSE."""
-    names = [sp.Symbol(f"a{i}") for i in range(len(args))]
+    names = [sp.Symbol(f"a{i}", **a.assumptions0) for i, a in enumerate(args)]   # same assumptions: no new queries
     exprs = [stabilise(e).xreplace(dict(zip(args, names))) for e in exprs]
     stray = set().union(*(e.free_symbols for e in exprs)) - set(names) if exprs else set()
     if stray:

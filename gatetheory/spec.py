@@ -2,6 +2,7 @@
 
 import ast
 import math
+import stat
 import tomllib
 from pathlib import Path
 
@@ -15,6 +16,7 @@ MAX_DEPTH = 60
 MAX_EXPONENT = 64
 MAX_CONSTANT = 1e12
 MAX_RATIONAL_BITS = 512  # numerator/denominator size of an exact constant computed while parsing
+MAX_CELL_FILE_BYTES = 64 * 1024   # the built-in cell files have under 2 kB
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -26,8 +28,10 @@ _BINARY = {
 
 
 def coupling(name):
-    """The SymPy node for applying random matrix `name` (U_...) to a per-site expression."""
-    return sp.Function(name)
+    """The SymPy node for applying random matrix `name` (U_...) to a per-site expression (real: SymPy
+    then need not work out whether functions of it are real, which costs exponential time in their
+    nesting)."""
+    return sp.Function(name, real=True)
 
 
 def is_coupling_name(name):
@@ -59,6 +63,8 @@ def parse_expression(text, names, where="expression"):
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise CellError(f"{where}: not a valid expression: {text!r} ({exc.msg})") from None
+    except ValueError as exc:                           # e.g. a null character (Python < 3.11.4)
+        raise CellError(f"{where}: not a valid expression: {text!r} ({exc})") from None
     except (RecursionError, MemoryError):
         raise UnsafeExpressionError(f"{where}: expression nested too deeply to parse") from None
     expr = _Builder(names, where).build(tree.body, 0)
@@ -82,6 +88,8 @@ class _Builder:
         result = self._build(node, depth)
         if result.is_number:
             self.check_folded(result)
+        else:
+            check_powers(result, self.where, shallow=True)
         return result
 
     def check_folded(self, value):
@@ -165,22 +173,73 @@ class _Builder:
         return coupling(node.value.id)(self.build(node.slice, depth + 1))
 
 
+def check_powers(expr, where, shallow=False):
+    """No power with a numeric exponent beyond MAX_EXPONENT in `expr`: SymPy combines powers as it
+    builds ((h**64)**64 is h**4096, h**64 * h**64 is h**128), so each built node is checked, not only
+    the literal exponents (`shallow`: the node and its arguments, the deeper ones being checked)."""
+    nodes = (expr, *expr.args) if shallow else sp.preorder_traversal(expr)
+    for node in nodes:
+        if node.is_Pow and node.exp.is_number and abs(node.exp) > MAX_EXPONENT:
+            raise UnsafeExpressionError(f"{where}: the power {_short(node)} has an exponent beyond "
+                                        f"{MAX_EXPONENT} once powers are combined")
+
+
+def _short(expr, limit=60):
+    text = str(expr)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 _TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "description", "bounds"}
 
 
 def read_cell_file(path):
-    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely."""
+    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely: a regular
+    file of at most MAX_CELL_FILE_BYTES of UTF-8 text, or a CellError naming what it is instead."""
     from .cell import Cell
 
     path = Path(path)
+    data = _parse_toml(_read_text(path), path)
+    return cell_from_mapping(data, source=str(path), cell_class=Cell)
+
+
+def _read_text(path):
+    """The text of a cell file; a directory, device, FIFO, unreadable, oversized or non-UTF-8 file is a
+    CellError (checked before reading: opening a FIFO would wait for a writer)."""
+    shown = repr(str(path))
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise CellError(f"cell file {shown} does not exist") from None
+    except OSError as exc:
+        raise CellError(f"cell file {shown} cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CellError(f"cell file {shown} is a directory, not a TOML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise CellError(f"cell file {shown} is not a regular file")
+    if info.st_size > MAX_CELL_FILE_BYTES:
+        raise CellError(f"cell file {shown} has {info.st_size} bytes; a cell file may have at most "
+                        f"{MAX_CELL_FILE_BYTES}")
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise CellError(f"cell file {str(path)!r} does not exist") from None
+            raw = handle.read(MAX_CELL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CellError(f"cell file {shown} cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CELL_FILE_BYTES:                  # grew since the stat
+        raise CellError(f"cell file {shown} has more than {MAX_CELL_FILE_BYTES} bytes")
+    try:
+        return raw.decode("utf-8-sig")                  # a leading byte-order mark is allowed
+    except UnicodeDecodeError as exc:
+        raise CellError(f"cell file {shown} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+                        f"{exc.start})") from None
+
+
+def _parse_toml(text, path):
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CellError(f"cell file {str(path)!r} is not valid TOML: {exc}") from None
-    return cell_from_mapping(data, source=str(path), cell_class=Cell)
+    except RecursionError:                              # tomllib recurses into nested arrays and tables
+        raise CellError(f"cell file {str(path)!r} nests arrays or tables too deeply") from None
 
 
 def cell_from_mapping(data, source="cell", cell_class=None):
