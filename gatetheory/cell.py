@@ -5,6 +5,7 @@ import keyword
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
@@ -273,8 +274,10 @@ class Cell:
         return [f - s for f, s in zip(flow, self.states)]
 
     def resolve_params(self, values):
-        """Merge user values into the defaults, rejecting unknown names and non-finite values."""
-        resolved = dict(self.params)
+        """Merge user values into the defaults, rejecting unknown names and non-finite values. Values are
+        NumPy floats: in generated code a power that overflows is then inf (which the solvers test
+        for), where a Python float raises OverflowError."""
+        resolved = {p: np.float64(v) for p, v in self.params.items()}
         for key, value in values.items():
             sym = self.param_symbol(key)
             try:
@@ -285,7 +288,7 @@ class Cell:
                 raise ParameterError(f"parameter {key} must be finite, got {value!r}")
             value = _parameter_value(f"parameter {key}", value)
             self._check_bound(sym, value)
-            resolved[sym] = value
+            resolved[sym] = np.float64(value)
         return resolved
 
     def fingerprint(self):
