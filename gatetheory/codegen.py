@@ -19,8 +19,8 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
-from . import __version__
-from .functions import sigmoid
+from .functions import stabilise
+from .version import __version__
 
 CODEGEN_VERSION = "3"
 _memory = {}
@@ -120,23 +120,6 @@ def _write_cached(path, key, source):
         tmp.replace(path)
     except OSError:
         pass                                            # a read-only cache only costs speed
-
-
-def _stable_complement(expr):
-    """Rewrite c - c sigmoid(x) as c sigmoid(-x): no cancellation when the gate saturates."""
-    if not expr.is_Add:
-        return expr
-    const = sum((t for t in expr.args if t.is_Number), sp.Integer(0))
-    for term in expr.args:
-        coeff, rest = term.as_coeff_Mul()
-        if isinstance(rest, sigmoid) and const != 0 and coeff == -const:
-            return expr - term - const + const * sigmoid(-rest.args[0])
-    return expr
-
-
-def stabilise(expr):
-    """Numerically safer equivalent forms for code generation."""
-    return sp.sympify(expr).replace(lambda e: e.is_Add, _stable_complement)
 
 
 def generate_source(exprs, args, backend):

@@ -1,10 +1,7 @@
-"""Safe reader for cell expressions and TOML cell files: an allow-list parser, no eval."""
+"""Safe reader for cell expressions: an allow-list parser, no eval (cell files: cellfile.py)."""
 
 import ast
 import math
-import stat
-import tomllib
-from pathlib import Path
 
 import sympy as sp
 
@@ -16,7 +13,6 @@ MAX_DEPTH = 60
 MAX_EXPONENT = 64
 MAX_CONSTANT = 1e12
 MAX_RATIONAL_BITS = 512  # numerator/denominator size of an exact constant computed while parsing
-MAX_CELL_FILE_BYTES = 64 * 1024   # the built-in cell files have under 2 kB
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -44,6 +40,12 @@ def is_xi_name(name):
     return name.startswith("xi_") and len(name) > 3
 
 
+def is_eta_name(name):
+    """Input noises, fresh standard normals per site and per step (white noise in continuous time),
+    are named eta_<something>."""
+    return name.startswith("eta_") and len(name) > 4
+
+
 def real_symbol(name):
     """Every symbol of a cell is real."""
     return sp.Symbol(name, real=True)
@@ -52,8 +54,8 @@ def real_symbol(name):
 def parse_expression(text, names, where="expression"):
     """Parse one cell expression into SymPy, accepting only the allow-listed grammar.
 
-    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*`
-    names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
+    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*` and
+    `eta_*` names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
     """
     if not isinstance(text, str):
         raise CellError(f"{where}: expected a string, got {type(text).__name__}")
@@ -139,7 +141,7 @@ class _Builder:
 
     def name(self, node):
         ident = node.id
-        if ident in self.names or is_xi_name(ident):
+        if ident in self.names or is_xi_name(ident) or is_eta_name(ident):
             return real_symbol(ident)
         if is_coupling_name(ident):
             raise CellError(f"{self.where}: coupling {ident} must be applied to a per-site "
@@ -187,83 +189,3 @@ def check_powers(expr, where, shallow=False):
 def _short(expr, limit=60):
     text = str(expr)
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-_TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "description", "bounds"}
-
-
-def read_cell_file(path):
-    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely: a regular
-    file of at most MAX_CELL_FILE_BYTES of UTF-8 text, or a CellError naming what it is instead."""
-    from .cell import Cell
-
-    path = Path(path)
-    data = _parse_toml(_read_text(path), path)
-    return cell_from_mapping(data, source=str(path), cell_class=Cell)
-
-
-def _read_text(path):
-    """The text of a cell file; a directory, device, FIFO, unreadable, oversized or non-UTF-8 file is a
-    CellError (checked before reading: opening a FIFO would wait for a writer)."""
-    shown = repr(str(path))
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise CellError(f"cell file {shown} does not exist") from None
-    except OSError as exc:
-        raise CellError(f"cell file {shown} cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise CellError(f"cell file {shown} is a directory, not a TOML file")
-    if not stat.S_ISREG(info.st_mode):
-        raise CellError(f"cell file {shown} is not a regular file")
-    if info.st_size > MAX_CELL_FILE_BYTES:
-        raise CellError(f"cell file {shown} has {info.st_size} bytes; a cell file may have at most "
-                        f"{MAX_CELL_FILE_BYTES}")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CELL_FILE_BYTES + 1)
-    except OSError as exc:
-        raise CellError(f"cell file {shown} cannot be read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CELL_FILE_BYTES:                  # grew since the stat
-        raise CellError(f"cell file {shown} has more than {MAX_CELL_FILE_BYTES} bytes")
-    try:
-        return raw.decode("utf-8-sig")                  # a leading byte-order mark is allowed
-    except UnicodeDecodeError as exc:
-        raise CellError(f"cell file {shown} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
-                        f"{exc.start})") from None
-
-
-def _parse_toml(text, path):
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CellError(f"cell file {str(path)!r} is not valid TOML: {exc}") from None
-    except RecursionError:                              # tomllib recurses into nested arrays and tables
-        raise CellError(f"cell file {str(path)!r} nests arrays or tables too deeply") from None
-
-
-def cell_from_mapping(data, source="cell", cell_class=None):
-    """Build a Cell from the parsed TOML mapping, checking every key and type."""
-    if cell_class is None:
-        from .cell import Cell as cell_class
-    unknown = set(data) - _TOP_LEVEL_KEYS
-    if unknown:
-        raise CellError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL_KEYS)}")
-    for key in ("name", "time", "states", "update"):
-        if key not in data:
-            raise CellError(f"{source}: missing required key {key!r}")
-    for key in ("params", "define", "update", "bounds"):
-        if key in data and not isinstance(data[key], dict):
-            raise CellError(f"{source}: [{key}] must be a table")
-    if not isinstance(data["states"], list) or not all(isinstance(s, str) for s in data["states"]):
-        raise CellError(f"{source}: states must be a list of names")
-    return cell_class(
-        name=data["name"],
-        time=data["time"],
-        states=data["states"],
-        params=data.get("params", {}),
-        define=data.get("define", {}),
-        update=data["update"],
-        description=data.get("description", ""),
-        bounds=data.get("bounds", {}),
-    )
