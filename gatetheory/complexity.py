@@ -52,7 +52,10 @@ class ComplexityResult:
     index_resolved: list = field(default_factory=list)   # Sigma(kappa) points (IndexPoint as dicts)
 
     def to_dict(self):
-        return asdict(self)
+        """Every field; the wall-clock time left out, so the same request gives the same JSON."""
+        out = asdict(self)
+        out["diagnostics"] = {k: v for k, v in out["diagnostics"].items() if k != "seconds"}
+        return out
 
     def _repr_html_(self):
         from .display import complexity_html

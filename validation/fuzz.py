@@ -290,10 +290,12 @@ def garbage_bytes(rng):
     return b'name = "x"\ntime = "discrete"\nstates = ["h"]\n[update]\nh = "' + b"h + " * 2000 + b'h"\n'
 
 
-def _cell_command(rng, cell):
-    """A command on a cell with small, quick settings (dynamics, validate and phase kept small)."""
-    command = rng.choice(["meanfield", "meanfield", "spectrum", "spectrum", "derive", "complexity", "dynamics",
-                          "validate"])
+CELL_COMMANDS = ("meanfield", "meanfield", "spectrum", "spectrum", "derive", "complexity", "dynamics", "validate")
+
+
+def _cell_command(rng, cell, commands=None):
+    """A command on a cell (one of `commands`) with small, quick settings for dynamics and validate."""
+    command = rng.choice(commands or CELL_COMMANDS)
     argv = [command, cell]
     if command in ("meanfield", "spectrum", "complexity", "dynamics", "validate"):
         argv.append("--json")
@@ -304,55 +306,58 @@ def _cell_command(rng, cell):
     return argv
 
 
-def gen_wellformed(rng):
-    return Case("well-formed cell", _cell_command(rng, "{dir}/cell.toml"), {"cell.toml": random_gated_cell(rng).encode()})
+def gen_wellformed(rng, commands=None):
+    return Case("well-formed cell", _cell_command(rng, "{dir}/cell.toml", commands), {"cell.toml": random_gated_cell(rng).encode()})
 
 
-def gen_expression(rng):
-    return Case("random expression", _cell_command(rng, "{dir}/cell.toml"),
+def gen_expression(rng, commands=None):
+    return Case("random expression", _cell_command(rng, "{dir}/cell.toml", commands),
                 {"cell.toml": random_expression_cell(rng).encode()})
 
 
-def gen_mutation(rng):
+def gen_mutation(rng, commands=None):
     seed = SEED_CELLS[rng.randrange(len(SEED_CELLS))]
-    return Case("mutated cell", _cell_command(rng, "{dir}/cell.toml"), {"cell.toml": mutate(rng, seed.read_text()).encode()})
+    return Case("mutated cell", _cell_command(rng, "{dir}/cell.toml", commands), {"cell.toml": mutate(rng, seed.read_text()).encode()})
 
 
-def gen_garbage(rng):
-    return Case("garbage", [rng.choice(["meanfield", "spectrum", "derive"]), "{dir}/cell.toml", "--json"][:2 + rng.randrange(2)],
-                {"cell.toml": garbage_bytes(rng)})
+def gen_garbage(rng, commands=None):
+    argv = _cell_command(rng, "{dir}/cell.toml", commands)
+    return Case("garbage", argv if rng.random() < 0.7 else argv[:2], {"cell.toml": garbage_bytes(rng)})
 
 
-def gen_adversarial(rng):
+def gen_adversarial(rng, commands=None):
     where = rng.choice(["update", "define"])
     expr = adversarial_expression(rng, ["h", "g"]).replace('"', "'")
     if where == "update":
         text = toml_cell("adversarial", "discrete", ["h"], {"g": "1.5"}, {}, {"h": expr})
     else:
         text = toml_cell("adversarial", "discrete", ["h"], {"g": "1.5"}, {"d": expr}, {"h": "tanh(g * U_h[d * h])"})
-    return Case("adversarial expression", _cell_command(rng, "{dir}/cell.toml"), {"cell.toml": text.encode()})
+    return Case("adversarial expression", _cell_command(rng, "{dir}/cell.toml", commands), {"cell.toml": text.encode()})
 
 
-def gen_growth(rng):
+def gen_growth(rng, commands=None):
     text = chain_cell(rng) if rng.random() < 0.5 else wide_cell(rng)
-    return Case("growth", _cell_command(rng, "{dir}/cell.toml"), {"cell.toml": text.encode()})
+    return Case("growth", _cell_command(rng, "{dir}/cell.toml", commands), {"cell.toml": text.encode()})
 
 
-def gen_params(rng):
-    """Built-in cells (or their files) with random --set values, known and unknown names."""
+def gen_params(rng, commands=None):
+    """Built-in cells with random --set values, known and unknown names."""
     name = rng.choice(BUILTINS)
-    argv = [rng.choice(["meanfield", "meanfield", "spectrum", "complexity"]), name, "--json"]
+    argv = [rng.choice([c for c in ("meanfield", "meanfield", "spectrum", "complexity") if not commands or c in commands]),
+            name, "--json"]
     for _ in range(rng.randint(1, 3)):
         pname = rng.choice(BUILTIN_PARAMS[name] + ["gamma", "", "g g", "sigma_x"])
         argv += ["--set", f"{pname}={random_number(rng)}" if rng.random() < 0.95 else pname]
     return Case("parameter values", argv)
 
 
-def gen_cli(rng):
-    """Random options of every command on built-in cells: widths, radii, output paths, grids."""
+def gen_cli(rng, commands=None):
+    """Random options of every command (or of `commands`) on built-in cells: widths, radii, output
+    paths, grids."""
     cell = rng.choice(BUILTINS)
-    command = rng.choice(["spectrum", "spectrum", "validate", "dynamics", "phase", "complexity", "derive", "cells",
-                          "meanfield", "nosuchcommand"])
+    command = rng.choice([c for c in ("spectrum", "spectrum", "validate", "dynamics", "phase", "complexity", "derive",
+                                      "cells", "meanfield", "nosuchcommand")
+                          if not commands or c in commands or c in ("cells", "nosuchcommand")])
     argv = [command]
     if command not in ("cells", "nosuchcommand"):
         argv.append(cell if rng.random() < 0.9 else rng.choice(["nosuchcell", "{dir}", "{dir}/missing.toml",
@@ -403,16 +408,17 @@ def gen_cli(rng):
     return Case("command line", argv)
 
 
-def gen_tampered_cache(rng):
+def gen_tampered_cache(rng, commands=None):
     """A code cache whose files were replaced by code creating the sentinel: must not run."""
-    return Case("tampered cache", [rng.choice(["meanfield", "spectrum"]), rng.choice(["vanilla", "gru", "mgu"]), "--json"],
+    return Case("tampered cache", [rng.choice([c for c in ("meanfield", "spectrum") if not commands or c in commands]),
+                                   rng.choice(["vanilla", "gru", "mgu"]), "--json"],
                 tamper_cache=True)
 
 
-def gen_generated(rng):
+def gen_generated(rng, commands=None):
     """A random well-posed gated cell from gatetheory.generate (the anycell helper's generator)."""
     from gatetheory import generate
-    return Case("gatetheory.generate", _cell_command(rng, "{dir}/cell.toml"),
+    return Case("gatetheory.generate", _cell_command(rng, "{dir}/cell.toml", commands),
                 {"cell.toml": generate.random_cell_toml(rng).encode()})
 
 
