@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, note, reject, settings
+from hypothesis import HealthCheck, Phase, given, note, reject, settings
 from hypothesis import strategies as st
 
 from gatetheory.cli import main
@@ -27,8 +27,10 @@ RUN_SECONDS = 60          # a run past this is a hang (the issue's bound; these 
 
 
 def fuzz_settings(examples):
-    """Derandomised (the same examples every run), no deadline (derivations take seconds)."""
+    """Derandomised (the same examples every run), no deadline (derivations take seconds), no
+    shrinking (a failing example is reported as generated: its command line and files are noted)."""
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                    phases=(Phase.explicit, Phase.generate),
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.filter_too_much])
 
