@@ -18,7 +18,7 @@ from sympy.core.function import AppliedUndef
 
 from .errors import CellError, OutsideTheoryError, ParameterError, ResourceLimitError
 from .functions import ALLOWED_FUNCTIONS
-from .spec import check_powers, is_coupling_name, is_eta_name, is_xi_name, parse_expression, real_symbol
+from .spec import check_powers, check_real, is_coupling_name, is_eta_name, is_xi_name, parse_expression, real_symbol
 
 TIMES = ("discrete", "continuous")
 MAX_EXPANDED_SIZE = 400   # nodes of one expression once the definitions are substituted (see _check_growth)
@@ -245,8 +245,8 @@ class Cell:
         """Every definition, update and coupling source stays within MAX_EXPANDED_SIZE nodes once the
         definitions are substituted (counted before anything is substituted: a definition counts as
         its own expanded size wherever it is used, so chains that use the previous definition twice,
-        which double at each step, are refused before SymPy builds them), and within MAX_EXPONENT
-        once substituted powers combine ((h**64)**64 is h**4096)."""
+        which double at each step, are refused before SymPy builds them), within MAX_EXPONENT once
+        substituted powers combine ((h**64)**64 is h**4096), and real (a = -1 - h**2, b = sqrt(a))."""
         sizes = {}
 
         def expanded_size(expr):
@@ -266,7 +266,9 @@ class Cell:
                 sizes[symbol] = size
         for where, symbol, expr in items:
             if symbol is None:
-                check_powers(self.expand(expr, inputs=True), f"cell {self.name}, {where}")
+                expanded = self.expand(expr, inputs=True)
+                check_powers(expanded, f"cell {self.name}, {where}")
+                check_real(expanded, f"cell {self.name}, {where}")
 
     # -- queries ----------------------------------------------------------------------------
     @property

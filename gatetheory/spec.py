@@ -72,6 +72,7 @@ def parse_expression(text, names, where="expression"):
     expr = _Builder(names, where).build(tree.body, 0)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise CellError(f"{where}: expression {text!r} is not finite (division by zero?)")
+    check_real(expr, where)
     return expr
 
 
@@ -184,6 +185,16 @@ def check_powers(expr, where, shallow=False):
         if node.is_Pow and node.exp.is_number and abs(node.exp) > MAX_EXPONENT:
             raise UnsafeExpressionError(f"{where}: the power {_short(node)} has an exponent beyond "
                                         f"{MAX_EXPONENT} once powers are combined")
+
+
+def check_real(expr, where):
+    """Real for real arguments: no imaginary unit, no fractional power or log of a quantity SymPy knows
+    is negative (sqrt(-1 - g**2) is I*sqrt(g**2 + 1) as soon as SymPy rewrites it)."""
+    for node in sp.preorder_traversal(expr):
+        if node is sp.I or (node.is_Pow and not node.exp.is_integer and node.base.is_negative) or \
+                (isinstance(node, sp.log) and node.args[0].is_negative):
+            raise CellError(f"{where}: {_short(node)} is not real (a root, fractional power or log of a "
+                            f"negative quantity)")
 
 
 def _short(expr, limit=60):

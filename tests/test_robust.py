@@ -178,6 +178,16 @@ def test_combined_powers_beyond_the_exponent_limit(tmp_path, capsys, update, def
     one_line_error(capsys, "meanfield", path, names=["exponent beyond 64"])
 
 
+@pytest.mark.parametrize("update, define", [
+    ("tanh(g * U_h[d * h])", {"d": "sqrt(-1 - g**2)"}),
+    ("tanh(g * U_h[h]) + log(-1 - h**2)", None),
+    ("tanh(g * U_h[h * b])", {"a": "-1 - h**2", "b": "a**0.5"}),
+], ids=["root-of-negative-parameter", "log-of-negative", "through-definitions"])
+def test_expressions_that_are_not_real(tmp_path, capsys, update, define):
+    """sqrt(-1 - g**2) became I*sqrt(g**2 + 1) in generated code: complex values, a ComplexWarning."""
+    one_line_error(capsys, "complexity", cell_file(tmp_path, update, define), names=["is not real"])
+
+
 # --------------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------------

@@ -563,6 +563,7 @@ def run_case(case, timeout=60.0, memory_gib=4.0, wall_factor=8.0, cache=None):
         return {"generator": case.generator, "argv": case.argv, "outcome": outcome, "reason": reason,
                 "exit": proc.returncode, "cpu": round(cpu, 2), "wall": round(wall, 2), "peak_mib": round(peak / 2 ** 20, 1),
                 "files": {k: v.decode("utf-8", "replace")[:4000] for k, v in case.files.items()},
+                "stderr": stderr[-2500:] if outcome not in ("clean result", "clean error") else "",
                 "tamper_cache": case.tamper_cache}
 
 
