@@ -290,6 +290,14 @@ def test_fewer_dmft_paths_than_the_warm_up(capsys):
     assert np.isfinite(result["lyapunov_max"])
 
 
+def test_dmft_of_a_cell_without_quenched_normals(tmp_path, capsys):
+    """A cell with no xi_ name: the quenched normals were a 1-D empty array, indexed as (0, M)."""
+    path = cell_file(tmp_path, "tanh(g * U_h[h]) + 0.1 * b**2", params="g = 0.477\nb = 0.5", time="continuous")
+    result = clean_json(capsys, "dynamics", path, "--paths", "64", "--iterations", "4", "--window", "32", "--burn",
+                        "16", "--lyapunov-iterations", "3", "--json")
+    assert np.isfinite(result["lyapunov_max"])
+
+
 # --------------------------------------------------------------------------------------------
 # Finite results, strict JSON, no warnings
 # --------------------------------------------------------------------------------------------
@@ -439,3 +447,14 @@ def test_a_cell_without_coupling(tmp_path, capsys):
 def test_a_mean_field_map_that_is_never_finite(tmp_path, capsys):
     path = cell_file(tmp_path, "tanh(g**60 * U_h[h]) * 1e-300", params="g = 1e6")
     one_line_error(capsys, "meanfield", path, "--json")
+
+
+@pytest.mark.xfail(strict=True, reason="anycell: LinAlgError: Singular matrix in the per-site Newton solve")
+def test_a_per_site_jacobian_that_is_singular(tmp_path, capsys):
+    """gated_ct with its update gate replaced by 1e-12 h (a mutation the fuzzer made)."""
+    path = tmp_path / "gated.toml"
+    text = (REPO / "gatetheory" / "cells" / "toml" / "gated_ct.toml").read_text()
+    path.write_text(text.replace('s_z = "sigmoid(alpha_z * z - beta_z)"', 's_z = "1e-12 * h"'))
+    assert "1e-12 * h" in path.read_text()
+    code, out, err = run(capsys, "meanfield", path, "--json")
+    assert code in (0, 2) and "Traceback" not in err and len(err.splitlines()) == (code == 2)

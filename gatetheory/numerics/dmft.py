@@ -269,7 +269,8 @@ class SamplingDmft:
         rng = np.random.default_rng(self.opt.seed)
         m = self.opt.paths
         # quenched normals: shuffled normal quantiles (exact site law of xi up to O(1/M^2))
-        self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m)) for _ in range(self.site.nx)])
+        self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m))
+                            for _ in range(self.site.nx)]).reshape(self.site.nx, m)   # (0, M) without xi
         self.s0 = self.opt.init * rng.standard_normal((self.site.ns, m))
         self.rng = rng
 
