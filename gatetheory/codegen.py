@@ -35,6 +35,9 @@ class _NumpyCode(NumPyPrinter):
     def _print_softplus(self, expr):
         return "numpy.logaddexp(0, %s)" % self._print(expr.args[0])
 
+    def _print_erf(self, expr):
+        return "erf(%s)" % self._print(expr.args[0])      # SymPy's printer says math.erf: scalars only
+
 
 class _MpmathCode(MpmathPrinter):
     def _print_sigmoid(self, expr):
@@ -174,7 +177,7 @@ def _compiled(exprs, args, backend):
         source = generate_source(exprs, args, backend)
         if secret:
             _write_cached(path, secret, source)
-    namespace = {"numpy": numpy, "expit": scipy.special.expit, "mpmath": mpmath}
+    namespace = {"numpy": numpy, "expit": scipy.special.expit, "erf": scipy.special.erf, "mpmath": mpmath}
     exec(compile(source, str(path), "exec"), namespace)  # generated here, or cached with our HMAC
     _memory[fast] = namespace["generated"]
     return _memory[fast]
