@@ -19,10 +19,13 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
+from . import functions
 from .functions import stabilise
 from .version import __version__
 
-CODEGEN_VERSION = "3"
+# The generator's own source is part of every cache key: a changed printer or stabilise() can never
+# reuse code the previous one wrote (a hand-bumped version number was missed when two branches merged).
+GENERATOR = hashlib.sha256(Path(__file__).read_bytes() + Path(functions.__file__).read_bytes()).hexdigest()
 _memory = {}
 _by_identity = {}        # ids of (args, exprs) -> (the objects themselves, function): skips SymPy hashing
 IDENTITY_ENTRIES = 256   # emptied when full (callers building fresh expressions each call would grow it)
@@ -167,7 +170,7 @@ def _compiled(exprs, args, backend):
     fast = (backend, tuple(args), tuple(sp.sympify(e) for e in exprs))   # SymPy caches these hashes
     if fast in _memory:
         return _memory[fast]
-    key = hashlib.sha256(repr((CODEGEN_VERSION, __version__, sp.__version__, numpy.__version__, backend,
+    key = hashlib.sha256(repr((GENERATOR, __version__, sp.__version__, numpy.__version__, backend,
                                [a.name for a in args], [sp.srepr(e) for e in exprs])).encode()).hexdigest()
     directory = cache_dir()
     secret = cache_key(directory)

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, reject, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from gatetheory.cli import main
@@ -31,17 +31,8 @@ def fuzz_settings(examples):
     shrinking (a failing example is reported as generated: its command line and files are noted)."""
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     phases=(Phase.explicit, Phase.generate),
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.filter_too_much])
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-# Tracebacks whose root lies in another helper's files, each pinned by a strict xfail regression test in
-# tests/test_robust.py (they flip to passing when the fix lands; then delete the entry here). Examples
-# ending in one of them are discarded (hypothesis.reject), not passed: the long run counts them.
-KNOWN = {
-    "name 'math' is not defined": "anycell: codegen prints erf as math.erf",
-    "cannot reshape array of size 0": "anycell: cells without coupling or with constant definitions",
-    "Singular matrix": "anycell: LinAlgError in the per-site Newton solve",
-}
 
 
 class Hang(Exception):
@@ -77,9 +68,6 @@ def run_in_process(case, capsys):
             except SystemExit as exc:                   # argparse: usage errors exit 2 after one line
                 code = exc.code
             except Exception as exc:                    # noqa: BLE001 - a traceback is this test's failure
-                text = f"{type(exc).__name__}: {exc}"
-                if any(sign in text for sign in KNOWN):
-                    reject()
                 capsys.readouterr()
                 return "traceback", "".join(traceback.format_exception(exc))[-3000:]
         out, err = capsys.readouterr()
@@ -129,8 +117,10 @@ def test_parameter_values_and_command_lines(capsys, rng):
 @fuzz_settings(20)
 @given(st.randoms(use_true_random=False))
 def test_random_well_formed_cells(capsys, rng):
-    """Random gated cells (1-3 states, gates, candidates, random terms) and random expression cells."""
-    check(rng.choice([fuzz.gen_wellformed, fuzz.gen_expression])(rng, ("meanfield", "spectrum")), capsys)
+    """Random gated cells (1-3 states, gates, candidates, random terms), random expression cells and
+    gatetheory.generate's well-posed cells at their parameter points."""
+    check(rng.choice([fuzz.gen_wellformed, fuzz.gen_expression, fuzz.gen_generated])(rng, ("meanfield", "spectrum")),
+          capsys)
 
 
 def _entry_point():

@@ -1,8 +1,7 @@
 """Every example of issue 15 as a regression test: bad files, parameters and output paths are one-line
 typed errors checked before the work; expression growth and memory are bounded; results and JSON are
 finite and strict; generated code raises no warnings; the code cache runs nothing it did not write;
-the same command gives the same bytes. Failures whose root is in another helper's files are strict
-xfails naming the helper (they flip when the fix lands)."""
+the same command gives the same bytes."""
 
 import contextlib
 import json
@@ -429,27 +428,23 @@ def test_the_same_command_in_two_processes_gives_the_same_bytes(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Roots in other helpers' files (strict xfails: they flip when the fix lands)
+# Examples whose root was in the any-cell numerics (fixed there)
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="anycell: codegen prints erf as math.erf (NameError: name 'math')")
 def test_erf_in_a_cell(tmp_path, capsys):
     clean_json(capsys, "meanfield", cell_file(tmp_path, "erf(g * U_h[h])"), "--json")
 
 
-@pytest.mark.xfail(strict=True, reason="anycell: cannot reshape array of size 0 for cells without coupling")
 def test_a_cell_without_coupling(tmp_path, capsys):
     code, out, err = run(capsys, "meanfield", cell_file(tmp_path, "0.5 * tanh(h)"), "--json")
     assert code in (0, 2) and "Traceback" not in err and len(err.splitlines()) == (code == 2)
 
 
-@pytest.mark.xfail(strict=True, reason="anycell: numerics/solve.py reshapes an empty root list (no finite map value)")
 def test_a_mean_field_map_that_is_never_finite(tmp_path, capsys):
     path = cell_file(tmp_path, "tanh(g**60 * U_h[h]) * 1e-300", params="g = 1e6")
     one_line_error(capsys, "meanfield", path, "--json")
 
 
-@pytest.mark.xfail(strict=True, reason="anycell: LinAlgError: Singular matrix in the per-site Newton solve")
 def test_a_per_site_jacobian_that_is_singular(tmp_path, capsys):
     """gated_ct with its update gate replaced by 1e-12 h (a mutation the fuzzer made)."""
     path = tmp_path / "gated.toml"

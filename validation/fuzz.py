@@ -416,21 +416,20 @@ def gen_tampered_cache(rng, commands=None):
 
 
 def gen_generated(rng, commands=None):
-    """A random well-posed gated cell from gatetheory.generate (the anycell helper's generator)."""
-    from gatetheory import generate
-    return Case("gatetheory.generate", _cell_command(rng, "{dir}/cell.toml", commands),
-                {"cell.toml": generate.random_cell_toml(rng).encode()})
+    """A random well-posed gated cell from gatetheory.generate, at one of its parameter points."""
+    from gatetheory.generate import generate_cell
+    cell = generate_cell(rng.randrange(2 ** 31))
+    point = cell.points[rng.randrange(len(cell.points))]
+    argv = _cell_command(rng, "{dir}/cell.toml", commands)
+    if argv[0] != "derive":
+        argv += [a for p, v in point.items() for a in ("--set", f"{p}={v}")]
+    return Case("gatetheory.generate", argv, {"cell.toml": cell.toml.encode()})
 
 
 GENERATORS = {"well-formed cell": gen_wellformed, "random expression": gen_expression, "mutated cell": gen_mutation,
               "garbage": gen_garbage, "adversarial expression": gen_adversarial, "growth": gen_growth,
-              "parameter values": gen_params, "command line": gen_cli, "tampered cache": gen_tampered_cache}
-try:                                                   # one more generator once gatetheory.generate has landed
-    from gatetheory import generate as _generate       # noqa: F401
-    if hasattr(_generate, "random_cell_toml"):
-        GENERATORS["gatetheory.generate"] = gen_generated
-except ImportError:
-    pass
+              "parameter values": gen_params, "command line": gen_cli, "tampered cache": gen_tampered_cache,
+              "gatetheory.generate": gen_generated}
 WEIGHTS = {"well-formed cell": 4, "random expression": 3, "mutated cell": 4, "garbage": 2, "adversarial expression": 3,
            "growth": 2, "parameter values": 3, "command line": 4, "tampered cache": 1, "gatetheory.generate": 3}
 
