@@ -12,14 +12,17 @@ import keyword
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import CellError, OutsideTheoryError, ParameterError
+from .errors import CellError, OutsideTheoryError, ParameterError, ResourceLimitError
 from .functions import ALLOWED_FUNCTIONS
-from .spec import is_coupling_name, is_eta_name, is_xi_name, parse_expression, real_symbol
+from .spec import check_powers, check_real, is_coupling_name, is_eta_name, is_xi_name, parse_expression, real_symbol
 
 TIMES = ("discrete", "continuous")
+MAX_EXPANDED_SIZE = 400   # nodes of one expression once the definitions are substituted (see _check_growth)
+MAX_PARAMETER = 1e6       # largest parameter magnitude (generated code squares and exponentiates them)
 _ALLOWED_FUNCTION_CLASSES = tuple(
     f for f in ALLOWED_FUNCTIONS.values() if isinstance(f, type) and issubclass(f, sp.Function))
 
@@ -52,6 +55,15 @@ def _check_identifier(name, what):
                         f"normals, eta_ for input noises)")
     if name in ALLOWED_FUNCTIONS:
         raise CellError(f"{what} {name!r} is the name of a function")
+
+
+def _parameter_value(what, value):
+    """A parameter value as a float of magnitude at most MAX_PARAMETER (a typed error otherwise)."""
+    value = float(value)
+    if abs(value) > MAX_PARAMETER:
+        raise ParameterError(f"{what} = {value:g} is too large: parameter values must lie within "
+                             f"+-{MAX_PARAMETER:g}")
+    return value
 
 
 def _name_of(item, what):
@@ -105,6 +117,7 @@ class Cell:
         self._no_input = {e: sp.Integer(0) for e in self.etas}
         self.matrices = tuple(dict.fromkeys(f.matrix for f in self.fields))
         self._check_fields_are_per_site()
+        self._check_growth()
         if self.time == "continuous":
             self._check_white_noise()
 
@@ -117,7 +130,7 @@ class Cell:
                 raise CellError(f"cell {self.name}: parameter {pname!r} clashes with a state")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ParameterError(f"cell {self.name}: default of parameter {pname!r} must be a finite number, got {value!r}")
-            out[real_symbol(pname)] = float(value)
+            out[real_symbol(pname)] = _parameter_value(f"cell {self.name}: default of parameter {pname}", value)
         return out
 
     def _read_bounds(self, bounds):
@@ -231,6 +244,35 @@ class Cell:
                     raise CellError(f"cell {self.name}, update {s.name}: input noise {a.name} must enter the time "
                                     f"derivative linearly (... + c * {a.name}): in continuous time it is white noise")
 
+    def _check_growth(self):
+        """Every definition, update and coupling source stays within MAX_EXPANDED_SIZE nodes once the
+        definitions are substituted (counted before anything is substituted: a definition counts as
+        its own expanded size wherever it is used, so chains that use the previous definition twice,
+        which double at each step, are refused before SymPy builds them), within MAX_EXPONENT once
+        substituted powers combine ((h**64)**64 is h**4096), and real (a = -1 - h**2, b = sqrt(a))."""
+        sizes = {}
+
+        def expanded_size(expr):
+            return sum(sizes.get(node, 1) for node in sp.preorder_traversal(expr))
+
+        items = [(f"definition {d.name}", d, e) for d, e in self.defines] + \
+                [(f"update {s.name}", None, e) for s, e in self.updates.items()] + \
+                [(f"coupling {f.matrix}[{f.source}]", None, f.source) for f in self.fields]
+        for where, symbol, expr in items:
+            size = expanded_size(expr)
+            if size > MAX_EXPANDED_SIZE:
+                raise ResourceLimitError(
+                    f"cell {self.name}, {where}: {size} nodes once the definitions it uses are substituted "
+                    f"(limit {MAX_EXPANDED_SIZE}); definitions that each use the previous one several times "
+                    f"grow exponentially: introduce a state or simplify")
+            if symbol is not None:
+                sizes[symbol] = size
+        for where, symbol, expr in items:
+            if symbol is None:
+                expanded = self.expand(expr, inputs=True)
+                check_powers(expanded, f"cell {self.name}, {where}")
+                check_real(expanded, f"cell {self.name}, {where}")
+
     # -- queries ----------------------------------------------------------------------------
     @property
     def param_names(self):
@@ -270,8 +312,10 @@ class Cell:
         return [f - s for f, s in zip(flow, self.states)]
 
     def resolve_params(self, values):
-        """Merge user values into the defaults, rejecting unknown names and non-finite values."""
-        resolved = dict(self.params)
+        """Merge user values into the defaults, rejecting unknown names and non-finite values. Values are
+        NumPy floats: in generated code a power that overflows is then inf (which the solvers test
+        for), where a Python float raises OverflowError."""
+        resolved = {p: np.float64(v) for p, v in self.params.items()}
         for key, value in values.items():
             sym = self.param_symbol(key)
             try:
@@ -280,8 +324,9 @@ class Cell:
                 raise ParameterError(f"parameter {key} must be a number, got {value!r}") from None
             if not math.isfinite(value):
                 raise ParameterError(f"parameter {key} must be finite, got {value!r}")
+            value = _parameter_value(f"parameter {key}", value)
             self._check_bound(sym, value)
-            resolved[sym] = value
+            resolved[sym] = np.float64(value)
         return resolved
 
     def _input_gains(self):

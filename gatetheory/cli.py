@@ -1,9 +1,9 @@
 """Command line: gatetheory cells | derive | meanfield | spectrum | dynamics | validate | complexity | phase."""
 
 import argparse
-import json
 import os
 import sys
+from pathlib import Path
 
 from .display import complexity_note, dynamics_note, mean_field_note, spectrum_note, validation_note
 from .errors import GateTheoryError, ParameterError
@@ -25,6 +25,13 @@ def parse_sets(items):
         except ValueError:
             raise ParameterError(f"--set {name}: {value!r} is not a number") from None
     return out
+
+
+def _json(result, what, nullable=()):
+    """Strict JSON of a result dict: every number finite, or a NonFiniteError naming the field (checked
+    in text mode too); `nullable` keys may hold NaN or infinity, written as null."""
+    from .serialise import strict_json
+    return strict_json(result, what, nullable)
 
 
 def _cmd_cells(args):
@@ -50,8 +57,9 @@ def _cmd_meanfield(args):
     from .model import Model
 
     result = Model(args.cell, **parse_sets(args.set)).mean_field()
+    text = _json(result.to_dict(), "mean field")
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(text)
         return
     print(f"cell {result.cell}: {len(result.solutions)} mean-field solution(s); selected #{result.selected}")
     for i, s in enumerate(result.solutions):
@@ -64,10 +72,13 @@ def _cmd_meanfield(args):
 def _cmd_spectrum(args):
     from .model import Model
 
+    if args.plot:
+        _output_path(args.plot, "--plot", _figure_suffixes())
     model = Model(args.cell, **parse_sets(args.set))
     result = model.spectrum(n=args.n, slow_eps=args.slow_eps)
+    text = _json(result.to_dict(), "spectrum")
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(text)
     else:
         name = "spectral abscissa" if result.time == "continuous" else "spectral radius"
         print(f"cell {result.cell} (mean-field solution #{result.solution}): {name} at N={result.n}: "
@@ -98,8 +109,9 @@ def _cmd_dynamics(args):
         except ValueError:
             raise ParameterError(f"--branches expects SMALL,LARGE initial scales, got {args.branches!r}") from None
         both = branches(model, small, large, progress=_progress(args), **options)
+        text = _json(both.to_dict(), "dynamics")
         if args.json:
-            print(json.dumps(both.to_dict(), indent=2))
+            print(text)
             return
         for name, result in (("small", both.small), ("large", both.large)):
             print(f"{name} start: {_dynamics_line(result)}")
@@ -107,8 +119,9 @@ def _cmd_dynamics(args):
         print(f"bistable: {both.bistable}")
         return
     result = dynamics(model, progress=_progress(args), **options)
+    text = _json(result.to_dict(), "dynamics")
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(text)
         return
     print(_dynamics_line(result))
     _note(dynamics_note(result, _flag))
@@ -160,8 +173,9 @@ def _cmd_validate(args):
         raise ParameterError(f"--sizes expects comma-separated integers, got {args.sizes!r}") from None
     report = validate(Model(args.cell, **parse_sets(args.set)), sizes, args.seeds, args.slow_eps,
                       progress=_progress(args))
+    text = _json(report, "validate")
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(text)
         return
     print(f"cell {report['cell']}: theory E[s^2] {report['theory']['state_second_moments']}")
     for n, e in report["sampled"].items():
@@ -190,8 +204,9 @@ def _cmd_complexity(args):
     from .model import Model
 
     result = complexity(Model(args.cell, **parse_sets(args.set)), args.index)
+    text = _json(result.to_dict(), "complexity")
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(text)
         return
     op = ", ".join(f"{k} = {v:.5g}" for k, v in result.order_parameters.items())
     print(f"cell {result.cell}: complexity ({result.kind}) {result.complexity:.6g} (mean-field lower bound "
@@ -206,6 +221,10 @@ def _cmd_phase(args):
 
     from .phase import default_level, phase_diagram, trace_boundary
 
+    for path, option, suffixes in ((args.out, "--out", _figure_suffixes), (args.csv, "--csv", lambda: ("csv",)),
+                                   (args.npz, "--npz", lambda: ("npz",))):
+        if path:
+            _output_path(path, option, suffixes())
     quantities = args.quantity or ["radius"]
     diagram = phase_diagram(args.cell, args.x, args.y, quantities=quantities, fixed=parse_sets(args.set),
                             workers=args.workers, n=args.n, slow_eps=args.slow_eps, progress=_progress(args))
@@ -230,12 +249,12 @@ def _cmd_phase(args):
     if args.out:
         _phase_figure(diagram, quantities[0], [b for b in boundaries if b.quantity == quantities[0]], args.out)
     d = diagram.diagnostics
-    if args.json:
-        from .serialise import jsonable
-        print(json.dumps(jsonable({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
-                                    "y": {diagram.y.name: diagram.y.values}, "fixed": diagram.fixed,
-                                    "values": diagram.values, "boundaries": [b.__dict__ for b in boundaries],
-                                    "diagnostics": d}), indent=1))
+    if args.json:             # failed points are NaN in "values" (null); wall-clock times left out (determinism)
+        steady = {k: v for k, v in d.items() if k not in ("seconds", "seconds_per_point")}
+        print(_json({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
+                     "y": {diagram.y.name: diagram.y.values}, "fixed": diagram.fixed, "values": diagram.values,
+                     "boundaries": [b.__dict__ for b in boundaries], "diagnostics": steady},
+                    "phase diagram", nullable=("values",)))
         return
     print(f"cell {diagram.cell}: {len(diagram.y.values)} x {len(diagram.x.values)} grid in {d['seconds']:.1f} s "
           f"({1e3 * d['seconds_per_point']:.1f} ms per point, workers {d['workers']}); "
@@ -247,6 +266,28 @@ def _cmd_phase(args):
               f"{b.refined} refined by root finding")
     for f in d["failures"][:5]:
         print(f"  failed: {f}")
+
+
+def _figure_suffixes():
+    """File types matplotlib can write (png, pdf, svg, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    return tuple(FigureCanvasBase.get_supported_filetypes())
+
+
+def _output_path(path, option, suffixes):
+    """An output file checked before any work: a known file type, in an existing writable folder."""
+    target = Path(path)
+    kind = target.suffix.lower().lstrip(".")
+    if kind not in suffixes:
+        raise ParameterError(f"{option} {path!r}: unknown file type {target.suffix or '(no extension)'!r}; "
+                             f"known: {', '.join('.' + k for k in sorted(suffixes))}")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ParameterError(f"{option} {path!r}: folder {str(folder)!r} does not exist")
+    if target.is_dir():
+        raise ParameterError(f"{option} {path!r} is a folder")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ParameterError(f"{option} {path!r}: not writable")
 
 
 def _phase_figure(diagram, quantity, boundaries, path):

@@ -26,6 +26,7 @@ from scipy.special import expit
 from .cells.builtin import BUILTINS
 from .derive.complexity import complexity_functional
 from .errors import ParameterError
+from .limits import MAX_KAC_RICE_SIZE, check_size
 from .numerics.annealed import KacRice
 from .numerics.complexity import field_pencil, index_complexity, log_potential, vanilla_complexity
 from .numerics.edge import equations_problem, site_values
@@ -52,7 +53,10 @@ class ComplexityResult:
     index_resolved: list = field(default_factory=list)   # Sigma(kappa) points (IndexPoint as dicts)
 
     def to_dict(self):
-        return asdict(self)
+        """Every field; the wall-clock time left out, so the same request gives the same JSON."""
+        out = asdict(self)
+        out["diagnostics"] = {k: v for k, v in out["diagnostics"].items() if k != "seconds"}
+        return out
 
     def _repr_html_(self):
         from .display import complexity_html
@@ -98,6 +102,10 @@ def field_rows(equations):
 
 def kac_rice(model, **options):
     """The compiled Kac-Rice functional (numerics/annealed.py) of a Model at its parameter point."""
+    groups = model.equations.jacobian.groups.values()
+    check_size(sum(len(g) ** 2 for g in groups), MAX_KAC_RICE_SIZE,
+               f"the size of the Kac-Rice blocks of cell {model.cell.name} (sum over matrices of the squared "
+               f"number of fields each reads)")
     return KacRice(model.equations, field_rows(model.equations), equations_problem(model.equations),
                    model.param_values, **options)
 

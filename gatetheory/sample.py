@@ -20,6 +20,7 @@ from .cells import get_cell
 from .codegen import compile_expressions
 from .derive.pencil import jacobian_blocks
 from .errors import CellError, ConvergenceError, GateTheoryError, ParameterError
+from .limits import check_memory
 
 DENSE_NEWTON_MAX = 1000   # Newton solves densely up to ns*N unknowns, matrix-free (GMRES) above
 SINGULAR_BLOCK = 1e-8     # per-site blocks with |det| below this are not inverted in the preconditioner
@@ -83,6 +84,8 @@ class SampledNetwork:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
         self.n, self.seed = int(n), int(seed)
+        check_memory(8 * self.n ** 2 * len(self.cell.matrices),
+                     f"a sampled network of width {self.n} ({len(self.cell.matrices)} coupling matrices)")
         self.values = self.cell.resolve_params(params)
         self._k = kernels(self.cell)
         rng = np.random.default_rng(self.seed)
@@ -222,9 +225,11 @@ class SampledNetwork:
     def jacobian(self, state):
         """Dense (ns N x ns N) state-major Jacobian: D_k = U_M (diag Rs_k + sum_{l<k} diag Ru_kl D_l),
         J = blockdiag(A) + sum_k diag(B_k) D_k (theory.md sec. 3)."""
+        n, ns = self.n, self.ns
+        check_memory(8 * (ns * n) ** 2 * (len(self.cell.fields) + 3),      # one block per field, J, eig's copies
+                     f"the dense Jacobian of a sampled network of width {n}")
         A, B, Rs, Ru = self.site_blocks(state)
         nzA, nzB, nzRs, nzRu = self._k.nonzero
-        n, ns = self.n, self.ns
         derivs = []
         for k, matrix in enumerate(self._field_matrix):
             inner = sum((Ru[k, l][:, None] * derivs[l] for l in range(k) if nzRu[k, l]), np.zeros((n, ns * n)))

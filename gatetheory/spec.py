@@ -24,8 +24,10 @@ _BINARY = {
 
 
 def coupling(name):
-    """The SymPy node for applying random matrix `name` (U_...) to a per-site expression."""
-    return sp.Function(name)
+    """The SymPy node for applying random matrix `name` (U_...) to a per-site expression (real: SymPy
+    then need not work out whether functions of it are real, which costs exponential time in their
+    nesting)."""
+    return sp.Function(name, real=True)
 
 
 def is_coupling_name(name):
@@ -63,11 +65,14 @@ def parse_expression(text, names, where="expression"):
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise CellError(f"{where}: not a valid expression: {text!r} ({exc.msg})") from None
+    except ValueError as exc:                           # e.g. a null character (Python < 3.11.4)
+        raise CellError(f"{where}: not a valid expression: {text!r} ({exc})") from None
     except (RecursionError, MemoryError):
         raise UnsafeExpressionError(f"{where}: expression nested too deeply to parse") from None
     expr = _Builder(names, where).build(tree.body, 0)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise CellError(f"{where}: expression {text!r} is not finite (division by zero?)")
+    check_real(expr, where)
     return expr
 
 
@@ -86,6 +91,8 @@ class _Builder:
         result = self._build(node, depth)
         if result.is_number:
             self.check_folded(result)
+        else:
+            check_powers(result, self.where, shallow=True)
         return result
 
     def check_folded(self, value):
@@ -167,3 +174,29 @@ class _Builder:
         if isinstance(node.slice, (ast.Slice, ast.Tuple)):
             raise CellError(f"{self.where}: {node.value.id}[...] takes one per-site expression")
         return coupling(node.value.id)(self.build(node.slice, depth + 1))
+
+
+def check_powers(expr, where, shallow=False):
+    """No power with a numeric exponent beyond MAX_EXPONENT in `expr`: SymPy combines powers as it
+    builds ((h**64)**64 is h**4096, h**64 * h**64 is h**128), so each built node is checked, not only
+    the literal exponents (`shallow`: the node and its arguments, the deeper ones being checked)."""
+    nodes = (expr, *expr.args) if shallow else sp.preorder_traversal(expr)
+    for node in nodes:
+        if node.is_Pow and node.exp.is_number and abs(node.exp) > MAX_EXPONENT:
+            raise UnsafeExpressionError(f"{where}: the power {_short(node)} has an exponent beyond "
+                                        f"{MAX_EXPONENT} once powers are combined")
+
+
+def check_real(expr, where):
+    """Real for real arguments: no imaginary unit, no fractional power or log of a quantity SymPy knows
+    is negative (sqrt(-1 - g**2) is I*sqrt(g**2 + 1) as soon as SymPy rewrites it)."""
+    for node in sp.preorder_traversal(expr):
+        if node is sp.I or (node.is_Pow and not node.exp.is_integer and node.base.is_negative) or \
+                (isinstance(node, sp.log) and node.args[0].is_negative):
+            raise CellError(f"{where}: {_short(node)} is not real (a root, fractional power or log of a "
+                            f"negative quantity)")
+
+
+def _short(expr, limit=60):
+    text = str(expr)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

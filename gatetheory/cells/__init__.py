@@ -28,13 +28,24 @@ def get_cell(spec):
         if str(spec) not in _BUILT:
             _BUILT[str(spec)] = BUILTINS[str(spec)]()
         return _BUILT[str(spec)]
-    if Path(spec).suffix == ".toml" or Path(spec).exists():
-        path = Path(spec)
-        if not path.is_file():
-            return read_cell_file(spec)          # raises the typed error for a missing file
+    path = Path(spec)
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except (OSError, ValueError) as exc:                 # a name too long for the file system, a null byte
+        raise CellError(f"cell file {_shown(spec)} cannot be read ({getattr(exc, 'strerror', None) or exc})") \
+            from None
+    if path.suffix == ".toml" or exists:
+        if not is_file:
+            return read_cell_file(spec)          # raises the typed error for a missing file, a directory...
         stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
         if stamp not in _READ:
             _READ[stamp] = read_cell_file(spec)
         return _READ[stamp]
-    raise CellError(f"unknown cell {str(spec)!r}: not a built-in ({', '.join(builtin_names())}) "
+    raise CellError(f"unknown cell {_shown(spec)}: not a built-in ({', '.join(builtin_names())}) "
                     f"and not a cell file")
+
+
+def _shown(spec, limit=80):
+    """A cell name or path for a message, shortened."""
+    text = repr(str(spec))
+    return text if len(text) <= limit else text[:limit - 4] + "...'"

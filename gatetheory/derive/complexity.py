@@ -49,6 +49,10 @@ def complexity_functional(equations):
     blocks = equations.jacobian
     lam = 0 if equations.cell.time == "continuous" else 1
     ns = blocks.A.shape[0]
-    rows = blocks.Rs * (lam * sp.eye(ns) - blocks.A).inv() * blocks.B + blocks.Ru
-    return ComplexityFunctional(rows.applyfunc(lambda e: tidy(sp.cancel(e))), lam,
+    shifted = lam * sp.eye(ns) - blocks.A
+    # adjugate over determinant, fractions combined by together and common factors cancelled by tidy:
+    # Matrix.inv() calls simplify() on pivots and cancel() multiplies everything out, each taking
+    # minutes on nested cells (same rows for the built-ins)
+    rows = blocks.Rs * (shifted.adjugate() / shifted.det()) * blocks.B + blocks.Ru
+    return ComplexityFunctional(rows.applyfunc(lambda e: tidy(sp.together(e))), lam,
                                 [g.symbol for g in equations.gaussians])

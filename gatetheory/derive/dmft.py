@@ -18,4 +18,4 @@ def memoryless_gain(cell):
     gain = (blocks.Rs * blocks.B)[0, 0]
     if gain.free_symbols & per_site:
         return None
-    return sp.expand(gain ** 2)
+    return gain ** 2                 # not multiplied out: that grows exponentially with nested definitions

@@ -24,6 +24,7 @@ from scipy.special import ndtri
 from ..codegen import compile_expressions
 from ..derive.dmft import memoryless_gain
 from ..errors import CellError, ConvergenceError, ParameterError
+from ..limits import check_memory
 from ..functions import sigmoid
 from ..progress import progress_bar
 from ..sample import kernels
@@ -261,10 +262,15 @@ class SamplingDmft:
         self.dt = self.opt.dt if self.site.continuous else 1.0
         self.length = self.opt.burn + self.opt.window
         self.max_lag = self.opt.window // 2
+        o, site = self.opt, self.site     # Toeplitz factors (and eigh's copies), paths of the kept iterations
+        check_memory(8 * (3 * sum((len(g) * self.length) ** 2 for g in site.groups) +
+                          (o.average + 4) * (2 * site.nf + site.ns) * o.paths * self.length),
+                     f"the DMFT of {cell.name} ({o.paths} paths of {self.length} steps)")
         rng = np.random.default_rng(self.opt.seed)
         m = self.opt.paths
         # quenched normals: shuffled normal quantiles (exact site law of xi up to O(1/M^2))
-        self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m)) for _ in range(self.site.nx)])
+        self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m))
+                            for _ in range(self.site.nx)]).reshape(self.site.nx, m)   # (0, M) without xi
         self.s0 = self.opt.init * rng.standard_normal((self.site.ns, m))
         self.rng = rng
 
@@ -295,7 +301,7 @@ class SamplingDmft:
         `progress`: a bar over the iterations and the exponent's passes (progress.py)."""
         corr, history, kept = self._initial_correlations(), [], []
         o = self.opt
-        warm = max(WARMUP_PATHS, o.paths // 4)
+        warm = min(o.paths, max(WARMUP_PATHS, o.paths // 4))
         memoryless = memoryless_gain(self.site.cell) is not None     # then the passes are a cross-check only
         passes = max(self.opt.lyapunov_iterations // (3 if memoryless else 1), 2)
         bar = progress_bar(o.iterations + passes, f"dynamics {self.site.cell.name}", "pass", progress)

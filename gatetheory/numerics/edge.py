@@ -8,11 +8,14 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..codegen import compile_expressions
+from ..limits import check_memory
 from .meanfield import finite_call
 from .quadrature import gaussian_nodes, qmc_gaussian_nodes
 
 SITE_BUDGET = 6_000
 MAX_NODES_PER_DIM = 160
+SITE_COPIES = 8       # float64 copies of each per-site value a spectrum holds at once (measured: 41-62 bytes
+                      # per value and site for gru, lstm, gated_ct and three-state cells at 300000 sites)
 
 
 @dataclass
@@ -230,6 +233,9 @@ class PoleExpansion:
                 return None
             left, right = Rs @ V, V_inv @ B                               # P_ip = left[:, p] right[p, :]
         pairs = sites._pairs()
+        entries = len(pairs) ** 2                      # K's entries: pairs of pairs of fields sharing a matrix
+        check_memory(16 * m * entries * (2 * ns + 3 * ns * ns + 2),
+                     f"the transfer operator on {m} sites ({len(pairs)} pairs of fields sharing a matrix)")
         (k1, l1), (k2, l2) = ((pairs[:, j, None], pairs[None, :, j]) for j in (0, 1))
         wleft = left * w[:, None, None]
         wP1 = np.einsum("mrp,mpc->pmrc", wleft[:, pairs[:, 0]], right[:, :, pairs[:, 0]]).reshape(ns, m, -1)
@@ -384,6 +390,10 @@ def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=
     mean, cov = problem.mean_cov(q, param_values)
     d = len(gaussians)
     n = max(6, min(MAX_NODES_PER_DIM, int(budget ** (1.0 / max(d, 1)))))
+    points = qmc_sites or n ** d
+    check_memory(8 * SITE_COPIES * points * (len(exprs) + d),
+                 f"the site law on {points:.3g} sites ({'Sobol' if qmc_sites else f'a {n}^{d} grid'}, "
+                 f"{len(exprs)} values per site)")
     if qmc_sites:
         x, w = qmc_gaussian_nodes(mean, cov, qmc_sites)
     else:

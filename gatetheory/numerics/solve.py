@@ -45,6 +45,9 @@ def map_radius(mapping, q):
 CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come from a neighbouring point
 
 
+# Residuals may be inf or NaN where the map is not finite (inf - inf); the solvers test for that (rows
+# never finite are dropped), so the floating-point warnings are off here.
+@np.errstate(invalid="ignore", over="ignore")
 def locate_roots(mapping, diagonal, scales=START_SCALES, starts=()):
     """Candidate solutions of q = M(q) on the cheap map: Newton (with backtracking, all starts at
     once) from `starts`, zero and M(c * diag) for every scale c (`mapping` takes a stack of q
@@ -54,6 +57,7 @@ def locate_roots(mapping, diagonal, scales=START_SCALES, starts=()):
     return _solve_from(residual, list(starts) + [np.zeros(len(diagonal))] + list(fresh), diagonal, xtol=LOCATE_XTOL)
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None, values=None):
     """Newton on the accurate map from each candidate (chord steps on `jacobians`, e.g. the coarse
     map's at the candidates, when given; `values`: the map at the candidates, if known): distinct
@@ -65,7 +69,8 @@ def polish_roots(fine, candidates, diagonal, tol=1e-10, jacobians=None, values=N
     roots = [Root(q, r, q + f) for q, r, f, _ in found if not r > tol * (1 + np.max(np.abs(q)))]
     if not roots:
         trial = np.array(list(candidates) + [np.zeros(len(diagonal))])
-        best = float(np.nanmin(np.max(np.abs(residual(trial)), axis=1)))
+        norms = np.max(np.abs(residual(trial)), axis=1)
+        best = float(np.min(norms, initial=np.inf, where=np.isfinite(norms)))
         raise ConvergenceError(f"mean-field solver found no solution of q = M(q) (best residual {best:.3g})")
     roots.sort(key=lambda r: float(np.sum(r.q)))
     return roots

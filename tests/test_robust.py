@@ -1,0 +1,455 @@
+"""Every example of issue 15 as a regression test: bad files, parameters and output paths are one-line
+typed errors checked before the work; expression growth and memory are bounded; results and JSON are
+finite and strict; generated code raises no warnings; the code cache runs nothing it did not write;
+the same command gives the same bytes."""
+
+import contextlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from gatetheory import codegen
+from gatetheory.cellfile import MAX_CELL_FILE_BYTES, read_cell_file
+from gatetheory.cells import get_cell
+from gatetheory.cli import main
+from gatetheory.errors import CellError, NonFiniteError, ParameterError, ResourceLimitError, UnsafeExpressionError
+from gatetheory.model import Model
+from gatetheory.serialise import require_finite, strict_json
+
+REPO = Path(__file__).resolve().parents[1]
+GRU_TOML = REPO / "gatetheory" / "cells" / "toml" / "gru.toml"
+HANG_SECONDS = 60   # the issue's bound: these runs take seconds, so reaching it means a hang
+
+
+@contextlib.contextmanager
+def time_limit(seconds=HANG_SECONDS):
+    def expire(signum, frame):
+        raise AssertionError(f"no answer within {seconds} s: a hang")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run(capsys, *argv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # no warning may reach the user
+        with time_limit():
+            code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(capsys, *argv, names=()):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (code, out[-500:], err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gatetheory: error: "), err
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+def clean_json(capsys, *argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and err == "", err
+    return json.loads(out, parse_constant=lambda token: pytest.fail(f"{token} in the JSON"))
+
+
+def cell_file(tmp_path, update, define=None, params="g = 1.5", time="discrete", states='["h"]', name="c"):
+    lines = [f'name = "{name}"', f'time = "{time}"', f"states = {states}", "[params]", params, "[define]"]
+    lines += [f'{k} = "{v}"' for k, v in (define or {}).items()]
+    lines += ["[update]"] + ([f'h = "{update}"'] if isinstance(update, str) else [f'{k} = "{v}"' for k, v in update.items()])
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def chain(tmp_path, depth):
+    """e_k = tanh(e_{k-1} + e_{k-1}^2): each definition uses the previous one twice (the issue's cells)."""
+    define = {"e0": "g * U_h[h]"}
+    define.update({f"e{k}": f"tanh(e{k - 1} + e{k - 1} * e{k - 1})" for k in range(1, depth + 1)})
+    return cell_file(tmp_path, f"e{depth}", define, name=f"chain{depth}")
+
+
+# --------------------------------------------------------------------------------------------
+# Cell files at the boundary
+# --------------------------------------------------------------------------------------------
+
+def test_a_file_that_is_not_utf8_is_a_cell_error(tmp_path, capsys):
+    path = tmp_path / "latin.toml"
+    path.write_bytes(GRU_TOML.read_text().replace("GRU", "GR\u00dc").encode("latin-1"))
+    with pytest.raises(CellError, match="not UTF-8"):
+        read_cell_file(path)
+    one_line_error(capsys, "meanfield", path, names=["latin.toml", "not UTF-8"])
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GRU_TOML.read_bytes())
+    assert read_cell_file(path).name == "gru"
+
+
+@pytest.mark.parametrize("command", ["meanfield", "derive", "spectrum"])
+def test_a_directory_instead_of_a_file(tmp_path, capsys, command):
+    folder = tmp_path / "cell.toml"
+    folder.mkdir()
+    one_line_error(capsys, command, folder, names=["is a directory"])
+    one_line_error(capsys, command, tmp_path, names=["is a directory"])
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path, capsys):
+    fifo = tmp_path / "cell.toml"
+    os.mkfifo(fifo)
+    one_line_error(capsys, "meanfield", fifo, names=["not a regular file"])
+
+
+def test_an_oversized_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "big.toml"
+    path.write_bytes(GRU_TOML.read_bytes() + b"#" * MAX_CELL_FILE_BYTES)
+    one_line_error(capsys, "meanfield", path, names=["bytes", str(MAX_CELL_FILE_BYTES)])
+
+
+def test_deeply_nested_toml_is_a_cell_error(tmp_path, capsys):
+    path = tmp_path / "nested.toml"
+    path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    one_line_error(capsys, "meanfield", path, names=["nests"])
+
+
+def test_a_null_character_in_an_expression(tmp_path, capsys):
+    path = cell_file(tmp_path, "tanh(g * U_h[h])\\u0000")
+    one_line_error(capsys, "meanfield", path, names=["not a valid expression"])
+
+
+def test_a_path_too_long_for_the_file_system(capsys):
+    one_line_error(capsys, "meanfield", "x" * 5000 + ".toml", names=["cannot be read"])
+
+
+# --------------------------------------------------------------------------------------------
+# Expression growth
+# --------------------------------------------------------------------------------------------
+
+def test_five_chained_definitions_answer_in_seconds(tmp_path, capsys):
+    """The issue's five chained definitions took 72 s in meanfield and over 90 s in derive: SymPy worked
+    out whether nested tanh of undefined (coupling) functions are real, in time exponential in their
+    nesting. Couplings are now real functions; both answer (the time limit catches a regression)."""
+    path = chain(tmp_path, 5)
+    result = clean_json(capsys, "meanfield", path, "--json")
+    assert np.isfinite(result["state_second_moments"]["h"])
+    code, out, err = run(capsys, "derive", path)
+    assert code == 0 and "tanh" in out
+
+
+def test_six_chained_definitions_are_refused_naming_the_definition(tmp_path, capsys):
+    path = chain(tmp_path, 6)
+    with pytest.raises(ResourceLimitError, match="definition e6: 444 nodes"):
+        get_cell(path)
+    one_line_error(capsys, "meanfield", path, names=["e6", "nodes", "limit 400"])
+
+
+def test_ten_nested_tanh_answer_in_seconds(tmp_path, capsys):
+    path = cell_file(tmp_path, "tanh(" * 10 + "g * U_h[h]" + ")" * 10)
+    assert clean_json(capsys, "meanfield", path, "--json")["residual"] < 1e-8
+
+
+@pytest.mark.parametrize("update, define", [
+    ("tanh(g * U_h[(h**64)**64])", None),
+    ("tanh(g * U_h[h**64 * h**64])", None),
+    ("tanh(g * U_h[b])", {"a": "h**64", "b": "a**64"}),
+], ids=["nested-powers", "multiplied-powers", "through-definitions"])
+def test_combined_powers_beyond_the_exponent_limit(tmp_path, capsys, update, define):
+    """(h**64)**64 passed the exponent check and was folded into h**4096."""
+    path = cell_file(tmp_path, update, define)
+    with pytest.raises(UnsafeExpressionError, match="exponent beyond 64"):
+        get_cell(path)
+    one_line_error(capsys, "meanfield", path, names=["exponent beyond 64"])
+
+
+@pytest.mark.parametrize("update, define", [
+    ("tanh(g * U_h[d * h])", {"d": "sqrt(-1 - g**2)"}),
+    ("tanh(g * U_h[h]) + log(-1 - h**2)", None),
+    ("tanh(g * U_h[h * b])", {"a": "-1 - h**2", "b": "a**0.5"}),
+], ids=["root-of-negative-parameter", "log-of-negative", "through-definitions"])
+def test_expressions_that_are_not_real(tmp_path, capsys, update, define):
+    """sqrt(-1 - g**2) became I*sqrt(g**2 + 1) in generated code: complex values, a ComplexWarning."""
+    one_line_error(capsys, "complexity", cell_file(tmp_path, update, define), names=["is not real"])
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["1e308", "1e155", "-1e7", "1.5e6"])
+def test_parameters_beyond_the_range_are_parameter_errors(capsys, value):
+    """--set g=1e308 and g=1e155 ended in OverflowError."""
+    one_line_error(capsys, "meanfield", "gru", "--set", f"g={value}", names=["parameter g", "+-1e+06"])
+
+
+def test_a_default_beyond_the_range_in_a_file(tmp_path, capsys):
+    """alpha_r = 1e+308 in a cell file ended in OverflowError."""
+    path = tmp_path / "gru.toml"
+    path.write_text(GRU_TOML.read_text().replace("alpha_r = 1.0", "alpha_r = 1e+308"))
+    with pytest.raises(ParameterError, match="alpha_r"):
+        get_cell(path)
+    one_line_error(capsys, "meanfield", path, names=["alpha_r", "too large"])
+
+
+def test_overflow_in_generated_code_is_inf_not_an_exception(tmp_path, capsys):
+    """A power of a large parameter overflows the float range: generated code gets NumPy floats, so
+    it is inf (here a saturated gate, sigma(inf) = 1), not OverflowError, and no RuntimeWarning."""
+    path = cell_file(tmp_path, "tanh(2 * U_h[h]) * sigmoid(g**60)", params="g = 1e6")
+    reference = cell_file(tmp_path, "tanh(2 * U_h[h])", name="reference")
+    moment = clean_json(capsys, "meanfield", path, "--json")["state_second_moments"]["h"]
+    assert moment == clean_json(capsys, "meanfield", reference, "--json")["state_second_moments"]["h"]
+
+
+# --------------------------------------------------------------------------------------------
+# Output paths, checked before the work
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail if any theory is computed: output paths must be refused first."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the work started before the output path was checked")
+    monkeypatch.setattr(Model, "__init__", refuse)
+    monkeypatch.setattr("gatetheory.phase.phase_diagram", refuse)
+
+
+@pytest.mark.parametrize("name, message", [("missing/figure.png", "does not exist"), ("figure.xyz", "unknown file type"),
+                                           ("figure", "unknown file type"), (".", "unknown file type")])
+def test_plot_paths_are_checked_before_the_work(tmp_path, capsys, no_work, name, message):
+    one_line_error(capsys, "spectrum", "gru", "--plot", tmp_path / name, names=["--plot", message])
+
+
+def test_a_plot_path_that_is_a_folder(tmp_path, capsys, no_work):
+    (tmp_path / "out.png").mkdir()
+    one_line_error(capsys, "spectrum", "gru", "--plot", tmp_path / "out.png", names=["is a folder"])
+
+
+@pytest.mark.parametrize("option, name, message", [
+    ("--out", "missing/pd.png", "does not exist"), ("--out", "pd.txt", "unknown file type"),
+    ("--csv", "missing/pd.csv", "does not exist"), ("--csv", "pd.png", "unknown file type"),
+    ("--npz", "missing/pd.npz", "does not exist"), ("--npz", "pd", "unknown file type")])
+def test_phase_output_paths_are_checked_before_the_work(tmp_path, capsys, no_work, option, name, message):
+    one_line_error(capsys, "phase", "gru", "--x", "g:0.5:1:2", "--y", "beta_r:0:1:2", option, tmp_path / name,
+                   names=[option, message])
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------
+
+def test_a_huge_width_is_refused_before_allocating(capsys):
+    """spectrum --n 100000000 grew until the kernel killed it (24 GB)."""
+    one_line_error(capsys, "spectrum", "gru", "--n", "100000000", names=["1e+08 sites", "memory budget of 4 GiB"])
+
+
+@pytest.mark.parametrize("matrices", [9, 17])
+def test_many_coupling_matrices_in_spectrum(tmp_path, capsys, matrices):
+    """A cell with 9 coupling matrices needed over 10 GB in spectrum, one with 17 asked for 123 TiB: the
+    limiting support is scanned on a 6^d tensor grid over the d Gaussians (numerics/edge.py site_values),
+    now estimated and refused beyond the budget."""
+    terms = " + ".join(f"U_{i}[h]" for i in range(matrices))
+    path = cell_file(tmp_path, f"tanh(g * ({terms}) / {matrices})")
+    one_line_error(capsys, "spectrum", path, "--json", names=[f"6^{matrices} grid", "memory budget"])
+
+
+def test_the_budget_follows_the_environment(capsys, monkeypatch):
+    monkeypatch.setenv("GATETHEORY_MEMORY_GIB", "0.001")
+    one_line_error(capsys, "spectrum", "gru", "--n", "20000", names=["memory budget of 0.001 GiB"])
+    monkeypatch.setenv("GATETHEORY_MEMORY_GIB", "lots")
+    one_line_error(capsys, "spectrum", "gru", names=["GATETHEORY_MEMORY_GIB"])
+
+
+def test_sampled_widths_and_dmft_sizes_are_estimated(capsys):
+    one_line_error(capsys, "spectrum", "gru", "--plot-n", "100000", "--plot", "/tmp/never-written.png",
+                   names=["width 100000", "memory budget"])
+    one_line_error(capsys, "validate", "gru", "--sizes", "200000", names=["width 200000", "memory budget"])
+    one_line_error(capsys, "dynamics", "gru", "--window", "100000000", names=["DMFT", "memory budget"])
+    one_line_error(capsys, "dynamics", "gru", "--paths", "1000000000", names=["DMFT", "memory budget"])
+
+
+def test_fewer_dmft_paths_than_the_warm_up(capsys):
+    """--paths below the 200 warm-up paths broadcast (1, 200) into (1, 64)."""
+    result = clean_json(capsys, "dynamics", "vanilla", "--paths", "64", "--iterations", "3", "--window", "32",
+                        "--burn", "8", "--lyapunov-iterations", "2", "--json")
+    assert np.isfinite(result["lyapunov_max"])
+
+
+def test_dmft_of_a_cell_without_quenched_normals(tmp_path, capsys):
+    """A cell with no xi_ name: the quenched normals were a 1-D empty array, indexed as (0, M)."""
+    path = cell_file(tmp_path, "tanh(g * U_h[h]) + 0.1 * b**2", params="g = 0.477\nb = 0.5", time="continuous")
+    result = clean_json(capsys, "dynamics", path, "--paths", "64", "--iterations", "4", "--window", "32", "--burn",
+                        "16", "--lyapunov-iterations", "3", "--json")
+    assert np.isfinite(result["lyapunov_max"])
+
+
+# --------------------------------------------------------------------------------------------
+# Finite results, strict JSON, no warnings
+# --------------------------------------------------------------------------------------------
+
+def test_strict_json_names_the_non_finite_field():
+    with pytest.raises(NonFiniteError, match=r"spectrum: radius_bulk is -inf"):
+        strict_json({"radius": 1.0, "radius_bulk": -np.inf}, "spectrum")
+    with pytest.raises(NonFiniteError, match=r"solutions\.1\.residual is nan"):
+        require_finite({"solutions": [{"residual": 0.0}, {"residual": float("nan")}]}, "mean field")
+    with pytest.raises(NonFiniteError, match=r"values\.q\[1\] is nan"):
+        require_finite({"values": {"q": np.array([0.0, np.nan])}}, "x")
+    text = strict_json({"values": np.array([1.0, np.nan]), "n": np.int64(3)}, "phase", nullable=("values",))
+    assert json.loads(text) == {"values": [1.0, None], "n": 3}
+
+
+@pytest.mark.parametrize("argv", [
+    ["meanfield", "gated_ct", "--set", "alpha_z=800", "--set", "alpha_r=800", "--json"],
+    ["spectrum", "gated_ct", "--set", "alpha_r=900", "--set", "beta_r=-600", "--json"],
+    ["meanfield", "gru", "--set", "alpha_r=1e6", "--set", "g=1e6", "--json"],
+], ids=["gated-ct-gates-overflow", "gated-ct-spectrum", "gru-extreme"])
+def test_no_runtime_warning_reaches_the_user(capsys, argv):
+    """exp(-alpha x + beta) overflows inside gated_ct's gates: inf there is IEEE-correct (the gate is 0
+    or 1), so generated code runs with floating-point warnings off and results are checked finite."""
+    code, out, err = run(capsys, *argv)
+    assert "Warning" not in err and "Traceback" not in err
+    if code == 0:
+        json.loads(out, parse_constant=lambda token: pytest.fail(f"{token} in the JSON"))
+    else:
+        assert code == 2 and len(err.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# The code cache runs nothing it did not write
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty code cache in tmp_path, and no compiled function remembered in this process."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("GATETHEORY_CACHE", str(root))
+    monkeypatch.setattr(codegen, "_memory", {})
+    monkeypatch.setattr(codegen, "_by_identity", {})
+    monkeypatch.setattr(codegen, "_keys", {})
+    return root / "codegen"
+
+
+def _compile(x):
+    return codegen.compile_expressions([sp.tanh(x) * 3 + x ** 2], [x])
+
+
+def _forget(monkeypatch):
+    monkeypatch.setattr(codegen, "_memory", {})
+    monkeypatch.setattr(codegen, "_by_identity", {})
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="ownership checks need POSIX")
+def test_a_tampered_cache_file_is_not_executed(fresh_cache, tmp_path, monkeypatch):
+    x = sp.Symbol("x", real=True)
+    assert _compile(x)(0.5)[0] == pytest.approx(3 * np.tanh(0.5) + 0.25)
+    (path,) = fresh_cache.glob("*.py")
+    original = path.read_text()
+    sentinel = tmp_path / "executed"
+    head, _, body = original.partition("\n")
+    path.write_text(f"{head}\nopen({str(sentinel)!r}, 'w').close()\n{body}")         # keeps the old HMAC line
+    _forget(monkeypatch)
+    assert _compile(x)(0.5)[0] == pytest.approx(3 * np.tanh(0.5) + 0.25)
+    assert not sentinel.exists()
+    assert path.read_text() == original                                            # regenerated
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="ownership checks need POSIX")
+def test_a_planted_file_with_a_plain_hash_is_not_executed(fresh_cache, tmp_path, monkeypatch):
+    """Whoever does not hold the key cannot make a file pass: a SHA-256 of the source is not enough."""
+    import hashlib
+    x = sp.Symbol("x", real=True)
+    _compile(x)
+    (path,) = fresh_cache.glob("*.py")
+    sentinel = tmp_path / "executed"
+    body = f"open({str(sentinel)!r}, 'w').close()\ndef generated(a0):\n    return (a0,)\n"
+    path.write_text(f"# hmac-sha256 {hashlib.sha256(body.encode()).hexdigest()}\n{body}")
+    _forget(monkeypatch)
+    assert _compile(x)(0.5)[0] == pytest.approx(3 * np.tanh(0.5) + 0.25)
+    assert not sentinel.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="ownership checks need POSIX")
+def test_the_cache_directory_and_key_are_private(fresh_cache, monkeypatch):
+    x = sp.Symbol("x", real=True)
+    fresh_cache.mkdir(parents=True, mode=0o777)
+    fresh_cache.chmod(0o777)
+    _compile(x)
+    assert stat.S_IMODE(fresh_cache.stat().st_mode) == 0o700                        # made private again
+    assert stat.S_IMODE((fresh_cache / "key").stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="ownership checks need POSIX")
+def test_a_key_readable_by_others_disables_the_disk_cache(fresh_cache, monkeypatch):
+    x = sp.Symbol("x", real=True)
+    fresh_cache.mkdir(parents=True, mode=0o700)
+    (fresh_cache / "key").write_bytes(os.urandom(codegen.KEY_BYTES))
+    (fresh_cache / "key").chmod(0o644)
+    assert _compile(x)(1.0)[0] == pytest.approx(3 * np.tanh(1.0) + 1.0)           # still works, from memory
+    assert not list(fresh_cache.glob("*.py"))                                       # nothing read or written
+
+
+# --------------------------------------------------------------------------------------------
+# Determinism
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["meanfield", "gru", "--set", "g=1.6", "--set", "alpha_r=3", "--set", "sigma_b=1", "--json"],
+    ["spectrum", "gru", "--set", "g=1.6", "--n", "500", "--json"],
+    ["complexity", "vanilla", "--set", "g=2", "--json"],
+    ["phase", "gru", "--x", "g:0.8:1.6:3", "--y", "alpha_r:0:2:2", "--workers", "1", "--json"],
+], ids=["meanfield", "spectrum", "complexity", "phase"])
+def test_the_same_command_twice_gives_the_same_bytes(capsys, argv):
+    first = run(capsys, *argv)
+    second = run(capsys, *argv)
+    assert first[0] == 0 and first == second
+
+
+def test_the_same_command_in_two_processes_gives_the_same_bytes(tmp_path):
+    """A fresh process (code generated, then read back from the cache) against a second one."""
+    env = {**os.environ, "GATETHEORY_CACHE": str(tmp_path / "cache")}
+    argv = [sys.executable, "-m", "gatetheory.cli", "spectrum", "mgu", "--n", "300", "--json"]
+    outs = [subprocess.run(argv, capture_output=True, timeout=600, env=env) for _ in range(2)]
+    assert outs[0].returncode == 0 and outs[0].stderr == b""
+    assert outs[0].stdout == outs[1].stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Examples whose root was in the any-cell numerics (fixed there)
+# --------------------------------------------------------------------------------------------
+
+def test_erf_in_a_cell(tmp_path, capsys):
+    clean_json(capsys, "meanfield", cell_file(tmp_path, "erf(g * U_h[h])"), "--json")
+
+
+def test_a_cell_without_coupling(tmp_path, capsys):
+    code, out, err = run(capsys, "meanfield", cell_file(tmp_path, "0.5 * tanh(h)"), "--json")
+    assert code in (0, 2) and "Traceback" not in err and len(err.splitlines()) == (code == 2)
+
+
+def test_a_mean_field_map_that_is_never_finite(tmp_path, capsys):
+    path = cell_file(tmp_path, "tanh(g**60 * U_h[h]) * 1e-300", params="g = 1e6")
+    one_line_error(capsys, "meanfield", path, "--json")
+
+
+def test_a_per_site_jacobian_that_is_singular(tmp_path, capsys):
+    """gated_ct with its update gate replaced by 1e-12 h (a mutation the fuzzer made)."""
+    path = tmp_path / "gated.toml"
+    text = (REPO / "gatetheory" / "cells" / "toml" / "gated_ct.toml").read_text()
+    path.write_text(text.replace('s_z = "sigmoid(alpha_z * z - beta_z)"', 's_z = "1e-12 * h"'))
+    assert "1e-12 * h" in path.read_text()
+    code, out, err = run(capsys, "meanfield", path, "--json")
+    assert code in (0, 2) and "Traceback" not in err and len(err.splitlines()) == (code == 2)
