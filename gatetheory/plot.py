@@ -2,15 +2,16 @@
 
 import numpy as np
 
+from .numerics.spectrum import split_outlines
+
 
 def plot_spectrum(ax, result, eigenvalues=None, density=None, label_sample="sampled network"):
     """Predicted support boundary (and density) of the Jacobian spectrum, sampled eigenvalues on top."""
     if density is not None:
         mesh = ax.pcolormesh(density.x, density.y, density.density, cmap="Blues", shading="flat")
         ax.figure.colorbar(mesh, ax=ax, label="predicted eigenvalue density")
-    boundary = np.array(result.boundary)
-    if boundary.size:
-        ax.plot(boundary[:, 0], boundary[:, 1], color="crimson", lw=1.5, label="predicted support boundary")
+    for k, loop in enumerate(split_outlines(result.boundary)):     # main bulk, then detached components
+        ax.plot(loop[:, 0], loop[:, 1], color="crimson", lw=1.5, label=None if k else "predicted support boundary")
     if eigenvalues is not None:
         ax.scatter(np.real(eigenvalues), np.imag(eigenvalues), s=3, color="k", alpha=0.5, label=label_sample)
     if result.time == "discrete":

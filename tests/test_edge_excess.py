@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate
 from scipy.special import erfc
 
-from gatetheory.numerics.edge_excess import edge_excess
+from gatetheory.numerics.edge_excess import edge_excess, real_count
 
 
 def _g(u):
@@ -21,16 +21,17 @@ def _mean_excess(n, size, count):
 
 
 @pytest.mark.parametrize("n", [300, 2000, 10 ** 5])
-def test_flat_edge_is_the_poisson_field_of_a_disk(n):
-    """No curvature: N(u) = sqrt(2 n) G(u), the expected count beyond a* + sigma u on a disk's whole
-    perimeter with the Ginibre edge profile."""
-    assert edge_excess(n, 0.7) == pytest.approx(_mean_excess(n, 0.7, lambda u: np.sqrt(2 * n) * _g(u)), rel=1e-4)
+def test_flat_edge_counts_each_conjugate_pair_once(n):
+    """No curvature, no real points: N(u) = sqrt(2 n) G(u) / 2, the expected number of eigenvalues in
+    the upper half plane beyond a* + sigma u on a disk's perimeter with the Ginibre edge profile (a
+    real matrix's lambda and conj(lambda) share one modulus)."""
+    assert edge_excess(n, 0.7) == pytest.approx(_mean_excess(n, 0.7, lambda u: np.sqrt(n / 2) * _g(u)), rel=1e-4)
 
 
 def test_flat_edge_approaches_riders_law():
-    """As n grows the flat excess tends to Rider's centring sqrt(gamma_n / 4 n) plus Euler's constant
-    times the Gumbel scale 1 / sqrt(4 n gamma_n) (gamma_n = ln(n / 2 pi) - 2 ln ln n): the ratio
-    closes in on 1 (slowly: the corrections are in ln ln n / ln n)."""
+    """As n grows the flat excess tends to Rider's centring sqrt(gamma_n / 4 n) (gamma_n = ln(n / 2 pi)
+    - 2 ln ln n) plus the Gumbel mean: the ratio closes in on 1 (slowly: halving the count shifts
+    gamma_n by ln 2, a correction in 1 / ln n)."""
     ratios = []
     for n in (1e4, 1e8, 1e16):
         gamma = np.log(n / (2 * np.pi)) - 2 * np.log(np.log(n))
@@ -42,11 +43,44 @@ def test_flat_edge_approaches_riders_law():
 @pytest.mark.parametrize("curvature, multiplicity", [(2.0, 1), (6.0, 2), (0.05, 1)])
 def test_curved_tip_counts_the_eigenvalues_near_it(curvature, multiplicity):
     """A tip a* - A s^2 / 2 shared out over the perimeter: N(u) = sqrt(2 n) times the mean of
-    G(u + w^2) over |w| <= W, W = (pi size / m) sqrt(A / 2 sigma); a curved tip has fewer
-    eigenvalues competing than a flat edge, so a smaller excess."""
+    G(u + w^2) over |w| <= W, halved (conjugate pairs), W = (pi size / m) sqrt(A / 2 sigma); a curved
+    tip has fewer eigenvalues competing than a flat edge, so a smaller excess."""
     n, size = 2000, 0.4
     sigma = size / np.sqrt(2 * n)
     w = np.pi * size / multiplicity * np.sqrt(curvature / (2 * sigma))
-    count = lambda u: np.sqrt(2 * n) * integrate.quad(lambda x: _g(u + x * x), 0, min(w, 13.0))[0] / w   # noqa: E731
+    count = lambda u: np.sqrt(n / 2) * integrate.quad(lambda x: _g(u + x * x), 0, min(w, 13.0))[0] / w   # noqa: E731
     assert edge_excess(n, size, curvature, multiplicity) == pytest.approx(_mean_excess(n, size, count), abs=2e-3 * sigma)
     assert edge_excess(n, size, curvature, multiplicity) < edge_excess(n, size)
+
+
+def test_real_count_is_the_real_ginibre_edge_law():
+    """Far out, the real eigenvalues beyond x sigma are P(largest real > t) ~ erfc(t) / 4,
+    t = x / sqrt 2 (Poplavskyi, Tribe & Zaboronski 2017); deep inside, the count less the upper half
+    plane's share of the displaced complex mass G(x) / (4 sqrt pi) tends to 1/4 per end (E[#real] =
+    sqrt(2 n / pi) + 1/2)."""
+    for x in (4.0, 6.0, 8.0):
+        assert real_count(x) == pytest.approx(erfc(x / np.sqrt(2)) / 4, rel=0.02 if x == 4.0 else 1e-3)
+    assert real_count(-12.0) - _g(-12.0) / (4 * np.sqrt(np.pi)) == pytest.approx(0.25, abs=1e-12)
+
+
+# Random-matrix numbers from validation/edge_model.py (results/edge_model.md): E[max |lambda|] - R of
+# diag(c) U, U real Gaussian with variance 1/N, over S matrices (mean, standard error).
+MEASURED = {("const", 500): (0.0296, 0.0008), ("const", 1000): (0.0249, 0.0013),
+            ("lognorm", 500): (0.0663, 0.0030), ("lognorm", 1000): (0.0550, 0.0038)}
+
+
+@pytest.mark.parametrize("kind, n", sorted(MEASURED))
+def test_flat_edge_at_the_local_density_matches_random_matrices(kind, n):
+    """diag(c) U is a disk of radius R = sqrt<c^2> whose edge density <c^2> / (pi <c^4>) (27 % of the
+    mean for the lognormal gains) sets sigma; with conjugate pairs counted once and the real
+    eigenvalues at both ends, the excess is within 3 standard errors of the measured one, while the
+    mean-density, all-eigenvalues model misses the lognormal case by > 4."""
+    from scipy.stats import norm
+
+    z = norm.ppf((np.arange(n) + 0.5) / n)
+    c = np.ones(n) if kind == "const" else np.exp(0.6 * z)
+    r, density = np.sqrt(np.mean(c ** 2)), n * np.mean(c ** 2) / (np.pi * np.mean(c ** 4))
+    mean, se = MEASURED[kind, n]
+    assert abs(edge_excess(n, r, 0.0, 1, density, [(0.0, density)] * 2) - mean) <= 3 * se
+    if kind == "lognorm":                # every eigenvalue counted at the mean density (twice the count)
+        assert abs(edge_excess(n, 2 * r, 0.0, 2, n / (np.pi * r ** 2)) - mean) > 4 * se
