@@ -1,8 +1,22 @@
 """Plotting: functions take a matplotlib Axes and return it."""
 
+import textwrap
+
 import numpy as np
 
-from .numerics.spectrum import split_outlines
+
+def split_outlines(points):
+    """The closed outlines of a spectrum result's "boundary" (`numerics.spectrum.support_outlines`):
+    a loop ends at the first point that repeats its start."""
+    points = np.asarray(points, float).reshape(-1, 2)
+    loops, start = [], 0
+    for k in range(1, len(points)):
+        if k > start and np.array_equal(points[k], points[start]):
+            loops.append(points[start:k + 1])
+            start = k + 1
+    if start < len(points):
+        loops.append(points[start:])
+    return loops
 
 
 def plot_spectrum(ax, result, eigenvalues=None, density=None, label_sample="sampled network"):
@@ -20,7 +34,7 @@ def plot_spectrum(ax, result, eigenvalues=None, density=None, label_sample="samp
     else:
         ax.axvline(0.0, color="0.6", lw=0.8, ls="--", label="Re lambda = 0")
     params = ", ".join(f"{k}={v:g}" for k, v in result.params.items())
-    ax.set_title(f"{result.cell}: {params}", fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(f"{result.cell}: {params}", 64)), fontsize=8)   # many parameters: lines
     ax.set_xlabel("Re lambda")
     ax.set_ylabel("Im lambda")
     ax.set_aspect("equal", adjustable="datalim")

@@ -1,4 +1,4 @@
-"""Expected excess of the width-n extreme over the limiting edge (THEORY.md sec. 3): Poisson edge model."""
+"""Expected excess of the width-n extreme over the limiting edge (theory.md sec. 3): Poisson edge model."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Width-N radius fast path and the radius law (THEORY.md sec. 3)."""
+"""Width-N radius fast path and the radius law (theory.md sec. 3)."""
 
 import numpy as np
 import pytest

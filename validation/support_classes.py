@@ -1,6 +1,6 @@
 """Width-N radius for two classes of cells (issue 14): detached parts of the support, shared matrices.
 
-1. Detached components (THEORY.md sec. 3; numerics/components.py): a state whose per-site pole is
+1. Detached components (theory.md sec. 3; numerics/components.py): a state whose per-site pole is
    shared by every site (a fixed time constant tau) or clustered (a gated time constant) makes a
    2-D cloud of eigenvalues around it, apart from the main bulk. Cells: continuous time with a slow
    gating state (tau from 0.1 to 50), its discrete-time analogue (a leaky slow state), two slow

@@ -1,4 +1,4 @@
-"""Parts of the support not connected to the main bulk (THEORY.md sec. 3): clouds around shared or
+"""Parts of the support not connected to the main bulk (theory.md sec. 3): clouds around shared or
 clustered poles.
 
 Every bounded component of {rho(K(lambda)) > 1} holds a pole mu of the site law: log rho(K) is

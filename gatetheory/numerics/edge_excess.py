@@ -1,4 +1,4 @@
-"""Expected excess of a width-n network's extreme eigenvalue over the limiting bulk edge (THEORY.md sec. 3).
+"""Expected excess of a width-n network's extreme eigenvalue over the limiting bulk edge (theory.md sec. 3).
 
 Near the edge the eigenvalues form, to leading order, a Poisson field with the Ginibre edge profile:
 density nu erfc(d / sigma) / 2 at distance d outside the edge, nu the number of eigenvalues per unit
@@ -14,7 +14,7 @@ a > a* + sigma u at the mean density, with G(u) = int_u^inf erfc / 2 =
 W = (pi size / m) sqrt(A / (2 sigma)) (a share's half-length in units of the tip's width), plus
 the real eigenvalues near the edge's real-axis points (`real_count`). A flat edge (W -> 0: a disk
 centred at the origin) gives N = sqrt(n / 2) G(u), whose N = 1 solution approaches Rider's centring
-sqrt(gamma_n / 4 n) size (anchors.md A1) as n -> infinity; a curved tip lets fewer eigenvalues
+sqrt(gamma_n / 4 n) size (reference/anchors.md A1) as n -> infinity; a curved tip lets fewer eigenvalues
 compete. The largest a is distributed as P(max <= a* + sigma u) = exp(-N(u)); its mean is returned.
 Checked against random matrices in validation/edge_model.py; at a strongly curved tip the
 Poisson field ignores the repulsion among the few eigenvalues competing there and comes out

@@ -1,4 +1,4 @@
-"""Roots of rho(K(lambda)) = 1 along rays (THEORY.md sec. 3): batched scans, then Chandrupatla steps."""
+"""Roots of rho(K(lambda)) = 1 along rays (theory.md sec. 3): batched scans, then Chandrupatla steps."""
 
 import numpy as np
 

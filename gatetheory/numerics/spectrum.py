@@ -1,4 +1,4 @@
-"""Support boundary and the three radii of the Jacobian spectrum (THEORY.md sec. 3).
+"""Support boundary and the three radii of the Jacobian spectrum (theory.md sec. 3).
 
 The support is {lambda : rho(K(lambda)) >= 1} together with the per-site eigenvalues of A_i
 (real segments and point masses). The main bulk's boundary is traced along rays from a centre inside
@@ -71,7 +71,7 @@ def trace_boundary(sites, center=None, n_rays=48):
 
 def edge_overshoot(n):
     """Typical relative overshoot of the largest |lambda - centre| over a 2-D bulk edge at width n:
-    sqrt(gamma_n / (4 n)), gamma_n = ln(n / 2 pi) - 2 ln ln n (Rider 2003; anchors.md A1)."""
+    sqrt(gamma_n / (4 n)), gamma_n = ln(n / 2 pi) - 2 ln ln n (Rider 2003; reference/anchors.md A1)."""
     gamma = np.log(n / (2 * np.pi)) - 2 * np.log(np.log(n))
     return float(np.sqrt(max(gamma, 0.0) / (4 * n)))
 
@@ -358,7 +358,7 @@ def component_edge(sites, component, n, continuous):
 def width_radius(sites, n, continuous, warm=None):
     """Radius (continuous: abscissa) expected at width n: the largest of the width-n bulk edge, the
     width-n extremes of the support's detached components (`component_edge`) and the per-site
-    eigenvalues' extreme over the N-site law (THEORY.md sec. 3); with the main bulk's `Edge` and
+    eigenvalues' extreme over the N-site law (theory.md sec. 3); with the main bulk's `Edge` and
     the components."""
     site_extreme = extreme(sites.diagonal_eigenvalues(), continuous)
     edge = width_edge(sites, n, continuous, warm, floor=site_extreme)
@@ -403,7 +403,7 @@ def radius_law(edge, extremes, n):
 
 
 def width_radius_law(equations, q, param_values, n, sites=EXTREME_LAW_SITES):
-    """Distribution of one width-n network's radius (continuous: abscissa), THEORY.md sec. 3:
+    """Distribution of one width-n network's radius (continuous: abscissa), theory.md sec. 3:
     R = max(b, M) with b the width-n bulk edge (`width_edge` and the detached components'
     `component_edge`, as in `radius`) and M the largest of
     n iid per-site extremes of the site law (`sites` Sobol sites). Returns its mean and sd,
@@ -444,18 +444,22 @@ class SpectrumResult:
     def to_dict(self):
         return dict(self.__dict__)
 
+    def _repr_html_(self):
+        from ..display import spectrum_html
+        return spectrum_html(self)
+
 
 SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
 
 
 def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS, warm=None):
-    """THEORY.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
+    """theory.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous); `parts` limits the
     work to the named quantities (the others are None).
 
     The 2-D support is the main bulk and any components apart from it (`trace_support`);
     radius_bulk is the largest extreme over all of them. "boundary" lists their closed outlines one
-    after another, each ending at its first point (`support_outlines`; `split_outlines` recovers
+    after another, each ending at its first point (`support_outlines`; `plot.split_outlines` recovers
     them): the main bulk first, then each component (a real seed's outline and its mirror image
     together, a complex seed's loop and its conjugate's); diagnostics["components"] summarises the
     components (seed pole, mass: the fraction of all eigenvalues inside, size, extreme).
@@ -521,21 +525,7 @@ def support_outlines(bulk, components):
     """Closed outlines of the support's 2-D parts, each ending at its first point: the main bulk (its
     upper-half ray points, then their mirror images), then each detached component
     (`Component.outlines`). The "boundary" of a spectrum result is these outlines one after another;
-    `split_outlines` recovers them."""
+    `plot.split_outlines` recovers them."""
     points = bulk.points[np.isfinite(bulk.points)]
     loops = [np.concatenate([points, np.conj(points[::-1]), points[:1]])] if points.size else []
     return loops + [loop for c in components for loop in c.outlines()]
-
-
-def split_outlines(points):
-    """The closed outlines of a "boundary" point list (`support_outlines`): a loop ends at the first
-    point that repeats its start."""
-    points = np.asarray(points, float).reshape(-1, 2)
-    loops, start = [], 0
-    for k in range(1, len(points)):
-        if k > start and np.array_equal(points[k], points[start]):
-            loops.append(points[start:k + 1])
-            start = k + 1
-    if start < len(points):
-        loops.append(points[start:])
-    return loops
