@@ -40,7 +40,7 @@ from spectra import sample_one  # noqa: E402
 
 from gatetheory.cells import get_cell  # noqa: E402
 from gatetheory.model import Model, versions  # noqa: E402
-from gatetheory.spec import cell_from_mapping  # noqa: E402
+from gatetheory.cellfile import cell_from_mapping  # noqa: E402
 
 SIZES = (500, 1000, 2000)
 SEEDS = (0, 1, 2)

@@ -33,6 +33,7 @@ W_TABLE = np.geomspace(1e-2, 16.0, 64)    # tip half-widths tabulated: below, th
 LEGENDRE = np.polynomial.legendre.leggauss(64)
 REAL_X = np.linspace(-60.0, 20.0, 16001)  # real_count tabulated (step 0.005 sigma: interpolation error < 1e-6)
 REAL_REACH = 12.0                          # a real point further below a* + sigma U[0] counts < 1e-33: left out
+PAIR_T = np.linspace(-40.0, 14.0, 1081)    # the pair term tabulated in units of sigma (past 14 it is < 1e-80)
 
 
 def _g(x):
@@ -40,17 +41,41 @@ def _g(x):
 
 
 @lru_cache(maxsize=1)
+def _pair_term():
+    """G2 on PAIR_T: tr K_B^2 of the Ginibre edge kernel over the region beyond a flat threshold
+    t sigma, per edge length in G's units (G(t) = pi sqrt 2 g1(t / sqrt 2), g1 the count in Ginibre
+    units: density 1/pi, edge at x = 0). There |K(z, w)|^2 = exp(-|z - w|^2) |erfc((z + conj w) /
+    sqrt 2) / 2|^2 / pi^2; writing erfc as an integral, the offset along the edge integrates to
+    int exp(-y^2) |erfc((X + i y) / sqrt 2)|^2 / 4 dy = sqrt(pi) erfc(X) / 2 (X = x + x'), and the
+    offset across it to erf, so g2(x0) = int_0^inf erf(v) erfc(2 x0 + v) dv / (4 pi) and
+    G2(t) = (sqrt 2 / 4) int_0^inf erf(v) erfc(sqrt 2 t + v) dv: -> G(t) ~ |t| inside (the bulk is
+    rigid), 0.27 G at the edge, 0.04 G one sigma outside."""
+    d = 0.02                                           # c = sqrt 2 t on a grid of step d, v = j d (error < 1e-5)
+    c = np.arange(np.sqrt(2) * PAIR_T[0], np.sqrt(2) * PAIR_T[-1] + d, d)
+    v = np.arange(0.0, 8.0 - c[0], d)                  # erfc(c + v) < 1e-29 past c + v = 8
+    kernel = erf(v) * np.where(np.arange(len(v)) == 0, 0.5, 1.0)            # trapezoid weights (erf(0) = 0)
+    integral = d * np.convolve(erfc(c[0] + d * np.arange(len(c) + len(v) - 1)), kernel[::-1], "valid")
+    return np.sqrt(2) / 4 * np.interp(np.sqrt(2) * PAIR_T, c, integral)
+
+
+def _pair(t):
+    return np.interp(t, PAIR_T, _pair_term())
+
+
+@lru_cache(maxsize=1)
 def _tip_means():
     """H_W(u) / (2 W) = mean of G(u + w^2) over |w| <= W, on U x W_TABLE (Gauss-Legendre on
-    [0, min(W, sqrt(max(0, 6 - u)) + 6)], beyond which G is below 1e-17), and G(u)."""
+    [0, min(W, sqrt(max(0, 6 - u)) + 6)], beyond which G is below 1e-17), and G(u); likewise for
+    the pair term G2 (`_pair_term`)."""
     x, weights = LEGENDRE
     reach = np.sqrt(np.maximum(6.0 - U, 0.0)) + 6.0
-    table = np.empty((len(U), len(W_TABLE)))
+    tables = np.empty((2, len(U), len(W_TABLE)))
     for k, w in enumerate(W_TABLE):
         top = np.minimum(w, reach)[:, None]
-        nodes = 0.5 * top * (x + 1)
-        table[:, k] = (0.5 * top * weights * _g(U[:, None] + nodes ** 2)).sum(axis=1) / w
-    return table, _g(U)
+        nodes = U[:, None] + (0.5 * top * (x + 1)) ** 2
+        tables[0, :, k] = (0.5 * top * weights * _g(nodes)).sum(axis=1) / w
+        tables[1, :, k] = (0.5 * top * weights * _pair(nodes)).sum(axis=1) / w
+    return tables, np.stack([_g(U), _pair(U)])
 
 
 def real_count(x):
@@ -96,19 +121,20 @@ def edge_excess(n, size, curvature=0.0, multiplicity=1, density=None, real_point
     extremes (default n / (pi size^2), the bulk's mean); sigma = 1 / sqrt(2 pi density).
     `real_points`: (a_c - a*, density there) of edge points on the real axis whose real eigenvalues
     compete (`real_count`)."""
-    table, flat = _tip_means()
+    tables, flat = _tip_means()
     nu = n / (np.pi * size ** 2) if density is None else density
     sigma = 1.0 / np.sqrt(2 * np.pi * nu)
     share = np.pi * size / multiplicity
     w = share * np.sqrt(max(curvature, 0.0) / (2 * sigma))
     if w <= W_TABLE[0]:
-        mean_g = flat                                          # H_W / 2 W -> G
+        means = flat                                           # H_W / 2 W -> G
     elif w >= W_TABLE[-1]:
-        mean_g = table[:, -1] * W_TABLE[-1] / w                # H_W no longer grows
+        means = tables[:, :, -1] * W_TABLE[-1] / w             # H_W no longer grows
     else:
         j = int(np.searchsorted(W_TABLE, w))
         t = np.log(w / W_TABLE[j - 1]) / np.log(W_TABLE[j] / W_TABLE[j - 1])
-        mean_g = (1 - t) * table[:, j - 1] + t * table[:, j]
+        means = (1 - t) * tables[:, :, j - 1] + t * tables[:, :, j]
+    mean_g = means[0] + 0.5 * means[1]     # log P(none) = -tr K - tr K^2 / 2 - ...: the pair term
     real_points = [(offset, nu_c) for offset, nu_c in real_points
                    if offset > -REAL_REACH / np.sqrt(2 * np.pi * nu_c) + sigma * U[0]]   # the others never compete
     scales = [1.0 / np.sqrt(2 * np.pi * nu_c) for _, nu_c in real_points]
