@@ -517,8 +517,22 @@ def trace_support(sites, continuous, n_rays=48):
     size = float(np.nanmedian(bulk.radii)) if np.isfinite(bulk.radii).any() else outer_scale(sites, bulk.center)
     clouds = detached_components(sites, bulk.center, size, _measure(continuous), n_rays=n_rays)
     if clouds and sites.transfer_radius(bulk.center) < 1.0:       # the centre lies between components
-        bulk = Boundary(bulk.center, bulk.angles, np.full(len(bulk.angles), np.nan))
-    return bulk, clouds
+        return Boundary(bulk.center, bulk.angles, np.full(len(bulk.angles), np.nan)), clouds
+    return _trimmed(sites, bulk, clouds), clouds
+
+
+def _trimmed(sites, bulk, clouds):
+    """The main bulk's rays whose outermost root lies in a detached component (a ray from the centre
+    that passes through a cloud) rescanned below the component's near side."""
+    points = bulk.points
+    radii = bulk.radii.copy()
+    for cloud in clouds:
+        inside = np.flatnonzero(np.isfinite(points) & cloud.contains(np.nan_to_num(points)))
+        if inside.size:
+            below = abs(cloud.seed - bulk.center) - np.max(cloud.radii)
+            radii[inside] = outermost_roots(sites, bulk.center, np.exp(1j * bulk.angles[inside]), max(below, 0.0)) \
+                if below > 0 else np.nan
+    return Boundary(bulk.center, bulk.angles, radii)
 
 
 def support_outlines(bulk, components):
