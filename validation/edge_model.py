@@ -37,7 +37,7 @@ from scipy.stats import norm  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from gatetheory.numerics.edge_excess import U, W_TABLE, _tip_means, edge_excess  # noqa: E402
+from gatetheory.numerics.edge_excess import U, _g, edge_excess  # noqa: E402
 
 # (id, c law, N, samples, shift, field, seed)
 CASES = [("ginibre_500", "const", 500, 300, 0.0, "real", 2), ("ginibre_1000", "const", 1000, 60, 0.0, "real", 0),
@@ -90,16 +90,15 @@ def _full(n, size, curvature, density):
 
 def _before(n, size, curvature):
     """The model before issue 14: the mean density, every eigenvalue counted, no pair term, no real
-    eigenvalues: N(u) = sqrt(2 n) H_W(u) / (2 W) (edge_excess's G table, log-interpolated in W)."""
-    tables, flat = _tip_means()
+    eigenvalues: N(u) = sqrt(2 n) H_W(u) / (2 W), H_W(u) = int_{-W}^{W} G(u + w^2) dw."""
     sigma = size / np.sqrt(2 * n)
     w = np.pi * size * np.sqrt(max(curvature, 0.0) / (2 * sigma))
-    if w <= W_TABLE[0]:
-        mean_g = flat[0]
-    elif w >= W_TABLE[-1]:
-        mean_g = tables[0, :, -1] * W_TABLE[-1] / w
+    if w > 1e-2:
+        x, weights = np.polynomial.legendre.leggauss(200)
+        top = min(w, 14.0)
+        mean_g = (0.5 * top * weights * _g(U[:, None] + (0.5 * top * (x + 1)) ** 2)).sum(axis=1) / w
     else:
-        mean_g = np.array([np.interp(np.log(w), np.log(W_TABLE), row) for row in tables[0]])
+        mean_g = _g(U)
     return float(sigma * (U[0] + trapezoid(1 - np.exp(-np.sqrt(2 * n) * mean_g), U)))
 
 

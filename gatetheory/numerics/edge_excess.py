@@ -64,18 +64,17 @@ def _pair(t):
 
 @lru_cache(maxsize=1)
 def _tip_means():
-    """H_W(u) / (2 W) = mean of G(u + w^2) over |w| <= W, on U x W_TABLE (Gauss-Legendre on
-    [0, min(W, sqrt(max(0, 6 - u)) + 6)], beyond which G is below 1e-17), and G(u); likewise for
-    the pair term G2 (`_pair_term`)."""
+    """Mean of G(u + w^2) + G2(u + w^2) / 2 (G2 the pair term, `_pair_term`) over |w| <= W on
+    U x W_TABLE (Gauss-Legendre on [0, min(W, sqrt(max(0, 6 - u)) + 6)], beyond which G is below
+    1e-17), and its flat limit G(u) + G2(u) / 2."""
     x, weights = LEGENDRE
     reach = np.sqrt(np.maximum(6.0 - U, 0.0)) + 6.0
-    tables = np.empty((2, len(U), len(W_TABLE)))
+    table = np.empty((len(U), len(W_TABLE)))
     for k, w in enumerate(W_TABLE):
         top = np.minimum(w, reach)[:, None]
         nodes = U[:, None] + (0.5 * top * (x + 1)) ** 2
-        tables[0, :, k] = (0.5 * top * weights * _g(nodes)).sum(axis=1) / w
-        tables[1, :, k] = (0.5 * top * weights * _pair(nodes)).sum(axis=1) / w
-    return tables, np.stack([_g(U), _pair(U)])
+        table[:, k] = (0.5 * top * weights * (_g(nodes) + 0.5 * _pair(nodes))).sum(axis=1) / w
+    return table, _g(U) + 0.5 * _pair(U)
 
 
 def real_count(x):
@@ -121,20 +120,19 @@ def edge_excess(n, size, curvature=0.0, multiplicity=1, density=None, real_point
     extremes (default n / (pi size^2), the bulk's mean); sigma = 1 / sqrt(2 pi density).
     `real_points`: (a_c - a*, density there) of edge points on the real axis whose real eigenvalues
     compete (`real_count`)."""
-    tables, flat = _tip_means()
+    table, flat = _tip_means()
     nu = n / (np.pi * size ** 2) if density is None else density
     sigma = 1.0 / np.sqrt(2 * np.pi * nu)
     share = np.pi * size / multiplicity
     w = share * np.sqrt(max(curvature, 0.0) / (2 * sigma))
     if w <= W_TABLE[0]:
-        means = flat                                           # H_W / 2 W -> G
+        mean_g = flat                                          # H_W / 2 W -> G
     elif w >= W_TABLE[-1]:
-        means = tables[:, :, -1] * W_TABLE[-1] / w             # H_W no longer grows
+        mean_g = table[:, -1] * W_TABLE[-1] / w                # H_W no longer grows
     else:
         j = int(np.searchsorted(W_TABLE, w))
         t = np.log(w / W_TABLE[j - 1]) / np.log(W_TABLE[j] / W_TABLE[j - 1])
-        means = (1 - t) * tables[:, :, j - 1] + t * tables[:, :, j]
-    mean_g = means[0] + 0.5 * means[1]     # log P(none) = -tr K - tr K^2 / 2 - ...: the pair term
+        mean_g = (1 - t) * table[:, j - 1] + t * table[:, j]
     real_points = [(offset, nu_c) for offset, nu_c in real_points
                    if offset > -REAL_REACH / np.sqrt(2 * np.pi * nu_c) + sigma * U[0]]   # the others never compete
     scales = [1.0 / np.sqrt(2 * np.pi * nu_c) for _, nu_c in real_points]

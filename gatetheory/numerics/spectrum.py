@@ -223,10 +223,10 @@ def _coarse_radii(coarse, center, angles, starts, warm):
     return radii
 
 
-def width_edge(sites, n, continuous, warm=None, floor=None):
+def width_edge(sites, n, continuous, warm=None, floor=None, center=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
     `sites`, and the bulk size (median ray radius): the edge's extreme plus the expected excess of
-    the largest eigenvalue over it (`edge_excess`, from the edge's curvature there). COARSE_RAYS rays
+    the largest eigenvalue over it (`tip_excess`: the edge's local density and curvature there). COARSE_RAYS rays
     locate the extreme, `edge_extreme` climbs to it on the full law. Only bulk thicker than the
     edge's fluctuation scale `edge_overshoot(n)` times the size (Rider 2003) counts (the point
     a shift inward and along the edge is inside): thinner slivers hug the real segments (around the
@@ -234,15 +234,15 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
     climb ends on one (or among single poles' islands), the best thick value over rays of the full
     law around the best coarse ray is taken (`_thick_ray_extreme`). Without any thick
     ray the thin bulk's largest ray root is returned. Ray values are moved out by a flat edge's
-    excess (the largest: curvature only lowers it). `warm` (`Edge.warm()` of a neighbouring
+    excess at the bulk's mean density (`flat_excess`). `warm` (`Edge.warm()` of a neighbouring
     point): the coarse rays are bracketed around its roots and the climb starts at its end, unless
     a coarse ray shows a higher edge elsewhere. `floor`: a level the caller takes the maximum with;
     when the coarse rays stay below it and `bulk_below` shows that no thick bulk reaches it, the
-    climb is skipped and the value is the floor (`bounded`). Returns an `Edge` ((-inf, 0) without
-    a bulk)."""
+    climb is skipped and the value is the floor (`bounded`). `center`: the rays' centre, by
+    default `bulk_center`. Returns an `Edge` ((-inf, 0) without a bulk)."""
     if not sites.groups:
         return Edge(-np.inf, 0.0)
-    center = bulk_center(sites)
+    center = bulk_center(sites) if center is None else center
     coarse = sites.leading(COARSE_SITES) if len(sites.weights) >= 2 * COARSE_SITES else sites
     angles = ray_angles(COARSE_RAYS)
     starts = ray_bounds(coarse, center, angles)
@@ -361,8 +361,8 @@ def width_radius(sites, n, continuous, warm=None):
     eigenvalues' extreme over the N-site law (theory.md sec. 3); with the main bulk's `Edge` and
     the components."""
     site_extreme = extreme(sites.diagonal_eigenvalues(), continuous)
-    edge = width_edge(sites, n, continuous, warm, floor=site_extreme)
     center = bulk_center(sites)
+    edge = width_edge(sites, n, continuous, warm, floor=site_extreme, center=center)
     clouds, values = _width_components(sites, n, continuous, center, edge.size)
     if clouds and sites.transfer_radius(center) < 1.0:
         edge = Edge(-np.inf, edge.size, edge.radii)     # the centre lies between components: they are the bulk
