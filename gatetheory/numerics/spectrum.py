@@ -493,7 +493,8 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
         from .dyson import mass_inside_circle
         slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps)
         out["slow_fraction"] = min(max(slow.mass, 0.0), 1.0)
-    outline = np.concatenate(support_outlines(bulk, clouds)) if bulk is not None else []
+    outlines = support_outlines(bulk, clouds) if bulk is not None else []
+    outline = np.concatenate(outlines) if outlines else []
     return dict(out, boundary=[[float(z.real), float(z.imag)] for z in outline],
                 diagnostics={"center": None if bulk is None else [bulk.center.real, bulk.center.imag],
                              "components": [_component_record(c, continuous) for c in clouds],
