@@ -31,12 +31,17 @@ def test_slow_state_cloud_holds_the_sampled_networks_slow_eigenvalues():
     assert len(near) == n and np.all(cloud.contains(near))
 
 
-def test_slow_state_sets_the_abscissa_and_the_boundary_draws_its_cloud():
+@pytest.fixture(scope="module")
+def slow_result():
+    return Model(SLOW_CT).spectrum(n=1000, slow_eps=None)
+
+
+def test_slow_state_sets_the_abscissa_and_the_boundary_draws_its_cloud(slow_result):
     """Mean-field law: the cloud's extreme (about -0.027) is the spectral abscissa, not the pole -1/tau
     (the engine once reported -0.04 for all three); the "boundary" lists the main bulk and the cloud
     as two closed outlines. Width N = 1000: within max(2 %, 3 standard errors) of sampled networks
     (validation/results/support_classes.md: -0.02787, sd 0.00022 over 3 seeds)."""
-    result = Model(SLOW_CT).spectrum(n=1000, slow_eps=None)
+    result = slow_result
     (cloud,) = result.diagnostics["components"]
     assert cloud["seed"] == [-0.04, 0.0] and cloud["mass"] == pytest.approx(0.5)
     assert result.radius_bulk == result.radius_support == pytest.approx(cloud["extreme"])
@@ -68,19 +73,18 @@ def test_one_state_law_without_shared_poles_has_no_seeds():
     assert width_radius(sites, 1000, False)[2] == []
 
 
-def test_plot_draws_every_component():
+def test_plot_draws_every_component(slow_result):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from gatetheory.plot import plot_spectrum
 
-    result = Model(SLOW_CT).spectrum(n=500, slow_eps=None, parts=("radius_bulk",))
     fig, ax = plt.subplots()
-    plot_spectrum(ax, result)
+    plot_spectrum(ax, slow_result)
     drawn = [line for line in ax.lines if line.get_color() == "crimson"]
     plt.close(fig)
-    assert len(drawn) == len(split_outlines(result.boundary)) == 2
+    assert len(drawn) == len(split_outlines(slow_result.boundary)) == 2
 
 
 # Sampled networks (validation/results/support_classes.md, seeds 0-2): mean and sd of the radius.
