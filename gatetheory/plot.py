@@ -5,14 +5,27 @@ import textwrap
 import numpy as np
 
 
+def split_outlines(points):
+    """The closed outlines of a spectrum result's "boundary" (`numerics.spectrum.support_outlines`):
+    a loop ends at the first point that repeats its start."""
+    points = np.asarray(points, float).reshape(-1, 2)
+    loops, start = [], 0
+    for k in range(1, len(points)):
+        if k > start and np.array_equal(points[k], points[start]):
+            loops.append(points[start:k + 1])
+            start = k + 1
+    if start < len(points):
+        loops.append(points[start:])
+    return loops
+
+
 def plot_spectrum(ax, result, eigenvalues=None, density=None, label_sample="sampled network"):
     """Predicted support boundary (and density) of the Jacobian spectrum, sampled eigenvalues on top."""
     if density is not None:
         mesh = ax.pcolormesh(density.x, density.y, density.density, cmap="Blues", shading="flat")
         ax.figure.colorbar(mesh, ax=ax, label="predicted eigenvalue density")
-    boundary = np.array(result.boundary)
-    if boundary.size:
-        ax.plot(boundary[:, 0], boundary[:, 1], color="crimson", lw=1.5, label="predicted support boundary")
+    for k, loop in enumerate(split_outlines(result.boundary)):     # main bulk, then detached components
+        ax.plot(loop[:, 0], loop[:, 1], color="crimson", lw=1.5, label=None if k else "predicted support boundary")
     if eigenvalues is not None:
         ax.scatter(np.real(eigenvalues), np.imag(eigenvalues), s=3, color="k", alpha=0.5, label=label_sample)
     if result.time == "discrete":

@@ -67,7 +67,7 @@ def test_bulk_below_agrees_with_the_climbed_edge(cell, params, below):
     shift, excess = edge_overshoot(n) * edge.size, edge_excess(n, edge.size)
     assert bulk_below(sites, floor, shift, excess, continuous) is below
     assert (edge.value < floor) is below
-    radius, used = width_radius(sites, n, continuous)
+    radius, used, _ = width_radius(sites, n, continuous)
     assert used.bounded is below
     assert radius == max(edge.value, floor)
 

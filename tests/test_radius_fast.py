@@ -1,4 +1,4 @@
-"""Width-N radius fast path and the radius law (THEORY.md sec. 3)."""
+"""Width-N radius fast path and the radius law (theory.md sec. 3)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from scipy import integrate, stats
 from gatetheory.model import Model
 from gatetheory.numerics.edge import _triangular_eigen, site_arrays
 from gatetheory.numerics.edge_excess import edge_excess
-from gatetheory.numerics.spectrum import (COARSE_RTOL, COARSE_SITES, _finite_edge, edge_overshoot,
+from gatetheory.numerics.spectrum import (COARSE_RTOL, COARSE_SITES, DENSITY_SITES, _finite_edge, edge_overshoot,
                                           outer_scale, radius_law, site_extremes, trace_boundary,
                                           width_edge, width_radius, width_radius_law)
 
@@ -35,7 +35,7 @@ def test_width_radius_matches_a_dense_ray_trace():
     b = trace_boundary(sites, n_rays=400)
     shift = edge_overshoot(n) * np.nanmedian(b.radii)
     dense = _finite_edge(b.center, b.angles, b.radii, shift, 0.0, False)[np.abs(b.points.imag) >= shift].max()
-    radius, edge = width_radius(sites, n, False)
+    radius, edge, _ = width_radius(sites, n, False)
     assert edge.limit == pytest.approx(dense, abs=5e-4)
     assert radius == max(edge.value, np.max(np.abs(sites.diagonal_eigenvalues())))
     assert edge.value - edge.limit < edge_excess(n, edge.size)          # a curved tip: less than a flat edge's
@@ -78,19 +78,27 @@ def test_real_pole_expansion_is_the_direct_transfer_operator(cell, params):
 
 
 def test_vanilla_width_edge_is_the_disk_radius_plus_a_flat_edges_excess():
-    """Vanilla network: K(lambda) = g^2 <phi'^2> / |lambda|^2, a disk of radius rho = sqrt(K(1)).
-    The width-N edge is rho (the climb on the full law; the edge is flat along the circle) plus
-    a flat edge's expected excess (`edge_excess`, no curvature) for the bulk size, the median
-    coarse-ray radius on the law's leading sites."""
+    """Vanilla network, J = diag(c) U with c_i = g phi'(a_i): K(lambda) = <c^2> / |lambda|^2, a disk
+    of radius rho = sqrt(K(1)) about the origin whose edge density is <c^2> / (pi <c^4>) (one
+    coupling: |dF/dlambda|^2 / (pi <c^4 / |lambda|^4>), `SiteArrays.edge_density`, taken on the law's
+    leading DENSITY_SITES sites). The width-N edge is rho (the climb on the full law; the edge is flat along the
+    circle) plus a flat edge's expected excess at that density with the real eigenvalues competing
+    at both ends (`edge_excess`), for the bulk size, the median coarse-ray radius there."""
     model = Model("vanilla", g=2.0, sigma_b=0.3)
     n = 2000
     sites = site_arrays(model.equations, _solution(model), model.param_values, qmc_sites=n)
     rho = np.sqrt(sites.transfer_radius(1.0))
     coarse = sites.leading(COARSE_SITES)                 # n >= 2 COARSE_SITES: the stand-in is used
     rho_coarse = np.sqrt(coarse.transfer_radius(1.0))
+    few = sites.leading(DENSITY_SITES)                    # the sites the edge density is taken on
+    c = np.abs(few.coupling_matrix(1.0)[:, 0, 0])       # a_i(lambda) = c_i / lambda
+    c2, c4 = few.weights @ c ** 2, few.weights @ c ** 4
+    assert sites.edge_density(np.sqrt(c2), DENSITY_SITES) == pytest.approx(c2 / (np.pi * c4), rel=1e-9)
+    density = c2 ** 2 / (np.pi * c4 * rho ** 2)          # |dF|^2 / (pi T) off that law's edge, at |lambda| = rho
     edge, size, *_ = width_edge(sites, n, False)
     assert size == pytest.approx(rho_coarse, abs=COARSE_RTOL * (1 + outer_scale(coarse, 0.0)))   # ray roots' tolerance
-    assert edge == pytest.approx(rho + edge_excess(n, size), abs=1e-10)      # a flat edge (any point is the extreme)
+    flat = edge_excess(n, size, 0.0, 1, n * density, [(0.0, n * density)] * 2)
+    assert edge == pytest.approx(rho + flat, abs=1e-7)      # a flat edge (any point is the extreme; curvature ~1e-9)
 
 
 @pytest.mark.parametrize("cell, params", [("gru", dict(g=1.6, alpha_z=0.5, alpha_r=3.0, sigma_b=1.0)),

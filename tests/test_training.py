@@ -107,8 +107,11 @@ def test_pipeline_end_to_end(tmp_path):
     assert all(len(r["loss"]) == len(r["steps"]) == 3 for r in results["runs"])
     assert all(set(r["predicted"]) == set(QUANTITIES) for r in results["summary"])
     # h = 0: a disk of radius g / 4 about 1/2 at g = 1, extreme 3/4, whose edge curves away from |lambda| = 3/4
-    # by 1/r - 1/a = 8/3 per arclength^2: plus that tip's expected excess at width 8 (edge_excess)
-    assert results["theory"][0]["radius"] == pytest.approx(0.75 + edge_excess(8, 0.25, 8 / 3), abs=1e-5)
+    # by 1/r - 1/a = 8/3 per arclength^2: plus that tip's expected excess at width 8 (edge_excess; constant
+    # gates: a uniform density 8 / (pi r^2); real eigenvalues at the tip and, far below, at -1/4)
+    density = 8 / (np.pi * 0.25 ** 2)
+    reals = [(0.0, density), (-0.5 * 8 / 3 * (0.75 * np.pi) ** 2, density)]
+    assert results["theory"][0]["radius"] == pytest.approx(0.75 + edge_excess(8, 0.25, 8 / 3, 1, density, reals), abs=1e-5)
     assert len(results["correlations"]) == 2 * len(QUANTITIES)
     paths = write(results, config.sweeps, tmp_path, "training", "pytest")
     assert [p.name for p in paths] == ["training.json", "training.md", "training.png"]

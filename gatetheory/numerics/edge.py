@@ -74,6 +74,45 @@ class SiteArrays:
             radii = np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam))), axis=-1)
         return radii if lam.ndim else float(radii)
 
+    def edge_density(self, lam, sites=None):
+        """Eigenvalue density (per unit area, normalised over the ns N eigenvalues) just inside the
+        support's edge at lam, where rho(K(lam)) = 1 (theory.md sec. 3), from the first `sites` sites
+        (reweighted; all by default). The hermitised self-energies to second order in their order
+        parameters p (pairs of fields) and q: p = K p - < a p a^H q a p a^H >,
+        q = K^H q - < a^H q a p a^H q a >, and g - g0 = < tr(p a^H q da/dlambda) > / ns. With
+        p = alpha v, q = beta conj(l) (v, l the right and left Perron vectors of K),
+        alpha beta = (rho(K) - 1) l^T v / T, so
+        density = (1/pi) dg/d conj(lambda) = |l^T (dK/d conj(lambda)) v|^2 / (pi ns T),
+        T = sum over pairs of l * < a v a^H conj(l) a v a^H >. Ginibre: 1/pi; one coupling with
+        diagonal blocks: |dF/dlambda|^2 / (pi < c^2 / |lambda - d|^4 >), F = < c / |lambda - d|^2 >."""
+        m = len(self.weights) if sites is None else min(sites, len(self.weights))
+        w = self.weights[:m] / self.weights[:m].sum()
+        a, da = _coupling_and_derivative(*(x[:m] for x in (self.A, self.B, self.Rs, self.Ru)), complex(lam))
+        pairs = self._pairs()
+        if len(pairs) == a.shape[-1]:                  # one field per matrix: K = < |a|^2 >, v and l diagonal
+            return _diagonal_edge_density(a, da, w, self.A.shape[-1])
+        first = a[:, pairs[:, 0][:, None], pairs[:, 0][None, :]]
+        K = np.tensordot(w, first * np.conj(a[:, pairs[:, 1][:, None], pairs[:, 1][None, :]]), axes=(0, 0))
+        values, right = np.linalg.eig(K)
+        values_left, left = np.linalg.eig(K.T)                 # l^T K = rho l^T
+        nf = a.shape[-1]
+
+        def matrix(vector):                     # a pair vector as an nf x nf matrix of positive trace
+            out = np.zeros((nf, nf), complex)
+            out[pairs[:, 0], pairs[:, 1]] = vector
+            trace = np.trace(out)
+            return out * (abs(trace) / trace if trace != 0 else 1.0)
+
+        v, ell = matrix(right[:, np.argmax(np.abs(values))]), matrix(left[:, np.argmax(np.abs(values_left))])
+        a, da = (np.ascontiguousarray(x.transpose(1, 2, 0)) for x in (a, da))   # sites last: (nf, nf, M)
+        av = np.einsum("ikm,kj->ijm", a, v)                                       # a v per site
+        b = np.einsum("ilm,jlm->ijm", av, np.conj(a))                             # a v a^H
+        bb = np.einsum("kim,ilm->klm", np.einsum("ikm,kj->ijm", b, np.conj(ell)), b)   # a v a^H conj(l) a v a^H
+        T = (ell.ravel() @ bb.reshape(nf * nf, m) @ w).real                       # l * < ... >
+        dk = np.einsum("kim,lim->kl", av * w, np.conj(da))                        # (dK / d conj(lambda)) v
+        numerator = np.sum(ell * dk)                                              # l^T dK/d conj(lambda) v
+        return float(abs(numerator) ** 2 / (np.pi * self.A.shape[-1] * T)) if T > 0 else 0.0
+
     def leading(self, k):
         """The first k sites, reweighted: a coarser stand-in for the same law (the sites are Sobol
         points, whose leading 2^j form a balanced set); shares the blocks' eigendecomposition and
@@ -155,6 +194,40 @@ def _det_inv(V):
     det = a * d - b * c
     with np.errstate(divide="ignore", invalid="ignore"):     # singular: the caller's condition check refuses it
         return det, np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
+
+
+def _diagonal_edge_density(a, da, w, ns):
+    """`SiteArrays.edge_density` when every field has its own matrix (the pairs are (k, k)): K = <|a|^2>,
+    T = l^T < |a diag(v) a^H|^2 > l and the numerator l^T < a conj(da) > v, with v, l K's Perron vectors."""
+    K = w @ (np.abs(a) ** 2).reshape(len(w), -1)
+    K = K.reshape(a.shape[1:])
+    values, right = np.linalg.eig(K)
+    values_left, left = np.linalg.eig(K.T)
+    v = np.abs(right[:, np.argmax(np.abs(values))])              # Perron vectors of a nonnegative matrix
+    ell = np.abs(left[:, np.argmax(np.abs(values_left))])
+    b = np.einsum("mkj,mij->mki", a * v, np.conj(a))             # a diag(v) a^H per site
+    T = ell @ (w @ (np.abs(b) ** 2).reshape(len(w), -1)).reshape(b.shape[1:]) @ ell
+    numerator = ell @ (w @ (a * np.conj(da)).reshape(len(w), -1)).reshape(a.shape[1:]) @ v
+    return float(abs(numerator) ** 2 / (np.pi * ns * T)) if T > 0 else 0.0
+
+
+def _coupling_and_derivative(A, B, Rs, Ru, lam):
+    """a(lambda) = Rs (lambda - A)^-1 B + Ru and d a / d lambda = -Rs (lambda - A)^-2 B per site."""
+    if A.shape[1] == 1:
+        u = 1.0 / (lam - A)
+        pole = Rs * (B * u)
+        return pole + Ru, -pole * u
+    inverse = _inverse(lam * np.eye(A.shape[1]) - A)
+    X = inverse @ B
+    return Rs @ X + Ru, -Rs @ (inverse @ X)
+
+
+def _inverse(R):
+    """Inverses of the stack R (M, n, n): closed form for n = 2 (a stack of 2 x 2 solves costs far more)."""
+    if R.shape[-1] != 2:
+        return np.linalg.inv(R)
+    det = R[:, 0, 0] * R[:, 1, 1] - R[:, 0, 1] * R[:, 1, 0]
+    return np.stack([np.stack([R[:, 1, 1], -R[:, 0, 1]], -1), np.stack([-R[:, 1, 0], R[:, 0, 0]], -1)], -2) / det[:, None, None]
 
 
 def _triangular_eigen(A):

@@ -1,8 +1,12 @@
 """Support boundary and the three radii of the Jacobian spectrum (theory.md sec. 3).
 
 The support is {lambda : rho(K(lambda)) >= 1} together with the per-site eigenvalues of A_i
-(real segments and point masses). The boundary is traced along rays from a centre inside the
-bulk, taking the outermost root of rho(K) = 1 on each ray (a batched bracketing scan, then Brent).
+(real segments and point masses). The main bulk's boundary is traced along rays from a centre inside
+it, taking the outermost root of rho(K) = 1 on each ray (a batched bracketing scan, then Chandrupatla);
+components apart from it (clouds around shared or clustered poles) are found from seed poles and
+traced from them (components.py). The width-N radius is the largest of the 2-D parts' extremes,
+each plus the expected excess of the largest eigenvalue over it (edge_excess.py, at the local edge
+density), and the per-site extreme of the N-site law.
 """
 
 from dataclasses import dataclass
@@ -10,11 +14,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .components import detached_components
 from .dominance import bulk_below, ray_bounds
-from .edge_excess import edge_excess
+from .edge_excess import edge_excess, flat_excess
+from .rays import chandrupatla, outermost_roots
 
 THETA_MIN = 1e-3   # rays closer to the real axis would trace the real segments, not the 2-D bulk
-RADIAL_SCAN = 24
 
 
 @dataclass
@@ -28,106 +33,6 @@ class Boundary:
     @property
     def points(self):
         return self.center + self.radii * np.exp(1j * self.angles)
-
-
-def _scan(sites, center, directions, grid, chunk=1):
-    """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into its row of
-    `grid` (rays, radii) (-1 if none) and rho(K) - 1 there and at the previous radius. Rays not yet
-    inside are evaluated at their next radii in one call: `chunk` of them, more once fewer rays are
-    left (as many points per call as the first)."""
-    first = np.full(len(directions), -1)
-    f_in, f_out, last = (np.full(len(directions), np.nan) for _ in range(3))
-    open_ = np.arange(len(directions))
-    budget, j0 = chunk * len(directions), 0          # points per call: as rays close, the rest go deeper
-    while j0 < grid.shape[1] and open_.size:
-        step = max(chunk, budget // open_.size)
-        r = grid[open_, j0:j0 + step]
-        v = sites.transfer_radius(center + r * directions[open_, None]) - 1.0
-        inside = v >= 0
-        hit = inside.any(axis=1)
-        j = np.argmax(inside, axis=1)                                   # first inside radius per ray
-        before = np.where(j > 0, v[np.arange(len(open_)), np.maximum(j - 1, 0)], last[open_])
-        rows = open_[hit]
-        first[rows], f_in[rows], f_out[rows] = j0 + j[hit], v[hit, j[hit]], before[hit]
-        last[open_] = v[:, -1]
-        open_ = open_[~hit]
-        j0 += step
-    return first, f_in, f_out
-
-
-def _outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120, chunk=1):
-    """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in
-    (default grid: RADIAL_SCAN radii to r_max, then ~0; or one row of radii per ray; `chunk` radii
-    per call) brackets the outermost crossing, then batched Chandrupatla steps refine all
-    unconverged rays at once. Rays inside at their first radius get it; rays never inside, nan."""
-    if grid is None:
-        grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
-    grid = np.broadcast_to(grid, (len(directions), np.shape(grid)[-1]))
-    first, f_in, f_out = _scan(sites, center, directions, grid, chunk)
-    radii = np.where(first == 0, grid[:, 0], np.nan)
-    open_ = np.flatnonzero(first > 0)
-    if open_.size:
-        radii[open_] = _chandrupatla(lambda r, rows: sites.transfer_radius(center + r * directions[open_[rows]]) - 1.0,
-                                     grid[open_, first[open_]], f_in[open_], grid[open_, first[open_] - 1],
-                                     f_out[open_], rtol * (1 + r_max), iterations)
-    return radii
-
-
-FEW_BRACKETS = 2                          # this few brackets left bisecting: split each into
-SECTIONS = np.arange(1, 8) / 8            # 8 parts in one call (a bracket in an island-ridden tongue
-#                                           can take ten bisections, a call each)
-
-
-def _chandrupatla(f, x1, f1, x2, f2, tol, iterations):
-    """Roots of f(x, rows) (rows: which brackets x belongs to) in the brackets [x1, x2] (f1 >= 0 > f2
-    or the reverse), all at once: Chandrupatla's inverse-quadratic / bisection steps (as in
-    scipy.optimize.elementwise.find_root, whose per-step bookkeeping costs more than f here), to
-    |x2 - x1| <= tol; when at most FEW_BRACKETS are left and due to bisect, each is cut into 8 in
-    one call instead. Returns the secant root of the final bracket (error ~ f'' / f' tol^2), or the
-    endpoint with the smaller |f| where f does not change sign across it."""
-    x1, f1, x2, f2 = (np.array(v, float) for v in (x1, f1, x2, f2))
-    x3, f3 = x2.copy(), f2.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):   # first step: the secant point, kept off the ends
-        t = np.clip(np.nan_to_num(f1 / (f1 - f2), nan=0.5), 0.05, 0.95)
-    act = np.flatnonzero(np.abs(x2 - x1) > tol)
-    for _ in range(iterations):
-        if act.size == 0:
-            break
-        split = (t[act] == 0.5) & (act.size <= FEW_BRACKETS)
-        one, cut = act[~split], act[split]
-        x = x1[one] + t[one] * (x2[one] - x1[one])
-        grid = x1[cut, None] + (x2[cut] - x1[cut])[:, None] * SECTIONS
-        values = f(np.concatenate([x, grid.ravel()]), np.concatenate([one, np.repeat(cut, len(SECTIONS))]))
-        fx = values[:one.size]
-        same = (fx >= 0) == (f1[one] >= 0)
-        x3[one] = np.where(same, x1[one], x2[one])
-        f3[one] = np.where(same, f1[one], f2[one])
-        x2[one] = np.where(same, x2[one], x1[one])
-        f2[one] = np.where(same, f2[one], f1[one])
-        x1[one], f1[one] = x, fx
-        if cut.size:                     # the first section point with the far end's sign, and the one before
-            xs = np.column_stack([x1[cut], grid, x2[cut]])
-            fs = np.column_stack([f1[cut], values[one.size:].reshape(cut.size, -1), f2[cut]])
-            j = np.argmax((fs >= 0) != (fs[:, :1] >= 0), axis=1)
-            rows = np.arange(cut.size)
-            x2[cut], f2[cut] = xs[rows, j - 1], fs[rows, j - 1]
-            x1[cut], f1[cut] = xs[rows, j], fs[rows, j]
-            x3[cut], f3[cut] = x2[cut], f2[cut]           # no third point: the next step bisects (or cuts)
-        act = act[(np.abs(x2[act] - x1[act]) > tol) & (f1[act] != 0)]
-        if act.size == 0:
-            break
-        a1, a2, a3, g1, g2, g3 = x1[act], x2[act], x3[act], f1[act], f2[act], f3[act]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xi, phi = (a1 - a2) / (a3 - a2), (g1 - g2) / (g3 - g2)
-            alpha = (a3 - a1) / (a2 - a1)
-            quadratic = (1 - np.sqrt(1 - xi) < phi) & (phi < np.sqrt(xi))
-            step = g1 / (g1 - g2) * g3 / (g3 - g2) - alpha * g1 / (g3 - g1) * g2 / (g2 - g3)
-        tl = 0.5 * tol / np.abs(a2 - a1)
-        t[act] = np.where(quadratic, np.clip(step, tl, 1 - tl), 0.5)
-    crossing = (f1 >= 0) != (f2 >= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        secant = x1 - f1 * (x2 - x1) / (f2 - f1)
-    return np.where(crossing & np.isfinite(secant), secant, np.where(np.abs(f1) < np.abs(f2), x1, x2))
 
 
 def outer_scale(sites, center):
@@ -160,7 +65,7 @@ def trace_boundary(sites, center=None, n_rays=48):
         center = bulk_center(sites)
     r_max = outer_scale(sites, center)
     angles = ray_angles(n_rays)
-    radii = _outermost_roots(sites, center, np.exp(1j * angles), r_max)
+    radii = outermost_roots(sites, center, np.exp(1j * angles), r_max)
     return Boundary(center, angles, radii)
 
 
@@ -291,13 +196,13 @@ def _bracketed_roots(sites, center, directions, inner, outer, tol):
     held = np.flatnonzero((f[:, 0] >= 0) & (f[:, 1] < 0))
     radii = np.full(len(directions), np.nan)
     if held.size:
-        radii[held] = _chandrupatla(lambda r, rows: sites.transfer_radius(center + r * directions[held[rows]]) - 1.0,
+        radii[held] = chandrupatla(lambda r, rows: sites.transfer_radius(center + r * directions[held[rows]]) - 1.0,
                                     ends[held, 0], f[held, 0], ends[held, 1], f[held, 1], tol, 120)
     return radii
 
 
 def _coarse_radii(coarse, center, angles, starts, warm):
-    """Outermost roots on the coarse rays: from a scan (`_outermost_roots`) down from each ray's
+    """Outermost roots on the coarse rays: from a scan (`outermost_roots`) down from each ray's
     `starts` radius (beyond which rho(K) < 1), or in continuation from brackets around the
     neighbouring point's roots (one call; a crossing further out than the bracket is not looked
     for), rays whose bracket does not hold being scanned."""
@@ -307,21 +212,21 @@ def _coarse_radii(coarse, center, angles, starts, warm):
     grid = np.asarray(starts, float)[:, None] * ratios
     last = None if not warm or warm.get("radii") is None else np.asarray(warm["radii"], float)
     if last is None or len(last) != len(angles):
-        return _outermost_roots(coarse, center, directions, r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
+        return outermost_roots(coarse, center, directions, r_max, COARSE_RTOL, grid, chunk=SCAN_CHUNK)
     last = np.where(np.isfinite(last), last, 0.0)
     radii = _bracketed_roots(coarse, center, directions, WARM_BRACKET[1] * last, WARM_BRACKET[0] * last,
                              COARSE_RTOL * (1 + r_max))
     rest = np.flatnonzero(~np.isfinite(radii))
     if rest.size:
-        radii[rest] = _outermost_roots(coarse, center, directions[rest], r_max, COARSE_RTOL, grid[rest],
+        radii[rest] = outermost_roots(coarse, center, directions[rest], r_max, COARSE_RTOL, grid[rest],
                                        chunk=SCAN_CHUNK)
     return radii
 
 
-def width_edge(sites, n, continuous, warm=None, floor=None):
+def width_edge(sites, n, continuous, warm=None, floor=None, center=None):
     """The 2-D bulk's extreme (|lambda| or Re lambda) expected at width n from the N-site law
     `sites`, and the bulk size (median ray radius): the edge's extreme plus the expected excess of
-    the largest eigenvalue over it (`edge_excess`, from the edge's curvature there). COARSE_RAYS rays
+    the largest eigenvalue over it (`tip_excess`: the edge's local density and curvature there). COARSE_RAYS rays
     locate the extreme, `edge_extreme` climbs to it on the full law. Only bulk thicker than the
     edge's fluctuation scale `edge_overshoot(n)` times the size (Rider 2003) counts (the point
     a shift inward and along the edge is inside): thinner slivers hug the real segments (around the
@@ -329,15 +234,15 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
     climb ends on one (or among single poles' islands), the best thick value over rays of the full
     law around the best coarse ray is taken (`_thick_ray_extreme`). Without any thick
     ray the thin bulk's largest ray root is returned. Ray values are moved out by a flat edge's
-    excess (the largest: curvature only lowers it). `warm` (`Edge.warm()` of a neighbouring
+    excess at the bulk's mean density (`flat_excess`). `warm` (`Edge.warm()` of a neighbouring
     point): the coarse rays are bracketed around its roots and the climb starts at its end, unless
     a coarse ray shows a higher edge elsewhere. `floor`: a level the caller takes the maximum with;
     when the coarse rays stay below it and `bulk_below` shows that no thick bulk reaches it, the
-    climb is skipped and the value is the floor (`bounded`). Returns an `Edge` ((-inf, 0) without
-    a bulk)."""
+    climb is skipped and the value is the floor (`bounded`). `center`: the rays' centre, by
+    default `bulk_center`. Returns an `Edge` ((-inf, 0) without a bulk)."""
     if not sites.groups:
         return Edge(-np.inf, 0.0)
-    center = bulk_center(sites)
+    center = bulk_center(sites) if center is None else center
     coarse = sites.leading(COARSE_SITES) if len(sites.weights) >= 2 * COARSE_SITES else sites
     angles = ray_angles(COARSE_RAYS)
     starts = ray_bounds(coarse, center, angles)
@@ -349,7 +254,7 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
         return Edge(-np.inf, 0.0)
     size = float(np.nanmedian(radii))
     shift = edge_overshoot(n) * size          # the edge's fluctuation scale: thinner bulk is a sliver
-    excess = edge_excess(n, size)              # a flat edge's (the largest) expected excess
+    excess = flat_excess(n, size)              # a flat edge's expected excess at the mean density (the rays' margin)
     values = _finite_edge(center, angles, radii, shift, excess, continuous)
     points = center + radii * np.exp(1j * angles)
     thick = np.isfinite(points) & (np.abs(points.imag) >= shift)
@@ -369,13 +274,34 @@ def width_edge(sites, n, continuous, warm=None, floor=None):
         a, b = _edge_coordinates(peak, continuous)
         inward = _edge_point(a - shift, b + (shift if continuous else shift / a), continuous)
         if sites.transfer_radius(inward) >= 1.0:                 # thick there too
-            on_axis = abs(peak.imag) <= PEAK_ON_AXIS * size
-            curvature = climb[1] if continuous else climb[1] / a ** 2      # per arclength^2
-            tip = edge_excess(n, size, curvature, 1 if on_axis else 2)
+            tip = tip_excess(sites, n, size, peak, climb[1], continuous)
             return Edge(float(a + tip), size, radii, peak, limit=float(a))
     rays = _thick_ray_extreme(sites, center, angles, k, radii, shift, excess, continuous, r_max)
     value = rays if np.isfinite(rays) else float(values[thick].max())
     return Edge(value, size, radii, peak, limit=value - excess)
+
+
+DENSITY_SITES = 256   # the edge density from the law's leading sites (a smooth average: within ~5 % of the
+#                       full law's at the LSTM's tip, i.e. ~1e-4 of the radius through the excess)
+
+
+def tip_excess(sites, n, size, peak, curvature, continuous, pair=True):
+    """Expected excess of the width-n extreme over a climbed extreme `peak` of the support's edge
+    (`edge_extreme`, with -a'' there): the Poisson edge model (`edge_excess`) at the local edge
+    density (`SiteArrays.edge_density` on the law's leading DENSITY_SITES sites, times the ns n
+    eigenvalues) and curvature per arclength^2, one extreme with the real eigenvalues competing where
+    it lies on the real axis, else a conjugate pair (`pair`: the twin is part of the same bulk)."""
+    a, b = _edge_coordinates(peak, continuous)
+    on_axis = abs(peak.imag) <= PEAK_ON_AXIS * size
+    density = sites.edge_density(peak, DENSITY_SITES) * sites.A.shape[-1] * n
+    if not (np.isfinite(density) and density > 0):
+        density = n / (np.pi * size ** 2)              # degenerate Perron vectors: the bulk's mean
+    curvature = curvature if continuous else curvature / a ** 2
+    # the edge's real-axis crossings, a* - A s^2 / 2 at arclength s from the extreme (the extreme
+    # itself on the axis; both ends of a flat edge about the origin)
+    arcs = [abs(peak.imag)] if continuous else [a * abs(b), a * (np.pi - abs(b))]
+    reals = [(-0.5 * curvature * s ** 2, density) for s in arcs]
+    return edge_excess(n, size, curvature, 1 if on_axis or not pair else 2, density, reals)
 
 
 WARM_SLACK = 1e-3   # a coarse ray above the continued extreme by more than this (times the size) restarts the climb
@@ -398,20 +324,55 @@ def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, excess, co
     rays = np.concatenate(rays)
     near = coarse_radii[lo:hi + 1][np.isfinite(coarse_radii[lo:hi + 1])]
     grid = np.geomspace(1.25 * near.max(), 0.75 * near.min(), 6)
-    radii = _outermost_roots(sites, center, np.exp(1j * rays), grid[0], ROOT_RTOL, grid=grid, chunk=len(grid))
+    radii = outermost_roots(sites, center, np.exp(1j * rays), grid[0], ROOT_RTOL, grid=grid, chunk=len(grid))
     redo = ~np.isfinite(radii) | (radii == grid[0])                 # the local bracket does not hold
     if redo.any():
-        radii[redo] = _outermost_roots(sites, center, np.exp(1j * rays[redo]), r_max, ROOT_RTOL, chunk=SCAN_CHUNK)
+        radii[redo] = outermost_roots(sites, center, np.exp(1j * rays[redo]), r_max, ROOT_RTOL, chunk=SCAN_CHUNK)
     thick = np.isfinite(radii) & (np.abs((center + radii * np.exp(1j * rays)).imag) >= shift)
     return float(_finite_edge(center, rays, radii, shift, excess, continuous)[thick].max()) if thick.any() else -np.inf
 
 
+def _measure(continuous):
+    """The quantity a spectrum's extreme maximises: Re lambda (continuous time) or |lambda|."""
+    return np.real if continuous else np.abs
+
+
+def component_edge(sites, component, n, continuous):
+    """Width-n extreme of a detached component (`components.detached_components`): its edge's
+    extreme, climbed (`edge_extreme`) from the traced outline's best point, plus the expected
+    excess there (`tip_excess`: the component's own size, local density and curvature; a complex
+    seed's cloud taken alone, its conjugate twin's competition left out); without a climb, the
+    outline's best point plus a flat edge's excess for the ns n mass eigenvalues it holds."""
+    size = component.size
+    points = component.points
+    k = int(np.argmax(_edge_coordinates(points, continuous)[0]))
+    climb = edge_extreme(sites, points[k], continuous, size)
+    if climb is None:
+        count = max(component.mass * sites.A.shape[-1] * n, 1.0)
+        return float(_edge_coordinates(points[k], continuous)[0] + edge_excess(count, size))
+    peak, curvature = climb
+    return float(_edge_coordinates(peak, continuous)[0] +
+                 tip_excess(sites, n, size, peak, curvature, continuous, pair=component.real))
+
+
 def width_radius(sites, n, continuous, warm=None):
-    """Radius (continuous: abscissa) expected at width n: the larger of the width-n bulk edge and
-    the per-site eigenvalues' extreme over the N-site law (theory.md sec. 3); with the `Edge`."""
+    """Radius (continuous: abscissa) expected at width n: the largest of the width-n bulk edge, the
+    width-n extremes of the support's detached components (`component_edge`) and the per-site
+    eigenvalues' extreme over the N-site law (theory.md sec. 3); with the main bulk's `Edge` and
+    the components."""
     site_extreme = extreme(sites.diagonal_eigenvalues(), continuous)
-    edge = width_edge(sites, n, continuous, warm, floor=site_extreme)
-    return max(edge.value, site_extreme), edge
+    center = bulk_center(sites)
+    edge = width_edge(sites, n, continuous, warm, floor=site_extreme, center=center)
+    clouds, values = _width_components(sites, n, continuous, center, edge.size)
+    if clouds and sites.transfer_radius(center) < 1.0:
+        edge = Edge(-np.inf, edge.size, edge.radii)     # the centre lies between components: they are the bulk
+    return max(edge.value, site_extreme, *values), edge, clouds
+
+
+def _width_components(sites, n, continuous, center, size):
+    """The N-site law's detached components and their width-n extremes."""
+    clouds = detached_components(sites, center, size or outer_scale(sites, center), _measure(continuous))
+    return clouds, [component_edge(sites, c, n, continuous) for c in clouds]
 
 
 EXTREME_LAW_SITES = 2 ** 17   # Sobol sites standing in for the site law in the order statistics
@@ -443,13 +404,16 @@ def radius_law(edge, extremes, n):
 
 def width_radius_law(equations, q, param_values, n, sites=EXTREME_LAW_SITES):
     """Distribution of one width-n network's radius (continuous: abscissa), theory.md sec. 3:
-    R = max(b, M) with b the width-n bulk edge (`width_edge`, as in `radius`) and M the largest of
+    R = max(b, M) with b the width-n bulk edge (`width_edge` and the detached components'
+    `component_edge`, as in `radius`) and M the largest of
     n iid per-site extremes of the site law (`sites` Sobol sites). Returns its mean and sd,
     P(M <= b) (the bulk sets R) and the bulk edge's own fluctuation sd (`edge_fluctuation_sd`)."""
     from .edge import site_arrays
 
     continuous = equations.cell.time == "continuous"
-    edge, size, *_ = width_edge(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous)
+    width_sites = site_arrays(equations, q, param_values, qmc_sites=n)
+    edge, size, *_ = width_edge(width_sites, n, continuous)
+    edge = max([edge, *_width_components(width_sites, n, continuous, bulk_center(width_sites), size)[1]])
     extremes = site_extremes(site_arrays(equations, q, param_values, qmc_sites=sites), continuous)
     mean, sd, p_bulk = radius_law(edge, extremes, n)
     return dict(mean=mean, sd=sd, p_bulk=p_bulk, bulk_edge=edge, bulk_size=size,
@@ -500,11 +464,18 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous); `parts` limits the
     work to the named quantities (the others are None).
 
-    Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and the
-    2-D edge's extreme gains the expected excess of the largest of N eigenvalues over it
-    (`edge_excess`: a Poisson edge model at the bulk's typical radius, the median over the coarse
-    rays of `width_edge`, and the edge's curvature at its extreme) wherever the bulk is thicker
-    than its fluctuation scale; slivers along the real segments are left alone.
+    The 2-D support is the main bulk and any components apart from it (`trace_support`);
+    radius_bulk is the largest extreme over all of them. "boundary" lists their closed outlines one
+    after another, each ending at its first point (`support_outlines`; `plot.split_outlines` recovers
+    them): the main bulk first, then each component (a real seed's outline and its mirror image
+    together, a complex seed's loop and its conjugate's); diagnostics["components"] summarises the
+    components (seed pole, mass: the fraction of all eigenvalues inside, size, extreme).
+
+    Width N: the site law is N Sobol sites (so gate extremes are those N sites reach) and each 2-D
+    part's extreme gains the expected excess of the largest of N eigenvalues over it (`tip_excess`:
+    a Poisson edge model at the local edge density and the edge's curvature at its extreme, conjugate
+    pairs counted once, real eigenvalues on the real axis) wherever it is thicker than its
+    fluctuation scale; slivers along the real segments are left alone.
     `width_radius_law` gives the distribution of that radius.
     `warm`: a neighbouring point's diagnostics["edge"] (continuation of `width_edge`); `slow_warm` its
     diagnostics["slow"] (the slow-mode contour's solved points, continuation of the Dyson solves).
@@ -516,27 +487,72 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     out = dict.fromkeys(SPECTRAL_PARTS + ("slow_fraction_error",))
     need_law = bool({"radius_bulk", "radius_support", "slow_fraction"} & set(parts))
     law = site_arrays(equations, q, param_values, qmc_sites=LAW_SITES) if need_law else None
-    bulk = trace_boundary(law, n_rays=n_rays) if {"radius_bulk", "radius_support"} & set(parts) else None
+    bulk, clouds = trace_support(law, continuous, n_rays) if {"radius_bulk", "radius_support"} & set(parts) \
+        else (None, [])
     if bulk is not None:
-        out["radius_bulk"] = extreme(bulk.points, continuous)
+        out["radius_bulk"] = max([extreme(bulk.points, continuous)] + [extreme(c.points, continuous) for c in clouds])
     if "radius_support" in parts:
         whole = site_arrays(equations, q, param_values, 200, truncate=SUPPORT_BOUND)
         out["radius_support"] = max(out["radius_bulk"], extreme(whole.diagonal_eigenvalues(), continuous))
-    edge = None
+    edge, width_clouds = None, []
     if "radius" in parts:
-        out["radius"], edge = width_radius(site_arrays(equations, q, param_values, qmc_sites=n), n, continuous, warm)
+        out["radius"], edge, width_clouds = width_radius(site_arrays(equations, q, param_values, qmc_sites=n), n,
+                                                         continuous, warm)
     slow = None
     if slow_eps and "slow_fraction" in parts:
         from .contour import Store, mass_inside_circle
         slow = mass_inside_circle(law, 0.0 if continuous else 1.0, slow_eps, SLOW_TOL, Store.from_plain(slow_warm))
         out["slow_fraction"], out["slow_fraction_error"] = min(max(slow.mass, 0.0), 1.0), slow.error
-    outline = []
-    if bulk is not None:
-        points = bulk.points[np.isfinite(bulk.points)]
-        outline = np.concatenate([points, np.conj(points[::-1])])
+    outlines = support_outlines(bulk, clouds) if bulk is not None else []
+    outline = np.concatenate(outlines) if outlines else []
     return dict(out, boundary=[[float(z.real), float(z.imag)] for z in outline],
                 diagnostics={"center": None if bulk is None else [bulk.center.real, bulk.center.imag],
+                             "components": [_component_record(c, continuous) for c in clouds],
+                             "width_components": [_component_record(c, continuous) for c in width_clouds],
                              "slow_contour": None if slow is None else
                              {k: v for k, v in slow.__dict__.items() if k != "store"}, "law_sites": LAW_SITES,
                              "edge": None if edge is None else edge.warm(),
                              "slow": None if slow is None else slow.store.plain()})
+
+
+def _component_record(component, continuous):
+    """Plain-data summary of a detached component (diagnostics)."""
+    return {"seed": [component.seed.real, component.seed.imag], "mass": component.mass, "size": component.size,
+            "extreme": extreme(component.points, continuous)}
+
+
+def trace_support(sites, continuous, n_rays=48):
+    """The main bulk's `Boundary` (rays from `bulk_center`) and the support's detached components
+    (`components.detached_components`, n_rays rays each) on the law `sites`; where the centre lies
+    outside the support and components were found, they are the whole 2-D support (the rays from the
+    centre would join pieces of several: no main bulk, all radii nan)."""
+    bulk = trace_boundary(sites, n_rays=n_rays)
+    size = float(np.nanmedian(bulk.radii)) if np.isfinite(bulk.radii).any() else outer_scale(sites, bulk.center)
+    clouds = detached_components(sites, bulk.center, size, _measure(continuous), n_rays=n_rays)
+    if clouds and sites.transfer_radius(bulk.center) < 1.0:       # the centre lies between components
+        return Boundary(bulk.center, bulk.angles, np.full(len(bulk.angles), np.nan)), clouds
+    return _trimmed(sites, bulk, clouds), clouds
+
+
+def _trimmed(sites, bulk, clouds):
+    """The main bulk's rays whose outermost root lies in a detached component (a ray from the centre
+    that passes through a cloud) rescanned below the component's near side."""
+    points = bulk.points
+    radii = bulk.radii.copy()
+    for cloud in clouds:
+        inside = np.flatnonzero(np.isfinite(points) & cloud.contains(np.nan_to_num(points)))
+        if inside.size:
+            below = abs(cloud.seed - bulk.center) - np.max(cloud.radii)
+            radii[inside] = outermost_roots(sites, bulk.center, np.exp(1j * bulk.angles[inside]), max(below, 0.0)) \
+                if below > 0 else np.nan
+    return Boundary(bulk.center, bulk.angles, radii)
+
+
+def support_outlines(bulk, components):
+    """Closed outlines of the support's 2-D parts, each ending at its first point: the main bulk (its
+    upper-half ray points, then their mirror images), then each detached component
+    (`Component.outlines`). The "boundary" of a spectrum result is these outlines one after another;
+    `plot.split_outlines` recovers them."""
+    points = bulk.points[np.isfinite(bulk.points)]
+    loops = [np.concatenate([points, np.conj(points[::-1]), points[:1]])] if points.size else []
+    return loops + [loop for c in components for loop in c.outlines()]
