@@ -79,6 +79,8 @@ def _cmd_dynamics(args):
                                      iterations=args.iterations, seed=args.seed, init=args.init,
                                      lyapunov_iterations=args.lyapunov_iterations).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
+    if args.method != "tied":
+        return _annealed(args, model, options)
     if args.branches:
         try:
             small, large = (float(v) for v in args.branches.split(","))
@@ -97,6 +99,27 @@ def _cmd_dynamics(args):
         print(json.dumps(result.to_dict(), indent=2))
         return
     print(_dynamics_line(result))
+
+
+def _annealed(args, model, options):
+    """`dynamics --method annealed|both`: the one-step maps, alone or beside the tied-weight DMFT."""
+    from .dynamics import dynamics
+
+    annealed = model.annealed_maps(rho_in=args.rho_in, **({"seed": args.seed} if args.seed is not None else {}))
+    tied = dynamics(model, **options) if args.method == "both" else None
+    if args.json:
+        out = annealed.to_dict() if tied is None else {
+            "tied": tied.to_dict(), "annealed": annealed.to_dict(),
+            "lyapunov_max": {"tied": tied.lyapunov_max, "annealed": annealed.lyapunov_max}}
+        print(json.dumps(out, indent=2))
+        return
+    if tied is not None:
+        print("tied:     " + _dynamics_line(tied))
+    moments = ", ".join(f"E[{k}^2] = {v:.5g}" for k, v in annealed.state_second_moments.items())
+    scales = ", ".join(f"xi_{k} = {'-' if v is None else f'{v:.4g}'}" for k, v in annealed.time_scales.items())
+    print(f"{'annealed: ' if tied is not None else ''}cell {annealed.cell}: lambda_max = {annealed.lyapunov_max:.5f} "
+          f"(annealed one-step maps); m1 = {annealed.mean_squared_singular_value:.5g}; {moments}; "
+          f"c* = {', '.join(f'{v:.4g}' for v in annealed.c_star.values())} (rho_in = {annealed.rho_in:g}); {scales}")
 
 
 def _dynamics_line(result):
@@ -270,6 +293,10 @@ def build_parser():
         p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: per time, gatetheory.dynamics)")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
+    p.add_argument("--method", choices=("tied", "annealed", "both"), default="tied",
+                   help="tied weights (dynamic mean field, default), the annealed one-step maps of Chen et al. 2018 "
+                        "/ Gilboa et al. 2019 (weights redrawn every step), or both side by side")
+    p.add_argument("--rho-in", type=float, default=1.0, help="input correlation of the annealed c-map's replicas")
     p = _cell_command(sub, "validate", "theory against sampled networks of the same cell")
     p.add_argument("--sizes", default="500,1000", help="comma-separated network widths")
     p.add_argument("--seeds", type=int, default=3)
