@@ -1,4 +1,4 @@
-"""The Cell: states, random couplings U_k[expr], per-site definitions and the update (THEORY.md sec. 1).
+"""The Cell: states, random couplings U_k[expr], per-site definitions and the update (theory.md sec. 1).
 
 Input noises eta_<name> (design.md "Inputs") are fresh standard normals per site and per step,
 white noise of intensity 1 in continuous time. The expression accessors (expand, field_sources,
@@ -26,7 +26,7 @@ _ALLOWED_FUNCTION_CLASSES = tuple(
 
 @dataclass(frozen=True)
 class Field:
-    """A pre-activation u_i = sum_j (U_matrix)_ij source(site j): Gaussian across sites (sec. 2)."""
+    """A pre-activation u_i = sum_j (U_matrix)_ij source(site j): Gaussian across sites (theory.md sec. 2)."""
 
     symbol: sp.Symbol
     matrix: str

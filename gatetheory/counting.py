@@ -1,11 +1,11 @@
-"""Counting twin of the complexity (THEORY.md sec. 4): fixed points of sampled networks by
+"""Counting twin of the complexity (theory.md sec. 4): fixed points of sampled networks by
 many-start Newton from diverse random states (several scales), deduplicated and residual-checked,
 with the instability index of each, and the growth rate of ln E[#fixed points] with N across samples.
 
 Counts are lower bounds on the true numbers (a search can miss roots); `late` (roots first found in
 the second half of the starts) says how far a search is from saturation. For odd cells (no bias)
 -s is tested with every root s. Root-finder samples are biased toward easily reached roots
-(anchors.md D2), so compare growth rates, with their error bars, not shells.
+(reference/anchors.md D2), so compare growth rates, with their error bars, not shells.
 """
 
 import time

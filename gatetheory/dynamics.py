@@ -1,4 +1,4 @@
-"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (sec. 2)."""
+"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2)."""
 
 from dataclasses import asdict, dataclass, field, fields
 
@@ -59,10 +59,14 @@ class DynamicsResult:
         out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
 
+    def _repr_html_(self):
+        from .display import dynamics_html
+        return dynamics_html(self)
+
 
 @dataclass
 class Branches:
-    """The DMFT from a small and from a large initial state (reference/gated-continuous.md 5.3)."""
+    """The DMFT from a small and from a large initial state (reference/gated-continuous.md sec. 5.3)."""
 
     small: DynamicsResult
     large: DynamicsResult
@@ -74,6 +78,10 @@ class Branches:
 
     def to_dict(self):
         return {"small": self.small.to_dict(), "large": self.large.to_dict(), "bistable": self.bistable}
+
+    def _repr_html_(self):
+        from .display import branches_html
+        return branches_html(self)
 
 
 def dmft_options(time, options):

@@ -68,6 +68,10 @@ class MeanFieldResult:
     def residual(self):
         return self.solution.residual
 
+    def _repr_html_(self):
+        from .display import mean_field_html
+        return mean_field_html(self)
+
     def to_dict(self):
         return {"cell": self.cell, "params": self.params,
                 "state_second_moments": self.state_second_moments, "residual": self.residual,
@@ -81,6 +85,13 @@ class Model:
     def __init__(self, cell, **params):
         self.cell = get_cell(cell)
         self.values = self.cell.resolve_params(params)
+
+    def __repr__(self):
+        return f"Model({self.cell.name!r}, " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()) + ")"
+
+    def _repr_markdown_(self):
+        from .display import model_markdown
+        return model_markdown(self)
 
     @property
     def equations(self):
@@ -99,13 +110,13 @@ class Model:
 
     @single_blas_thread
     def spectrum(self, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
-        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3);
+        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (theory.md sec. 3);
         `parts` limits the work to some of radius, radius_bulk, radius_support, slow_fraction."""
         return spectrum(self, n, slow_eps, solution, parts)
 
     @single_blas_thread
     def complexity(self, index=None, starts=()):
-        """Annealed fixed-point complexity (Kac-Rice, sec. 4): D2 where the cell reduces to the vanilla
+        """Annealed fixed-point complexity (Kac-Rice, theory.md sec. 4): D2 where the cell reduces to the vanilla
         network, the general variational formula otherwise; `index`: Sigma(kappa) at those unstable
         fractions; `starts`: stationary points of a neighbouring parameter point (continuation)."""
         from .complexity import complexity
@@ -113,7 +124,7 @@ class Model:
 
     @single_blas_thread
     def dynamics(self, **options):
-        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (sec. 2)."""
+        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (theory.md sec. 2)."""
         from .dynamics import dynamics
         return dynamics(self, **options)
 
@@ -126,7 +137,7 @@ class Model:
 
     @single_blas_thread
     def mean_field(self, starts=None, base=BASE_NODES, lazy=False):
-        """Every solution of the static mean-field equations, with residual and stability (sec. 2).
+        """Every solution of the static mean-field equations, with residual and stability (theory.md sec. 2).
 
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
@@ -236,7 +247,7 @@ def _stalled(error, previous):
 
 
 def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
-    """Jacobian spectrum at a mean-field solution (the settled one by default): THEORY.md sec. 3."""
+    """Jacobian spectrum at a mean-field solution (the settled one by default): theory.md sec. 3."""
     unknown = set(parts) - set(SPECTRAL_PARTS)
     if unknown or not parts:
         raise ParameterError(f"unknown spectral part(s) {sorted(unknown) or parts!r}; known: {', '.join(SPECTRAL_PARTS)}")

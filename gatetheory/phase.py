@@ -254,7 +254,7 @@ def _run_all(fn, arglists, executor, workers, progress=False):
 
 def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None, workers=None, n=1000,
                   slow_eps=0.05, dynamics=None, progress=False):
-    """Quantities over a grid of two parameters (THEORY.md secs. 2-5 at every point).
+    """Quantities over a grid of two parameters (theory.md secs. 2-5 at every point).
 
     x, y: ("name", lo, hi, n) or "name:lo:hi:n". executor: None (a process pool of `workers`,
     default all cores; serial in-process when workers == 1), or any object with

@@ -2,13 +2,17 @@
 
 import ast
 import math
-import tomllib
 from pathlib import Path
 
 import sympy as sp
 
 from .errors import CellError, UnsafeExpressionError
 from .functions import ALLOWED_FUNCTIONS
+
+try:
+    import tomllib
+except ModuleNotFoundError:          # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
 
 MAX_EXPRESSION_LENGTH = 4000
 MAX_DEPTH = 60
@@ -175,7 +179,7 @@ _TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "desc
 
 
 def read_cell_file(path):
-    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely."""
+    """Read a TOML cell file (design.md format) into a Cell, parsing every expression safely."""
     from .cell import Cell
 
     path = Path(path)

@@ -1,4 +1,4 @@
-"""Theory against sampled networks from the same cell: moments, spectral radius, slow modes (sec. 5)."""
+"""Theory against sampled networks from the same cell: moments, spectral radius, slow modes (theory.md sec. 5)."""
 
 import numpy as np
 

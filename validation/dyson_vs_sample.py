@@ -1,4 +1,4 @@
-"""Hermitised Dyson solver vs eigenvalues of sampled GRU Jacobians (THEORY.md sec. 3 and 5).
+"""Hermitised Dyson solver vs eigenvalues of sampled GRU Jacobians (theory.md sec. 3 and 5).
 
 GRU at a stable fixed point with quenched bias (reference/gru-lstm-discrete.md 8.2): g = 1.6,
 alpha_r = 3, beta_r = 0, sigma_b = 1, beta_z = 0, alpha_z in (0, 5, 50). For N in (1000, 2000) and

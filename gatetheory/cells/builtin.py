@@ -35,7 +35,7 @@ def vanilla_ct():
 
 
 def gru():
-    """GRU (THEORY.md sec. 1): z = sigma(alpha_z U_z[h] + sigma_x eta_z + beta_z),
+    """GRU (theory.md sec. 1): z = sigma(alpha_z U_z[h] + sigma_x eta_z + beta_z),
     r = sigma(alpha_r U_r[h] + sigma_x eta_r + beta_r), a = g U_h[r h] + sigma_x eta_a + sigma_b xi_a,
     h' = (1 - z) h + z tanh(a)."""
     h, z, r, a = _symbols("h z r a")
@@ -65,7 +65,7 @@ def gru_torch():
 
 
 def lstm():
-    """LSTM (DESIGN.md): gates k = sigma(alpha_k U_k[h] + sigma_x eta_k + beta_k) for k in f, i, o,
+    """LSTM (design.md): gates k = sigma(alpha_k U_k[h] + sigma_x eta_k + beta_k) for k in f, i, o,
     c' = f c + i tanh(g U_c[h] + sigma_x eta_c + sigma_b xi_c), h' = o tanh(c')."""
     c, h, f, i, o, cn = _symbols("c h f i o c_new")
     g, af, bf, ai, bi, ao, bo, sb, xi, sx, ef, ei, eo, ec = _symbols(

@@ -1,4 +1,4 @@
-"""Linearisation of any cell as a linear pencil (THEORY.md sec. 3).
+"""Linearisation of any cell as a linear pencil (theory.md sec. 3).
 
 Per site, with perturbations ds (states) and du (fields),
     lambda ds = A ds + B du,      du_k = sum_j (U_k)_ij [Rs_k ds_j + Ru_k du_j],

@@ -1,4 +1,4 @@
-"""Dynamic mean field by iterated sampling of the single-site process (THEORY.md sec. 2).
+"""Dynamic mean field by iterated sampling of the single-site process (theory.md sec. 2).
 
 Eissfeller-Opper: every field u_k(t) of a site is a zero-mean Gaussian process, independent of
 the site's own variables, with covariance E[u_k(t) u_l(t')] = C_kl(t - t') = E[f_k(t) f_l(t')]
@@ -28,7 +28,7 @@ from ..functions import sigmoid
 from ..sample import kernels
 from .quadrature import standard_normal_rule, tensor_rule
 
-FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md 3.4)
+FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md sec. 3.4)
 WARMUP_PATHS = 200      # iterations before the averaged ones use max(this, paths / 4) paths
 QUIESCENT = 1e-6        # field variances decaying below this: the state relaxes to the zero fixed point
 PLATEAU_MIN = 0.05      # smallest static part of a correlation kept, relative to its lag-0 value
@@ -289,7 +289,7 @@ class SamplingDmft:
         return new, u, states
 
     def solve(self):
-        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (THEORY.md sec. 2);
+        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (theory.md sec. 2);
         the first iterations run on a quarter of the paths, the last `average` on all and are averaged."""
         corr, history, kept = self._initial_correlations(), [], []
         o = self.opt
@@ -314,7 +314,7 @@ class SamplingDmft:
         return solution
 
     def memoryless_lyapunov(self, corr, nodes=161):
-        """lambda = 1/2 log E[(Rs B)^2] by quadrature over u ~ N(0, C(0)) and xi ~ N(0, 1) (anchors C1)."""
+        """lambda = 1/2 log E[(Rs B)^2] by quadrature over u ~ N(0, C(0)) and xi ~ N(0, 1) (reference/anchors.md C1)."""
         cell = self.site.cell
         gain = memoryless_gain(cell)
         if gain is None:
@@ -428,7 +428,7 @@ def relaxation_times(corr, dt):
     return float(e_time), float(dt * (np.sum(c[:zero[0]]) - 0.5))
 
 
-# -- SCS closed form (anchors B1), the reference for continuous vanilla --------------------------
+# -- SCS closed form (reference/anchors.md B1), the reference for continuous vanilla --------------------------
 def _scs_correlation(fn, d0, nodes=161):
     """D -> <fn(x) fn(y)> for jointly Gaussian x, y with variance d0 and covariance D (2-d Gaussian rule)."""
     x, w = standard_normal_rule(nodes)

@@ -1,4 +1,4 @@
-"""Spectral edge from the pencil's transfer operator (THEORY.md sec. 3) and fixed-point stability."""
+"""Spectral edge from the pencil's transfer operator (theory.md sec. 3) and fixed-point stability."""
 
 import copy
 from dataclasses import dataclass
