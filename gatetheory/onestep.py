@@ -16,7 +16,7 @@ coefficient rho_in between replicas.
 - q-map: the state second moments Q* of the stationary population; its slope chi_q is the rate at
   which the population's moments relax, measured by a coherent perturbation s -> (1 + eps) s carried
   with common random numbers.
-- m1, the mean squared singular value of the one-step state-to-state Jacobian (sec. 3.4): the growth
+- m1, the mean squared singular value of the one-step state-to-state Jacobian (reference/input-driven.md 3.4): the growth
   factor of the perturbation's second moments. Conditional on a site's history the perturbation moments
   kappa = E[ds ds^T] obey kappa' = A kappa A^T + B K_u B^T, K_u = the fresh fields' covariance
   E[df df^T] over sites (df = Rs ds + Ru du, pencil blocks), so m1 is the Perron root of that linear

@@ -16,7 +16,7 @@ from gatetheory.model import Model
 from gatetheory.sample import SampledNetwork
 from gatetheory.spec import cell_from_mapping
 
-GRU_WITHOUT_INPUTS = {   # the built-in GRU as it was before inputs (THEORY.md sec. 1)
+GRU_WITHOUT_INPUTS = {   # the built-in GRU as it was before inputs (theory.md sec. 1)
     "name": "gru_autonomous", "time": "discrete", "states": ["h"],
     "params": dict(g=1.5, alpha_z=1.0, beta_z=0.0, alpha_r=1.0, beta_r=0.0, sigma_b=0.0),
     "define": {"z": "sigmoid(alpha_z * U_z[h] + beta_z)", "r": "sigmoid(alpha_r * U_r[h] + beta_r)",
