@@ -1,4 +1,4 @@
-"""Command line: gatetheory cells | derive | meanfield | spectrum | dynamics | validate | complexity | phase."""
+"""Command line: gatetheory cells | derive | meanfield | spectrum | dynamics | critical | validate | complexity | phase."""
 
 import argparse
 import json
@@ -120,6 +120,30 @@ def _annealed(args, model, options):
     print(f"{'annealed: ' if tied is not None else ''}cell {annealed.cell}: lambda_max = {annealed.lyapunov_max:.5f} "
           f"(annealed one-step maps); m1 = {annealed.mean_squared_singular_value:.5g}; {moments}; "
           f"c* = {', '.join(f'{v:.4g}' for v in annealed.c_star.values())} (rho_in = {annealed.rho_in:g}); {scales}")
+
+
+def _cmd_critical(args):
+    from .critical import critical
+
+    name, sep, value = args.target.partition("=")
+    interval = None
+    try:
+        target = float(value)
+        if args.range:
+            interval = tuple(float(v) for v in args.range.split(":"))
+    except ValueError:
+        raise ParameterError(f"--target expects QUANTITY=VALUE and --range LO:HI, got {args.target!r}, "
+                             f"{args.range!r}") from None
+    if not sep or not name or (interval is not None and len(interval) != 2):
+        raise ParameterError(f"--target expects QUANTITY=VALUE and --range LO:HI, got {args.target!r}, {args.range!r}")
+    result = critical(args.cell, args.vary, name.strip(), target, parse_sets(args.set), interval, args.points,
+                      n=args.n)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    print(f"cell {result.cell}: {result.vary} = {result.value:.6g} +- {result.uncertainty:.2g} gives "
+          f"{result.quantity} = {result.achieved:.6g} (target {result.target:g}; {result.method}); "
+          f"crossings in {', '.join(f'[{a:.4g}, {b:.4g}]' for a, b in result.crossings)}")
 
 
 def _dynamics_line(result):
@@ -297,6 +321,14 @@ def build_parser():
                    help="tied weights (dynamic mean field, default), the annealed one-step maps of Chen et al. 2018 "
                         "/ Gilboa et al. 2019 (weights redrawn every step), or both side by side")
     p.add_argument("--rho-in", type=float, default=1.0, help="input correlation of the annealed c-map's replicas")
+    p = _cell_command(sub, "critical", "the value of one parameter on the critical surface (e.g. radius=1)")
+    p.add_argument("--vary", required=True, metavar="NAME", help="the parameter solved for")
+    p.add_argument("--target", required=True, metavar="QUANTITY=VALUE", help="radius, radius_bulk, slow_fraction, "
+                   "lyapunov_max, relaxation_time_<state>, annealed_lyapunov, m1, xi_grad, xi_q, xi_c")
+    p.add_argument("--range", metavar="LO:HI", help="the parameter's search range (default: its value +- 5 "
+                   "max(1, |value|) within the cell's bounds)")
+    p.add_argument("--points", type=int, help="grid points of the scan for crossings")
+    p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
     p = _cell_command(sub, "validate", "theory against sampled networks of the same cell")
     p.add_argument("--sizes", default="500,1000", help="comma-separated network widths")
     p.add_argument("--seeds", type=int, default=3)
@@ -322,7 +354,7 @@ def build_parser():
 
 
 COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum,
-            "dynamics": _cmd_dynamics, "validate": _cmd_validate,
+            "dynamics": _cmd_dynamics, "critical": _cmd_critical, "validate": _cmd_validate,
             "complexity": _cmd_complexity, "phase": _cmd_phase}
 
 
