@@ -114,13 +114,14 @@ def _gate_statistics(net, samples):
 
 
 def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, state_index=0, scale=1.0,
-                    tangent_seed=0, max_lag=None, input_index=0):
+                    tangent_seed=0, max_lag=None, input_index=0, untied=False):
     """Benettin QR exponents and trajectory statistics of a sampled network (module doc).
 
     Discrete time: `steps` measured steps after `burn` steps (default steps // 4); continuous time:
     time `t` after `burn` time units (default t / 4), RK4 with step dt (stochastic Heun when driven).
     A driven network reads input stream `input_index`, shared by the state and its tangents
-    (conditional exponents). Correlations are <s_i(t + tau) s_i(t)> over sites and times up to
+    (conditional exponents). untied=True redraws the couplings every step (stream [seed, 6]; state and
+    tangents see the same draw): the setting of the annealed one-step maps. Correlations are <s_i(t + tau) s_i(t)> over sites and times up to
     max_lag (default half the measured run); gate statistics at GATE_SAMPLES times."""
     if burn is None:
         length = steps if net.cell.time == "discrete" else t
@@ -130,16 +131,18 @@ def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, s
     basis, _ = _orthonormalise(np.random.default_rng([net.seed, 2, int(tangent_seed)])
                                .standard_normal((k, net.ns, net.n)))
     etas = net.inputs(input_index, n_burn + n_steps, h)
+    draws = np.random.default_rng([net.seed, 6])
+    step_net = (lambda: net.redrawn(draws)) if untied else (lambda: net)   # noqa: E731
     for _, eta in zip(range(n_burn), etas):   # the tangent basis aligns with the leading directions
-        state, basis = _advance(net, state, basis, h, eta)
+        state, basis = _advance(step_net(), state, basis, h, eta)
         basis, _ = _orthonormalise(basis)
     logs, path, gate_samples = [], np.empty((net.ns, net.n, n_steps)), []
     every = max(1, n_steps // GATE_SAMPLES)
     for n, eta in zip(range(n_steps), etas):
         path[:, :, n] = state
-        if n % every == 0:
-            gate_samples.append((state, eta))
-        state, basis = _advance(net, state, basis, h, eta)
+        if n % every == 0:      # untied: gates read the network's own couplings, as independent of the
+            gate_samples.append((state, eta))          # state as each step's fresh draw (same statistics)
+        state, basis = _advance(step_net(), state, basis, h, eta)
         if not np.all(np.isfinite(state)):
             raise ConvergenceError(f"{net.cell.name} (N={net.n}, seed={net.seed}): state became non-finite")
         if (n + 1) % renorm == 0:
@@ -159,7 +162,8 @@ def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, s
         tau_e[s.name], tau_int[s.name] = relaxation_times(corrs[s.name], h)
     prov = net.provenance()
     prov.update(state_index=state_index, tangent_seed=tangent_seed, scale=scale, steps=n_steps, burn=n_burn,
-                dt=h, renorm=renorm, driven=net.driven, input_index=input_index if net.driven else None)
+                dt=h, renorm=renorm, driven=net.driven, input_index=input_index if net.driven else None,
+                untied=untied)
     return SampledDynamics([float(exps[j]) for j in order], [float(se[j]) for j in order],
                            "per step" if net.cell.time == "discrete" else "per unit time", moments, tau_e,
                            tau_int, corrs, h, _gate_statistics(net, gate_samples), prov)

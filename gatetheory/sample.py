@@ -120,6 +120,15 @@ class SampledNetwork:
         other._use_kernels()
         return other
 
+    def redrawn(self, rng):
+        """The same network with fresh couplings U_M ~ N(0, 1/N) from `rng` (xi, parameters and inputs kept):
+        weights redrawn every step are the setting of the annealed one-step maps (gatetheory.onestep)."""
+        other = copy.copy(self)
+        scale = 1.0 / np.sqrt(self.n)
+        other.couplings = {m: scale * rng.standard_normal((self.n, self.n)) for m in self.cell.matrices}
+        other._field_matrix = [other.couplings[f.matrix] for f in self.cell.fields]
+        return other
+
     def _use_kernels(self):
         """The autonomous kernels, or those reading eta when an input drives the network at its parameters."""
         self.driven = bool(self.cell.driving_inputs(self.values))
