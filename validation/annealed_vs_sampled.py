@@ -127,7 +127,7 @@ def markdown(results, n, seeds, command):
         f"after {runs['untied']['burn']}). *Untied* networks redraw their couplings every step "
         "(the setting the maps assume); *tied* networks keep them (real networks). Agreement (untied): within "
         "max(3 %, 3 se) + 0.005, se from the seed spread and the maps' own standard error. The tied-weight "
-        "theory (driven DMFT) is validated in `validation/results/driven.md` when present.", "",
+        "theory (driven DMFT) is validated by `validation/driven.py`.", "",
         f"Untied networks agree with the maps at {sum(r['passed'] for r in rows)} of {len(rows)} points.", "",
         "| cell | point | what | lambda maps | lambda untied | lambda tied | E[s^2] maps | E[s^2] untied | "
         "E[s^2] tied | frozen maps | frozen untied | frozen tied | agrees (untied) |",
