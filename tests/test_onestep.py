@@ -70,7 +70,7 @@ def test_gru_m1_is_the_digest_value():
 def test_lstm_runs_with_vector_state_and_differing_inputs():
     """Two states (c, h): m1 is the Perron root of the perturbation moments; independent inputs
     (rho_in = 0) decorrelate the replicas even in the ordered phase."""
-    result = annealed_maps(Model("lstm", g=2.0, sigma_x=0.5), paths=3000, burn=100, steps=200, rho_in=0.0)
+    result = annealed_maps(Model("lstm", g=2.0, sigma_x=0.5), paths=2000, burn=60, steps=100, rho_in=0.0)
     assert result.lyapunov_max < 0 and set(result.state_second_moments) == {"c", "h"}
     assert 0 <= result.c_star["h"] < 0.5 and 0 < result.c_slope < 1
     assert json.loads(json.dumps(result.to_dict()))["rho_in"] == 0.0
