@@ -97,20 +97,26 @@ def _orthonormalise(basis):
     return q.T.reshape(basis.shape), np.log(np.abs(np.diag(r)))
 
 
+def sigmoid_gates(cell):
+    """Indices of the definitions that are sigmoid gates."""
+    return [i for i, (_, e) in enumerate(cell.defines) if isinstance(cell.expand(e), sigmoid)]
+
+
+def gate_summary(values):
+    """Mean, second moment and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of gate values
+    (the DMFT's gate statistics, numerics/dmft.py)."""
+    return {"mean": float(np.mean(values)), "second_moment": float(np.mean(values * values)),
+            "frozen_fraction": float(np.mean(values < FROZEN)),
+            "saturated_fraction": float(np.mean(values > 1 - FROZEN))}
+
+
 def _gate_statistics(net, samples):
-    """Mean, second moment and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of every
-    sigmoid gate over the sampled (state, eta) pairs (the DMFT's gate statistics, sampled)."""
-    gates = [d.name for d, e in net.cell.defines if isinstance(net.cell.expand(e), sigmoid)]
-    if not gates or not samples:
+    """gate_summary of every sigmoid gate over the sampled (state, eta) pairs."""
+    names = [net.cell.defines[i][0].name for i in sigmoid_gates(net.cell)]
+    if not names or not samples:
         return {}
     values = [net.site_values(s, eta) for s, eta in samples]
-    out = {}
-    for name in gates:
-        v = np.concatenate([x[name] for x in values])
-        out[name] = {"mean": float(np.mean(v)), "second_moment": float(np.mean(v * v)),
-                     "frozen_fraction": float(np.mean(v < FROZEN)),
-                     "saturated_fraction": float(np.mean(v > 1 - FROZEN))}
-    return out
+    return {name: gate_summary(np.concatenate([x[name] for x in values])) for name in names}
 
 
 def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, state_index=0, scale=1.0,

@@ -34,8 +34,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from .errors import CellError, ConvergenceError, OutsideTheoryError, ParameterError
-from .functions import sigmoid
-from .numerics.dmft import FROZEN
+from .lyapunov import gate_summary, sigmoid_gates
 from .sample import kernels
 
 BLOCKS = 10           # the measured steps are cut into blocks for standard errors
@@ -116,7 +115,7 @@ class Population:
         self.params = [values[p] for p in cell.params]
         self.ns, self.nf, self.ne = len(cell.states), len(cell.fields), len(cell.etas)
         self.matrix = [f.matrix for f in cell.fields]
-        self.gates = [i for i, (_, e) in enumerate(cell.defines) if isinstance(cell.expand(e), sigmoid)]
+        self.gates = sigmoid_gates(cell)
         m = options.paths
         rng = np.random.default_rng([options.seed, 0])
         self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m)) for _ in cell.xis]).reshape(-1, m)
@@ -302,14 +301,8 @@ def _c_map(pop, opt, m1, s):
 
 
 def _gate_statistics(pop, gates):
-    """Mean, second moment, frozen and saturated fractions of every sigmoid gate over the measured steps."""
+    """gate_summary of every sigmoid gate over the measured steps."""
     if not gates:
         return {}
     values = np.concatenate(gates, axis=1)
-    out = {}
-    for row, i in enumerate(pop.gates):
-        v = values[row]
-        out[pop.cell.defines[i][0].name] = {"mean": float(np.mean(v)), "second_moment": float(np.mean(v * v)),
-                                            "frozen_fraction": float(np.mean(v < FROZEN)),
-                                            "saturated_fraction": float(np.mean(v > 1 - FROZEN))}
-    return out
+    return {pop.cell.defines[i][0].name: gate_summary(values[row]) for row, i in enumerate(pop.gates)}
