@@ -240,6 +240,8 @@ def _q_slope(pop, s, rng_seed):
         if gaps[-1] < FLOOR * gaps[0]:
             break
     gaps = np.array(gaps)
+    if not gaps[0] > 0:                   # a population at the zero state: nothing to perturb coherently
+        return 0.0
     tail = gaps[len(gaps) // 3:]
     if len(tail) < 3:
         return float(np.exp(np.mean(np.diff(np.log(gaps))))) if len(gaps) > 1 else 0.0
