@@ -208,6 +208,9 @@ class Cell:
         return [e for _, e in self.defines] + list(self.updates.values()) + [f.source for f in self.fields]
 
     def _check_fields_are_per_site(self):
+        if not self.fields:
+            raise CellError(f"cell {self.name} has no random coupling U_name[...]: its sites never interact, so "
+                            "there is no network for the theory to describe (every cell needs at least one)")
         per_site = set(self.states) | {d for d, _ in self.defines} | {f.symbol for f in self.fields} | \
             set(self.xis) | set(self.etas)
         for f in self.fields:

@@ -29,6 +29,7 @@ from .errors import ParameterError
 from .numerics.annealed import KacRice
 from .numerics.complexity import field_pencil, index_complexity, log_potential, vanilla_complexity
 from .numerics.edge import equations_problem, site_values
+from .version import versions
 
 BOUND_SITES = 2048      # quasi-Monte Carlo sites of the mean-field law for the log-potential
 QUIESCENT = 1e-12       # Gaussian variances below this: the zero (point-mass) solution
@@ -137,7 +138,6 @@ def complexity(model, index=None, starts=()):
     """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula
     (theory.md sec. 4); with `index` (unstable fractions kappa), also Sigma(kappa) where the cell reduces
     to the vanilla network."""
-    from .model import versions
     cell = model.cell
     values = {p.name: v for p, v in model.values.items()}
     start = time.perf_counter()

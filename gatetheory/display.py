@@ -47,7 +47,7 @@ def table(rows, header=None):
 
 def _block(title, body, note=None):
     """Title line, body and an optional plain-language note, in one div."""
-    parts = [f"<div><p><strong>{title}</strong></p>", body]
+    parts = [f"<div class=\"mathjax_process\"><p><strong>{title}</strong></p>", body]
     if note:
         parts.append(f"<p><em>Note:</em> {html.escape(note)}</p>")
     return "\n".join(parts + ["</div>"])
@@ -80,26 +80,30 @@ def spectrum_note(result):
             f"Their moving state is described by `gatetheory dynamics {result.cell}`.")
 
 
-def dynamics_note(result):
-    """Plain-language advice when the dynamic mean field or its exponent did not converge: what to change."""
+def dynamics_note(result, option=str):
+    """Plain-language advice when the dynamic mean field or its exponent did not converge: which DMFT
+    options to change, named by `option` (keyword names; the command line passes its --flag spelling)."""
+    o = option
     d = result.diagnostics
     opt, dmft, lyap = d.get("options", {}), d["dmft"], d["lyapunov"]
     advice = []
     if not dmft["converged"]:
         if dmft.get("decaying"):
             advice.append(f"the variances were still falling after {dmft['iterations']} iterations (this start "
-                          f"may be collapsing to the quiescent state, or only be slow): raise --iterations (now "
-                          f"{opt.get('iterations')}) to see where it ends, and compare a larger start (--branches)")
+                          f"may be collapsing to the quiescent state, or only be slow): raise {o('iterations')} (now "
+                          f"{opt.get('iterations')}) to see where it ends, and compare a larger start "
+                          f"({o('branches')})")
         else:
             advice.append(f"the variances still drift by {dmft['relative_drift']:.2g} (relative) between the last "
-                          f"two averaging blocks: raise --iterations (now {opt.get('iterations')}); if the drift "
-                          f"is noise, raise --paths (now {opt.get('paths')}); near a transition relaxation is slow, "
-                          f"so also lengthen --burn and --window (now {opt.get('burn')}, {opt.get('window')})")
+                          f"two averaging blocks: raise {o('iterations')} (now {opt.get('iterations')}); if the drift "
+                          f"is noise, raise {o('paths')} (now {opt.get('paths')}); near a transition relaxation is "
+                          f"slow, so also lengthen {o('burn')} and {o('window')} (now {opt.get('burn')}, "
+                          f"{opt.get('window')})")
     if not lyap["converged"]:
         se = lyap.get("standard_error") or 0.0
         advice.append(f"the Lyapunov exponent estimate still moves (drift {lyap.get('drift', float('nan')):.2g} "
-                      f"against 3 x its standard error {se:.2g}): raise --lyapunov-iterations (now "
-                      f"{opt.get('lyapunov_iterations', 'default')}) or --paths")
+                      f"against 3 x its standard error {se:.2g}): raise {o('lyapunov_iterations')} (now "
+                      f"{opt.get('lyapunov_iterations', 'default')}) or {o('paths')}")
     return "; ".join(advice) + "." if advice else None
 
 
@@ -180,7 +184,8 @@ def complexity_html(result):
 
 
 def _dynamics_rows(result):
-    lam = f"{_number(result.lyapunov_max)} &plusmn; {_number(result.lyapunov_standard_error or 0.0)}"
+    se = result.lyapunov_standard_error
+    lam = _number(result.lyapunov_max) + ("" if se is None else f" &plusmn; {_number(se)}")
     rows = [["&lambda;<sub>max</sub>", f"{lam} ({html.escape(result.lyapunov_method)})"],
             ["branch", html.escape(result.branch)], ["chaotic", _number(result.chaotic)]]
     rows += [[_math(f"E[{k}^2]"), _number(v)] for k, v in result.state_second_moments.items()]
@@ -204,6 +209,39 @@ def branches_html(result):
     body = f"<p>{_params(result.small.params)}; bistable: {_number(result.bistable)}</p>" + \
         table(rows, ["quantity", "small start", "large start"])
     return _block(f"Dynamics of {html.escape(result.small.cell)} from two starts", body, " ".join(notes) or None)
+
+
+def _spread(summary):
+    return f"{_number(summary['mean'])} &plusmn; {_number(summary['sd'])}" if summary else "&ndash;"
+
+
+def validation_html(report):
+    """validate()'s report: per width, theory next to the sampled mean +- sd over seeds."""
+    theory = report["theory"]["state_second_moments"]
+    rows = []
+    for n, e in report["sampled"].items():
+        moments = e.get("state_second_moments", {})
+        rows.append([n, f"{e['converged']}/{e['seeds']}"] +
+                    [f"{_number(theory[s])} | {_spread(moments.get(s))}" for s in theory] +
+                    [f"{_number(e['theory_radius'])} | {_spread(e.get('radius'))}",
+                     f"{_number(e['theory_slow_fraction'])} | {_spread(e.get('slow_fraction'))}"])
+    header = ["N", "settled"] + [_math(f"E[{s}^2]") for s in theory] + ["radius", "slow fraction"]
+    return _block(f"Theory | sampled networks: {html.escape(report['cell'])}",
+                  f"<p>{_params(report['params'])}</p>" + table(rows, header), validation_note(report))
+
+
+def validation_note(report):
+    """Plain-language note when the theory's solution does not settle or sampled networks did not."""
+    if report["theory"].get("settles") is False:
+        return ("no mean-field solution settles here, so sampled networks are not expected to come to rest: "
+                "the radii compare fixed points they leave. Their moving state is the dynamic mean field "
+                f"(`gatetheory dynamics {report['cell']}`).")
+    unsettled = [n for n, e in report["sampled"].items() if e["converged"] < e["seeds"]]
+    if unsettled:
+        return (f"some sampled networks found no fixed point (N = {', '.join(unsettled)}): near the edge of "
+                f"stability they relax slowly or not at all; more seeds, or a point further inside the stable "
+                f"region, make the comparison firmer.")
+    return None
 
 
 def model_markdown(model):

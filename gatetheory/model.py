@@ -1,19 +1,18 @@
 """Model(cell, **params): the object layer over derivations and generated solvers."""
 
-import platform
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import __version__
 from .cells import get_cell
 from .derive.meanfield import derive_mean_field
-from .errors import ConvergenceError, ParameterError
+from .errors import ConvergenceError, NoFixedPointError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
-from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
+from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES, MISSING_MASS
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
 from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
 from .threads import single_blas_thread
+from .version import versions
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072
@@ -148,8 +147,13 @@ class Model:
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
+        problem.watch()
         with problem.reusing():                        # moments share blocks with the last map calls
-            roots, base, error = _solutions(problem, pv, starts, base)
+            try:
+                roots, base, error = _solutions(problem, pv, starts, base)
+            except ConvergenceError as exc:            # no fixed point, non-finite integrands: say which
+                raise (problem.refusal() or exc) from None
+            roots, left_out = _with_site_fixed_points(problem, roots, pv, base)
             moments = [problem.moments(r.q, pv, base) for r in roots]
         fine = lambda q: problem.map(q, pv, base)  # noqa: E731
         for r in roots if not lazy or len(roots) > 1 else ():          # lazy: one solution is selected
@@ -177,9 +181,24 @@ class Model:
             cell=self.cell.name, params=self.params, solutions=solutions, selected=selected,
             diagnostics={"quadrature_nodes": base, "quadrature_error": error,
                          "quadrature_converged": error <= QUADRATURE_TOL,
+                         "solutions_without_site_fixed_points": left_out,
                          "selection": "largest settling solution" if settling else
                          "no solution settles (sampled networks keep moving); largest shown",
                          "versions": versions()})
+
+
+def _with_site_fixed_points(problem, roots, pv, base):
+    """The solutions at which (almost) every site has a per-site fixed point (sec. 2: others are
+    solutions of the map over the sites that have one, not fixed points of the network), and how many
+    were left out; NoFixedPointError, naming the fraction of sites without one, when none is left."""
+    if not problem.site_solver:
+        return roots, 0
+    missing = [problem.missing_mass(r.q, pv, base) for r in roots]
+    kept = [r for r, m in zip(roots, missing) if m <= MISSING_MASS]
+    if not kept:
+        raise NoFixedPointError(problem.site_solver.missing_message(min(missing)) +
+                                " at the self-consistent solution" + ("s" if len(roots) > 1 else ""))
+    return kept, len(roots) - len(kept)
 
 
 def _solutions(problem, pv, starts, base):
@@ -265,11 +284,3 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
     return SpectrumResult(cell=model.cell.name, params=model.params, time=model.cell.time, n=n,
                           slow_eps=slow_eps, solution=index, **values)
 
-
-def versions():
-    """Versions recorded with every result."""
-    import mpmath
-    import scipy
-    import sympy
-    return {"gatetheory": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "sympy": sympy.__version__, "mpmath": mpmath.__version__}

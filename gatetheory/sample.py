@@ -136,7 +136,7 @@ class SampledNetwork:
 
     def provenance(self):
         """Cell, width, seed, parameters and library versions recorded with sampled results (theory.md sec. 5)."""
-        from .model import versions
+        from .version import versions
         return {"cell": self.cell.name, "fingerprint": self.cell.fingerprint(), "n": self.n,
                 "seed": self.seed, "params": self.params, "versions": versions()}
 
@@ -300,17 +300,6 @@ class SampledNetwork:
             out.append(np.array([_full(next(values), self.n) for _ in range(rows * cols)])
                        .reshape(rows, cols, self.n))
         return out
-
-    def site_arrays(self, state):
-        """The network's own per-site pencil blocks as SiteArrays (equal weights 1/N), for the
-        spectral solvers on empirical sites instead of the mean-field law (theory.md sec. 3)."""
-        from .numerics.edge import SiteArrays
-
-        blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in self.site_blocks(state)]
-        groups = {}
-        for k, f in enumerate(self.cell.fields):
-            groups.setdefault(f.matrix, []).append(k)
-        return SiteArrays(*blocks, np.full(self.n, 1.0 / self.n), groups)
 
     def jacobian(self, state, eta=None):
         """Dense (ns N x ns N) state-major Jacobian: D_k = U_M (diag Rs_k + sum_{l<k} diag Ru_kl D_l),

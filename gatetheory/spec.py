@@ -1,18 +1,12 @@
-"""Safe reader for cell expressions and TOML cell files: an allow-list parser, no eval."""
+"""Safe reader for cell expressions: an allow-list parser, no eval (cell files: cellfile.py)."""
 
 import ast
 import math
-from pathlib import Path
 
 import sympy as sp
 
 from .errors import CellError, UnsafeExpressionError
 from .functions import ALLOWED_FUNCTIONS
-
-try:
-    import tomllib
-except ModuleNotFoundError:          # Python 3.10: the same parser as the tomli package
-    import tomli as tomllib
 
 MAX_EXPRESSION_LENGTH = 4000
 MAX_DEPTH = 60
@@ -173,48 +167,3 @@ class _Builder:
         if isinstance(node.slice, (ast.Slice, ast.Tuple)):
             raise CellError(f"{self.where}: {node.value.id}[...] takes one per-site expression")
         return coupling(node.value.id)(self.build(node.slice, depth + 1))
-
-
-_TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "description", "bounds"}
-
-
-def read_cell_file(path):
-    """Read a TOML cell file (design.md format) into a Cell, parsing every expression safely."""
-    from .cell import Cell
-
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise CellError(f"cell file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CellError(f"cell file {str(path)!r} is not valid TOML: {exc}") from None
-    return cell_from_mapping(data, source=str(path), cell_class=Cell)
-
-
-def cell_from_mapping(data, source="cell", cell_class=None):
-    """Build a Cell from the parsed TOML mapping, checking every key and type."""
-    if cell_class is None:
-        from .cell import Cell as cell_class
-    unknown = set(data) - _TOP_LEVEL_KEYS
-    if unknown:
-        raise CellError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL_KEYS)}")
-    for key in ("name", "time", "states", "update"):
-        if key not in data:
-            raise CellError(f"{source}: missing required key {key!r}")
-    for key in ("params", "define", "update", "bounds"):
-        if key in data and not isinstance(data[key], dict):
-            raise CellError(f"{source}: [{key}] must be a table")
-    if not isinstance(data["states"], list) or not all(isinstance(s, str) for s in data["states"]):
-        raise CellError(f"{source}: states must be a list of names")
-    return cell_class(
-        name=data["name"],
-        time=data["time"],
-        states=data["states"],
-        params=data.get("params", {}),
-        define=data.get("define", {}),
-        update=data["update"],
-        description=data.get("description", ""),
-        bounds=data.get("bounds", {}),
-    )

@@ -1,20 +1,19 @@
 """Every document that the package, the validation scripts and the README cite is in the repository,
-and every cited section or anchor exists in it (docs/theory.md sec. 3, docs/reference/anchors.md B3)."""
+and every cited section or anchor exists in it (theory.md sec. 3 is docs/theory.md's heading
+'## 3. ...', reference/anchors.md B3 is docs/reference/anchors.md's '### B3. ...'). The grammar is
+docs/_ext/citations.py's, which the documentation site uses to link the citations."""
 
 import re
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs"
+sys.path.insert(0, str(REPO / "docs" / "_ext"))
+from citations import CITATION, DOCS, headings, resolve  # noqa: E402
+
 SOURCES = sorted([*(REPO / "gatetheory").rglob("*.py"), *(REPO / "gatetheory").rglob("*.toml"),
                   *(REPO / "validation").rglob("*.py"), REPO / "README.md"])
 THEORY_PAGES = sorted((DOCS / "reference").glob("*.md")) + [DOCS / "theory.md", DOCS / "design.md"]
-# where a cited name is looked up: the docs (theory.md, reference/anchors.md), the repository root
-# (validation/results/report.md), the validation results (files a script writes and names), the citing file's folder
-BASES = (DOCS, REPO, REPO / "validation" / "results")
-
-LABEL = r"[A-Z]\d+|\d+(?:\.\d+)*(?:-\d+(?:\.\d+)*)?"
-CITATION = re.compile(rf"(?<![\w/.{{}}<>\[\]*-])([\w-][\w./-]*\.md)\b(?:,?\s+(?:(?:secs?|sections?)\.?\s+)?({LABEL})\b)?")
 BARE_SECTION = re.compile(r"\b(?:secs?|sections?)\.?\s+\d")
 BARE_ANCHOR = re.compile(r"\banchors\s+[A-Z]\d")
 
@@ -25,31 +24,9 @@ def _text(path):
     return re.sub(r"\s*\n\s*(?:#\s*)?", " ", path.read_text())
 
 
-def _resolve(name, source):
-    for base in (*BASES, source.parent):
-        if (base / name).is_file():
-            return base / name
-    return None
-
-
-def _heading_labels(document):
-    """Section numbers and anchor labels of a Markdown document's headings: '## 3. Jacobian' -> 3,
-    '### 5.2 Kac-Rice' -> 5.2, '### B3. Noise-driven' -> B3 (any capital letter)."""
-    labels = set()
-    for line in document.read_text().splitlines():
-        m = re.match(r"#+\s+([A-Z]?\d+(?:\.\d+)*)\.?\s", line)
-        if m:
-            labels.add(m.group(1))
-    return labels
-
-
 def citations(sources=SOURCES):
     """(source, cited name, section label or None) for every .md name in the sources."""
-    out = []
-    for path in sources:
-        for m in CITATION.finditer(_text(path)):
-            out.append((path, m.group(1), m.group(2)))
-    return out
+    return [(path, m.group(1), m.group(3)) for path in sources for m in CITATION.finditer(_text(path))]
 
 
 def test_sources_cite_documents():
@@ -60,17 +37,17 @@ def test_sources_cite_documents():
 def test_every_cited_document_exists():
     """Cited by the code, the scripts, the README, or by one theory page of another."""
     missing = sorted({f"{path.relative_to(REPO)}: {name}" for path, name, _ in citations(SOURCES + THEORY_PAGES)
-                      if _resolve(name, path) is None})
+                      if resolve(name, path) is None})
     assert not missing, "cited documents not in the repository:\n" + "\n".join(missing)
 
 
 def test_every_cited_section_exists():
     missing = []
     for path, name, label in citations():
-        document = _resolve(name, path)
-        if label is None or document is None or document.suffix != ".md":
+        document = resolve(name, path)
+        if label is None or document is None:
             continue
-        known = _heading_labels(document)
+        known = headings(document)
         for part in label.split("-"):
             if part not in known:
                 missing.append(f"{path.relative_to(REPO)}: {name} {label} (no heading {part!r})")
@@ -84,7 +61,6 @@ def test_sections_name_their_document():
         text = _text(path)
         for pattern in (BARE_SECTION, BARE_ANCHOR):
             for m in pattern.finditer(text):
-                before = text[max(0, m.start() - 40):m.start()]
-                if not re.search(r"\.md,?\s*$", before):
+                if not re.search(r"\.md,?\s*$", text[max(0, m.start() - 40):m.start()]):
                     bare.append(f"{path.relative_to(REPO)}: ...{text[max(0, m.start() - 30):m.end() + 10]}...")
     assert not bare, "section citations without a document:\n" + "\n".join(bare)

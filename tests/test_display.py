@@ -72,10 +72,11 @@ def test_spectrum_shows_radii_and_its_picture(gru):
     import matplotlib.pyplot as plt
 
     result = gru.spectrum(n=300)
+    before = plt.get_fignums()
     page = result._repr_html_()
     assert f"{result.radius:.6g}" in page and f"{result.radius_bulk:.6g}" in page
     assert _png(page).startswith(b"\x89PNG")
-    assert plt.get_fignums() == []                  # the picture leaves no pyplot figure behind
+    assert plt.get_fignums() == before              # the picture leaves no pyplot figure behind
     assert spectrum_note(result) is None
 
 
@@ -92,7 +93,7 @@ def test_unconverged_dynamics_advises_what_to_change(chaotic):
     result = chaotic.dynamics(paths=256, window=32, burn=16, iterations=3, lyapunov_iterations=2)
     assert not result.converged
     note = dynamics_note(result)
-    assert "--iterations (now 3)" in note
+    assert "raise iterations (now 3)" in note
     page = result._repr_html_()
     assert "Note:" in page and "branch" in page and f"{result.lyapunov_max:.6g}" in page
 
@@ -111,3 +112,15 @@ def test_branches_side_by_side(chaotic):
     page = both._repr_html_()
     assert "small start" in page and "large start" in page and "bistable" in page
     assert f"{both.large.lyapunov_max:.6g}" in page
+
+
+def test_validation_report_is_a_dict_with_a_table(gru):
+    import json
+
+    from gatetheory.validate import validate
+
+    report = validate(gru, sizes=[80], seeds=2)
+    assert json.loads(json.dumps(report))["cell"] == "gru"            # still plain JSON
+    page = report._repr_html_()
+    e = report["sampled"]["80"]
+    assert f"{e['theory_radius']:.6g} | {e['radius']['mean']:.6g}" in page and f"{e['converged']}/2" in page

@@ -14,7 +14,7 @@ from gatetheory.errors import CellError, OutsideTheoryError, ParameterError
 from gatetheory.lyapunov import sample_dynamics
 from gatetheory.model import Model
 from gatetheory.sample import SampledNetwork
-from gatetheory.spec import cell_from_mapping
+from gatetheory.cellfile import cell_from_mapping
 
 GRU_WITHOUT_INPUTS = {   # the built-in GRU as it was before inputs (theory.md sec. 1)
     "name": "gru_autonomous", "time": "discrete", "states": ["h"],

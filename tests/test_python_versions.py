@@ -10,15 +10,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_cell_files_read_without_tomllib():
-    """With tomllib missing (as on 3.10), spec.py falls back to tomli: simulated in a fresh interpreter
+    """With tomllib missing (as on 3.10), cellfile.py falls back to tomli: simulated in a fresh interpreter
     by hiding tomllib and standing the stdlib parser in for the tomli package (same API)."""
     code = textwrap.dedent(f"""
         import sys, tomllib
         sys.modules["tomli"] = tomllib
         sys.modules["tomllib"] = None              # import tomllib now raises ModuleNotFoundError
-        import gatetheory.spec as spec
-        assert spec.tomllib is tomllib
-        cell = spec.read_cell_file({str(REPO / "examples" / "two_gate.toml")!r})
+        import gatetheory.cellfile as cellfile
+        assert cellfile.tomllib is tomllib
+        cell = cellfile.read_cell_file({str(REPO / "examples" / "two_gate.toml")!r})
         print(cell.name, len(cell.states))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
@@ -31,8 +31,8 @@ def test_fallback_is_taken_only_without_tomllib():
     code = textwrap.dedent("""
         import sys
         sys.modules["tomli"] = None                # tomli absent: 3.11 must not need it
-        import gatetheory.spec as spec, tomllib
-        assert spec.tomllib is tomllib
+        import gatetheory.cellfile as cellfile, tomllib
+        assert cellfile.tomllib is tomllib
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr

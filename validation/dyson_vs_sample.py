@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from gatetheory.numerics.dyson import density, mass_inside_circle  # noqa: E402
+from gatetheory.numerics.edge import network_site_arrays  # noqa: E402
 from gatetheory.sample import SampledNetwork  # noqa: E402
 from gatetheory.serialise import jsonable  # noqa: E402
 from validation.density_vs_sample import distances, law as cell_law, theory_cdf  # noqa: E402
@@ -60,7 +61,7 @@ def sample(n, seed, cache=None):
         key = f"eig_{az:g}"
         if key not in stored:
             stored[key] = net.eigenvalues(stored["state"])
-        out[az] = {"eig": stored[key], "sites": net.site_arrays(stored["state"])}
+        out[az] = {"eig": stored[key], "sites": network_site_arrays(net, stored["state"])}
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **stored)

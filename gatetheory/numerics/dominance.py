@@ -100,7 +100,7 @@ def bulk_below(sites, level, shift, excess, continuous):
     most BELOW_SPACING times their distance to the poles, out to `far_distance`), hence inside it
     (maximum principle). Needs real poles (the region is then pole-free); False otherwise."""
     reach = _pole_reach(sites, BELOW_LEVEL)
-    if reach is None:
+    if reach is None or not shift > 0:         # (no band to show empty: Rider's shift vanishes below N ~ 170)
         return False
     expansion, far, lo, hi = reach
     h, edge, c = 0.9 * shift, level - shift - excess, BELOW_SPACING

@@ -136,7 +136,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
     `known`: F at q0, when already evaluated (chord steps then start at once). Returns the
     converged rows' q, max |F|, F and Jacobian (rows whose F turns non-finite or stops falling
     are dropped)."""
-    q0 = np.atleast_2d(np.asarray(q0, float))
+    q0 = np.asarray(q0, float).reshape(-1, len(diagonal))      # (no starts: (0, n))
     k, n = q0.shape
     chord = jacobians is not None
     lower = [0.0 if d else -math.inf for d in diagonal]
