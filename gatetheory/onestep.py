@@ -36,6 +36,7 @@ from scipy.special import ndtri
 from .errors import CellError, ConvergenceError, OutsideTheoryError, ParameterError
 from .lyapunov import gate_summary, sigmoid_gates
 from .sample import kernels
+from .version import versions
 
 BLOCKS = 10           # the measured steps are cut into blocks for standard errors
 PERTURBATION = 1e-4   # relative size of the coherent perturbation that measures chi_q
@@ -251,8 +252,6 @@ def _q_slope(pop, s, rng_seed):
 def annealed_maps(model, **options):
     """The annealed one-step maps of `model` (module doc): Q*, chi_q, m1 and lambda = 1/2 ln m1, c* and
     chi_c at input correlation rho_in, time scales and gate statistics."""
-    from .model import versions
-
     known = set(OneStepOptions.__dataclass_fields__)
     unknown = sorted(set(options) - known)
     if unknown:
