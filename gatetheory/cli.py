@@ -1,4 +1,4 @@
-"""Command line: gatetheory cells | derive | meanfield | spectrum | dynamics | validate | complexity | phase."""
+"""Command line: gatetheory cells | derive | meanfield | spectrum | dynamics | critical | validate | complexity | phase."""
 
 import argparse
 import os
@@ -103,6 +103,8 @@ def _cmd_dynamics(args):
                                      iterations=args.iterations, seed=args.seed, init=args.init,
                                      lyapunov_iterations=args.lyapunov_iterations).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
+    if args.method != "tied":
+        return _annealed(args, model, options)
     if args.branches:
         try:
             small, large = (float(v) for v in args.branches.split(","))
@@ -136,6 +138,51 @@ def _note(text):
 def _flag(name):
     """A keyword option's command-line spelling: lyapunov_iterations -> --lyapunov-iterations."""
     return "--" + name.replace("_", "-")
+
+
+def _annealed(args, model, options):
+    """`dynamics --method annealed|both`: the one-step maps, alone or beside the tied-weight DMFT."""
+    from .dynamics import dynamics
+
+    annealed = model.annealed_maps(rho_in=args.rho_in, **({"seed": args.seed} if args.seed is not None else {}))
+    tied = dynamics(model, **options) if args.method == "both" else None
+    if args.json:
+        out = annealed.to_dict() if tied is None else {
+            "tied": tied.to_dict(), "annealed": annealed.to_dict(),
+            "lyapunov_max": {"tied": tied.lyapunov_max, "annealed": annealed.lyapunov_max}}
+        print(json.dumps(out, indent=2))
+        return
+    if tied is not None:
+        print("tied:     " + _dynamics_line(tied))
+    moments = ", ".join(f"E[{k}^2] = {v:.5g}" for k, v in annealed.state_second_moments.items())
+    scales = ", ".join(f"xi_{k} = {'-' if v is None else f'{v:.4g}'}" for k, v in annealed.time_scales.items())
+    print(f"{'annealed: ' if tied is not None else ''}cell {annealed.cell}: lambda_max = {annealed.lyapunov_max:.5f} "
+          f"(annealed one-step maps); m1 = {annealed.mean_squared_singular_value:.5g}; {moments}; "
+          f"c* = {', '.join(f'{v:.4g}' for v in annealed.c_star.values())} (rho_in = {annealed.rho_in:g}); {scales}")
+
+
+def _cmd_critical(args):
+    from .critical import critical
+
+    name, sep, value = args.target.partition("=")
+    interval = None
+    try:
+        target = float(value)
+        if args.range:
+            interval = tuple(float(v) for v in args.range.split(":"))
+    except ValueError:
+        raise ParameterError(f"--target expects QUANTITY=VALUE and --range LO:HI, got {args.target!r}, "
+                             f"{args.range!r}") from None
+    if not sep or not name or (interval is not None and len(interval) != 2):
+        raise ParameterError(f"--target expects QUANTITY=VALUE and --range LO:HI, got {args.target!r}, {args.range!r}")
+    result = critical(args.cell, args.vary, name.strip(), target, parse_sets(args.set), interval, args.points,
+                      n=args.n)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    print(f"cell {result.cell}: {result.vary} = {result.value:.6g} +- {result.uncertainty:.2g} gives "
+          f"{result.quantity} = {result.achieved:.6g} (target {result.target:g}; {result.method}); "
+          f"crossings in {', '.join(f'[{a:.4g}, {b:.4g}]' for a, b in result.crossings)}")
 
 
 def _dynamics_line(result):
@@ -367,6 +414,18 @@ def build_parser():
                        "cell's time kind by gatetheory.dynamics; --json reports the values used)")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
+    p.add_argument("--method", choices=("tied", "annealed", "both"), default="tied",
+                   help="tied weights (dynamic mean field, default), the annealed one-step maps of Chen et al. 2018 "
+                        "/ Gilboa et al. 2019 (weights redrawn every step), or both side by side")
+    p.add_argument("--rho-in", type=float, default=1.0, help="input correlation of the annealed c-map's replicas")
+    p = _cell_command(sub, "critical", "the value of one parameter on the critical surface (e.g. radius=1)")
+    p.add_argument("--vary", required=True, metavar="NAME", help="the parameter solved for")
+    p.add_argument("--target", required=True, metavar="QUANTITY=VALUE", help="radius, radius_bulk, slow_fraction, "
+                   "lyapunov_max, relaxation_time_<state>, annealed_lyapunov, m1, xi_grad, xi_q, xi_c")
+    p.add_argument("--range", metavar="LO:HI", help="the parameter's search range (default: its value +- 5 "
+                   "max(1, |value|) within the cell's bounds)")
+    p.add_argument("--points", type=int, help="grid points of the scan for crossings")
+    p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
     p = _cell_command(sub, "validate", "theory against sampled networks of the same cell")
     p.add_argument("--sizes", default="500,1000", help="comma-separated network widths")
     p.add_argument("--seeds", type=int, default=3, help="sampled networks (coupling seeds 0, 1, ...) per width")
@@ -392,7 +451,7 @@ def build_parser():
 
 
 COMMANDS = {"cells": _cmd_cells, "derive": _cmd_derive, "meanfield": _cmd_meanfield, "spectrum": _cmd_spectrum,
-            "dynamics": _cmd_dynamics, "validate": _cmd_validate,
+            "dynamics": _cmd_dynamics, "critical": _cmd_critical, "validate": _cmd_validate,
             "complexity": _cmd_complexity, "phase": _cmd_phase}
 
 

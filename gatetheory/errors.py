@@ -25,6 +25,10 @@ class NoFixedPointError(ConvergenceError):
     """No fixed point exists (e.g. a fraction of sites has no per-site solution, or the state runs away)."""
 
 
+class NoCrossingError(ConvergenceError):
+    """A quantity never reaches the target value over the searched parameter range (gatetheory.critical)."""
+
+
 class NonFiniteError(ConvergenceError):
     """A computed quantity came out infinite or NaN; the message names the quantity."""
 

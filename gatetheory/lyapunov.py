@@ -3,8 +3,15 @@
 Benettin / QR: k tangent vectors are propagated with the exact Jacobian-vector product of the
 cell's pencil blocks (sample.SampledNetwork) and re-orthonormalised every `renorm` steps;
 lambda_i = mean log R_ii per unit time (per step in discrete time). Seeds are separate: the
-couplings come from net.seed, the initial state from stream [seed, 1, state_index] and the
-tangent basis from stream [seed, 2, tangent_seed].
+couplings come from net.seed, the initial state from stream [seed, 1, state_index], the
+tangent basis from stream [seed, 2, tangent_seed] and the inputs of a driven network from stream
+[seed, 3, input_index].
+
+Driven networks (design.md "Inputs"): the exponents are conditional on the input. The trajectory
+and its tangent vectors see the same input sequence eta(t): v' = J(s, eta) v in discrete time; in
+continuous time (s, v) advance together by the stochastic Heun scheme with eta = dW / dt held over
+the step (sample.py module doc), so the tangent is the linearisation of the very scheme the state
+follows.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -12,9 +19,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import ConvergenceError, ParameterError
-from .numerics.dmft import cross_correlation, relaxation_times
+from .functions import sigmoid
+from .numerics.dmft import FROZEN, cross_correlation, relaxation_times
 
 BLOCKS = 10   # the measured run is cut into this many blocks for the standard error
+GATE_SAMPLES = 64   # times along the measured run at which gate values are collected
 
 
 @dataclass
@@ -29,6 +38,7 @@ class SampledDynamics:
     integral_time: dict
     correlations: dict = field(repr=False, default_factory=dict)
     time_step: float = 1.0
+    gate_statistics: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
 
     @property
@@ -59,16 +69,20 @@ def _check_run(net, steps, t, dt, burn, k, renorm):
     return int(round(t / dt)), int(round(burn / dt)), float(dt)
 
 
-def _advance(net, state, basis, dt):
-    """One step of the state and its tangent vectors: the map (discrete) or RK4 of (F, J v) (continuous)."""
+def _advance(net, state, basis, dt, eta=None):
+    """One step of the state and its tangent vectors at input eta: the map (discrete), RK4 of (F, J v)
+    (continuous) or, for a driven continuous network, the stochastic Heun scheme of (F, J v)."""
     if net.cell.time == "discrete":
-        blocks = net.site_blocks(state)
-        return net.step(state), np.array([net._jvp(blocks, v) for v in basis])
+        blocks = net.site_blocks(state, eta)
+        return net.step(state, eta), np.array([net._jvp(blocks, v) for v in basis])
 
     def rates(s, vs):
-        blocks = net.site_blocks(s)
-        return net.flow(s), np.array([net._jvp(blocks, v) for v in vs])
+        blocks = net.site_blocks(s, eta)
+        return net.flow(s, eta), np.array([net._jvp(blocks, v) for v in vs])
     k1 = rates(state, basis)
+    if net.driven:
+        k2 = rates(state + dt * k1[0], basis + dt * k1[1])
+        return state + 0.5 * dt * (k1[0] + k2[0]), basis + 0.5 * dt * (k1[1] + k2[1])
     k2 = rates(state + 0.5 * dt * k1[0], basis + 0.5 * dt * k1[1])
     k3 = rates(state + 0.5 * dt * k2[0], basis + 0.5 * dt * k2[1])
     k4 = rates(state + dt * k3[0], basis + dt * k3[1])
@@ -83,13 +97,38 @@ def _orthonormalise(basis):
     return q.T.reshape(basis.shape), np.log(np.abs(np.diag(r)))
 
 
+def sigmoid_gates(cell):
+    """Indices of the definitions that are sigmoid gates."""
+    return [i for i, (_, e) in enumerate(cell.defines) if isinstance(cell.expand(e), sigmoid)]
+
+
+def gate_summary(values):
+    """Mean, second moment and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of gate values
+    (the DMFT's gate statistics, numerics/dmft.py)."""
+    return {"mean": float(np.mean(values)), "second_moment": float(np.mean(values * values)),
+            "frozen_fraction": float(np.mean(values < FROZEN)),
+            "saturated_fraction": float(np.mean(values > 1 - FROZEN))}
+
+
+def _gate_statistics(net, samples):
+    """gate_summary of every sigmoid gate over the sampled (state, eta) pairs."""
+    names = [net.cell.defines[i][0].name for i in sigmoid_gates(net.cell)]
+    if not names or not samples:
+        return {}
+    values = [net.site_values(s, eta) for s, eta in samples]
+    return {name: gate_summary(np.concatenate([x[name] for x in values])) for name in names}
+
+
 def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, state_index=0, scale=1.0,
-                    tangent_seed=0, max_lag=None):
+                    tangent_seed=0, max_lag=None, input_index=0, untied=False):
     """Benettin QR exponents and trajectory statistics of a sampled network (module doc).
 
     Discrete time: `steps` measured steps after `burn` steps (default steps // 4); continuous time:
-    time `t` after `burn` time units (default t / 4), RK4 with step dt. Correlations are
-    <s_i(t + tau) s_i(t)> over sites and times up to max_lag (default half the measured run)."""
+    time `t` after `burn` time units (default t / 4), RK4 with step dt (stochastic Heun when driven).
+    A driven network reads input stream `input_index`, shared by the state and its tangents
+    (conditional exponents). untied=True redraws the couplings every step (stream [seed, 6]; state and
+    tangents see the same draw): the setting of the annealed one-step maps. Correlations are <s_i(t + tau) s_i(t)> over sites and times up to
+    max_lag (default half the measured run); gate statistics at GATE_SAMPLES times."""
     if burn is None:
         length = steps if net.cell.time == "discrete" else t
         burn = length / 4 if length is not None else 0
@@ -97,13 +136,19 @@ def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, s
     state = net.initial_state(scale, state_index)
     basis, _ = _orthonormalise(np.random.default_rng([net.seed, 2, int(tangent_seed)])
                                .standard_normal((k, net.ns, net.n)))
-    for _ in range(n_burn):   # the tangent basis aligns with the leading directions during burn-in
-        state, basis = _advance(net, state, basis, h)
+    etas = net.inputs(input_index, n_burn + n_steps, h)
+    draws = np.random.default_rng([net.seed, 6])
+    step_net = (lambda: net.redrawn(draws)) if untied else (lambda: net)   # noqa: E731
+    for _, eta in zip(range(n_burn), etas):   # the tangent basis aligns with the leading directions
+        state, basis = _advance(step_net(), state, basis, h, eta)
         basis, _ = _orthonormalise(basis)
-    logs, path = [], np.empty((net.ns, net.n, n_steps))
-    for n in range(n_steps):
+    logs, path, gate_samples = [], np.empty((net.ns, net.n, n_steps)), []
+    every = max(1, n_steps // GATE_SAMPLES)
+    for n, eta in zip(range(n_steps), etas):
         path[:, :, n] = state
-        state, basis = _advance(net, state, basis, h)
+        if n % every == 0:      # untied: gates read the network's own couplings, as independent of the
+            gate_samples.append((state, eta))          # state as each step's fresh draw (same statistics)
+        state, basis = _advance(step_net(), state, basis, h, eta)
         if not np.all(np.isfinite(state)):
             raise ConvergenceError(f"{net.cell.name} (N={net.n}, seed={net.seed}): state became non-finite")
         if (n + 1) % renorm == 0:
@@ -123,10 +168,11 @@ def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, s
         tau_e[s.name], tau_int[s.name] = relaxation_times(corrs[s.name], h)
     prov = net.provenance()
     prov.update(state_index=state_index, tangent_seed=tangent_seed, scale=scale, steps=n_steps, burn=n_burn,
-                dt=h, renorm=renorm)
+                dt=h, renorm=renorm, driven=net.driven, input_index=input_index if net.driven else None,
+                untied=untied)
     return SampledDynamics([float(exps[j]) for j in order], [float(se[j]) for j in order],
                            "per step" if net.cell.time == "discrete" else "per unit time", moments, tau_e,
-                           tau_int, corrs, h, prov)
+                           tau_int, corrs, h, _gate_statistics(net, gate_samples), prov)
 
 
 def lyapunov_spectrum(net, k, **options):

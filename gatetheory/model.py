@@ -129,6 +129,13 @@ class Model:
         return dynamics(self, **options)
 
     @single_blas_thread
+    def annealed_maps(self, **options):
+        """The annealed one-step maps of Chen et al. 2018 / Gilboa et al. 2019 (weights redrawn every step:
+        q-map, c-map, time scales, m1), to set beside dynamics()'s tied-weight answer (gatetheory.onestep)."""
+        from .onestep import annealed_maps
+        return annealed_maps(self, **options)
+
+    @single_blas_thread
     def mean_field(self, starts=None, base=BASE_NODES, lazy=False):
         """Every solution of the static mean-field equations, with residual and stability (theory.md sec. 2).
 

@@ -8,9 +8,18 @@ Disorder. Couplings (one N x N matrix per matrix name, iid N(0, 1/N), in `cell.m
 order) and then the quenched normals (one N-vector per xi, in `cell.xis` order) are drawn from
 `numpy.random.default_rng(seed)`; initial states come from an independent stream
 `default_rng([seed, 1, index])`, so the couplings do not depend on how a network is started.
+
+Inputs (design.md "Inputs"). A network is driven when an input noise eta enters its equations at
+its parameters (e.g. sigma_x > 0). Its map then reads eta, an array (n_eta, N) in `cell.etas` order:
+s' = F(s, U s, xi, eta) with a fresh standard normal eta every step, drawn from the input stream
+`default_rng([seed, 3, index])` (independent of the couplings and of the start). In continuous time
+eta is white noise: ds = F0 dt + G dW, integrated by the stochastic Heun scheme (Stratonovich, the
+white-noise limit of smooth inputs; for additive noise, as in every built-in, the same as Ito),
+with eta = dW / dt held over a step.
 """
 
 import copy
+import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,14 +47,16 @@ def _matvec(matrix, vector):
 
 
 class _Kernels:
-    """Compiled per-site functions of one cell: field sources, update F, Jacobian blocks, definitions."""
+    """Compiled per-site functions of one cell: field sources, update F, Jacobian blocks, definitions;
+    of the autonomous cell, or with inputs=True reading the input noises eta as the last arguments."""
 
-    def __init__(self, cell):
-        self.args = [*cell.states, *(f.symbol for f in cell.fields), *cell.xis, *cell.params]
-        self.sources = [compile_expressions([s], self.args) for s in cell.field_sources()]
-        self.update = compile_expressions(cell.flow(), self.args)
-        self.defines = compile_expressions([cell.expand(e) for _, e in cell.defines], self.args)
-        blocks = jacobian_blocks(cell)
+    def __init__(self, cell, inputs=False):
+        self.args = [*cell.states, *(f.symbol for f in cell.fields), *cell.xis, *cell.params,
+                     *(cell.etas if inputs else ())]
+        self.sources = [compile_expressions([s], self.args) for s in cell.field_sources(inputs)]
+        self.update = compile_expressions(cell.flow(inputs=inputs), self.args)
+        self.defines = compile_expressions([cell.expand(e, inputs) for _, e in cell.defines], self.args)
+        blocks = jacobian_blocks(cell, inputs)
         self.blocks = compile_expressions(blocks.entries(), self.args)
         self.shapes = [m.shape for m in blocks.matrices()]
         self.nonzero = [np.array([[m[r, c] != 0 for c in range(m.cols)] for r in range(m.rows)],
@@ -55,11 +66,11 @@ class _Kernels:
                             "fields must be nested in order")
 
 
-def kernels(cell):
-    """Compiled kernels of a cell, built once per definition and argument order."""
-    key = (cell.fingerprint(), tuple(p.name for p in cell.params), tuple(x.name for x in cell.xis))
+def kernels(cell, inputs=False):
+    """Compiled kernels of a cell (with inputs=True: reading eta), built once per definition and argument order."""
+    key = (cell.fingerprint(), tuple(p.name for p in cell.params), tuple(x.name for x in cell.xis), bool(inputs))
     if key not in _kernel_cache:
-        _kernel_cache[key] = _Kernels(cell)
+        _kernel_cache[key] = _Kernels(cell, inputs)
     return _kernel_cache[key]
 
 
@@ -87,7 +98,7 @@ class SampledNetwork:
         check_memory(8 * self.n ** 2 * len(self.cell.matrices),
                      f"a sampled network of width {self.n} ({len(self.cell.matrices)} coupling matrices)")
         self.values = self.cell.resolve_params(params)
-        self._k = kernels(self.cell)
+        self._use_kernels()
         rng = np.random.default_rng(self.seed)
         scale = 1.0 / np.sqrt(self.n)
         self.couplings = {m: scale * rng.standard_normal((self.n, self.n)) for m in self.cell.matrices}
@@ -109,7 +120,22 @@ class SampledNetwork:
         other = copy.copy(self)
         other.values = self.cell.resolve_params({**self.params, **params})
         other._fixed_args = [*self.xi.values(), *(other.values[p] for p in self.cell.params)]
+        other._use_kernels()
         return other
+
+    def redrawn(self, rng):
+        """The same network with fresh couplings U_M ~ N(0, 1/N) from `rng` (xi, parameters and inputs kept):
+        weights redrawn every step are the setting of the annealed one-step maps (gatetheory.onestep)."""
+        other = copy.copy(self)
+        scale = 1.0 / np.sqrt(self.n)
+        other.couplings = {m: scale * rng.standard_normal((self.n, self.n)) for m in self.cell.matrices}
+        other._field_matrix = [other.couplings[f.matrix] for f in self.cell.fields]
+        return other
+
+    def _use_kernels(self):
+        """The autonomous kernels, or those reading eta when an input drives the network at its parameters."""
+        self.driven = bool(self.cell.driving_inputs(self.values))
+        self._k = kernels(self.cell, self.driven)
 
     def provenance(self):
         """Cell, width, seed, parameters and library versions recorded with sampled results (theory.md sec. 5)."""
@@ -131,33 +157,61 @@ class SampledNetwork:
         rng = np.random.default_rng([self.seed, 1, int(index)])
         return scale * rng.standard_normal((self.ns, self.n))
 
-    # -- the network map ----------------------------------------------------------------------
-    def _args(self, state, fields):
-        return [*state, *fields, *self._fixed_args]
+    # -- inputs -------------------------------------------------------------------------------
+    @property
+    def n_inputs(self):
+        return len(self.cell.etas)
 
-    def fields(self, state):
+    def input_stream(self, index=0):
+        """The reproducible input stream [seed, 3, index]: a Generator for `draw_inputs` (module doc)."""
+        return np.random.default_rng([self.seed, 3, int(index)])
+
+    def draw_inputs(self, stream, steps, dt=1.0):
+        """eta for `steps` steps, shape (steps, n_eta, N): standard normals, divided by sqrt(dt) in
+        continuous time (white noise held over a step: eta dt = dW)."""
+        scale = 1.0 if self.cell.time == "discrete" else 1.0 / np.sqrt(dt)
+        return scale * stream.standard_normal((int(steps), self.n_inputs, self.n))
+
+    def _check_eta(self, eta):
+        """eta as an (n_eta, N) array (None: zero input); only a driven network reads it."""
+        if eta is None or not self.driven:
+            return None
+        eta = np.asarray(eta, dtype=float)
+        if eta.shape != (self.n_inputs, self.n):
+            raise ParameterError(f"input eta must have shape ({self.n_inputs}, {self.n}) (inputs "
+                                 f"{', '.join(e.name for e in self.cell.etas)} x sites), got {eta.shape}")
+        return eta
+
+    # -- the network map ----------------------------------------------------------------------
+    def _args(self, state, fields, eta=None):
+        if not self.driven:
+            return [*state, *fields, *self._fixed_args]
+        return [*state, *fields, *self._fixed_args, *(np.zeros((self.n_inputs, self.n)) if eta is None else eta)]
+
+    def fields(self, state, eta=None):
         """Pre-activations u_k = U_M @ source_k(sites) in field order, each (N,) (theory.md sec. 1)."""
-        state = self._check_state(state)
+        state, eta = self._check_state(state), self._check_eta(eta)
         u = [0.0] * len(self.cell.fields)  # a source only reads earlier fields
         for k, (source, matrix) in enumerate(zip(self._k.sources, self._field_matrix)):
-            u[k] = _matvec(matrix, _full(source(*self._args(state, u))[0], self.n))
+            u[k] = _matvec(matrix, _full(source(*self._args(state, u, eta))[0], self.n))
         return u
 
-    def _update(self, state):
-        """F(s, u, xi) at every site, shape (ns, N): s' = F (discrete) or ds/dt = F (continuous)."""
-        state = self._check_state(state)
-        values = self._k.update(*self._args(state, self.fields(state)))
+    def _update(self, state, eta=None):
+        """F(s, u, xi, eta) at every site, shape (ns, N): s' = F (discrete) or ds/dt = F (continuous)."""
+        state, eta = self._check_state(state), self._check_eta(eta)
+        values = self._k.update(*self._args(state, self.fields(state, eta), eta))
         return np.array([_full(v, self.n) for v in values])
 
-    def step(self, state):
-        """One step of the discrete map s' = F(s, U s, xi) (theory.md sec. 1)."""
+    def step(self, state, eta=None):
+        """One step of the discrete map s' = F(s, U s, xi, eta) (theory.md sec. 1); eta (n_eta, N) is
+        the input of this step (None: zero input)."""
         self._require_time("discrete", "step")
-        return self._update(state)
+        return self._update(state, eta)
 
-    def flow(self, state):
-        """The vector field ds/dt = F(s, U s, xi) of a continuous-time cell (theory.md sec. 1)."""
+    def flow(self, state, eta=None):
+        """The vector field ds/dt = F(s, U s, xi, eta) of a continuous-time cell (theory.md sec. 1)."""
         self._require_time("continuous", "flow")
-        return self._update(state)
+        return self._update(state, eta)
 
     def _require_time(self, time, what):
         if self.cell.time != time:
@@ -179,17 +233,26 @@ class SampledNetwork:
         k4 = self._update(state + dt * k3)
         return state + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    def run(self, steps=None, t=None, dt=0.05, state=None, record=False):
-        """Iterate the map `steps` times (discrete) or integrate for time t with RK4 (continuous).
+    def _heun(self, state, dt, eta):
+        """One stochastic Heun step of ds = F0 dt + G dW with eta = dW / dt: predictor s + dt F(s, eta),
+        corrector the mean of the two slopes (strong order 1, weak order 2 for additive noise)."""
+        k1 = self._update(state, eta)
+        return state + 0.5 * dt * (k1 + self._update(state + dt * k1, eta))
+
+    def run(self, steps=None, t=None, dt=0.05, state=None, record=False, inputs=0):
+        """Iterate the map `steps` times (discrete) or integrate for time t (continuous: RK4, or the
+        stochastic Heun scheme when driven).
 
         Starts from `state` (default `initial_state()`); returns the final state, or with
-        record=True the array of visited states, shape (n_steps + 1, ns, N).
+        record=True the array of visited states, shape (n_steps + 1, ns, N). A driven network reads
+        `inputs`: the index of an input stream (module doc), or an array (n_steps, n_eta, N) of eta.
         """
         state = self.initial_state() if state is None else self._check_state(state)
         n_steps, advance = self._stepper(steps, t, dt)
+        etas = self.inputs(inputs, n_steps, t / n_steps if t and n_steps else dt)
         path = [state] if record else None
-        for k in range(n_steps):
-            state = advance(state)
+        for k, eta in enumerate(etas):
+            state = advance(state, eta)
             if not np.all(np.isfinite(state)):
                 raise ConvergenceError(f"{self.cell.name} (N={self.n}, seed={self.seed}): state became "
                                        f"non-finite at step {k + 1}")
@@ -197,8 +260,25 @@ class SampledNetwork:
                 path.append(state)
         return np.array(path) if record else state
 
+    def inputs(self, inputs, n_steps, dt=1.0):
+        """An iterator over eta, one (n_eta, N) array per step, for `n_steps` steps of a driven network
+        (None every step for an autonomous one). `inputs`: the index of an input stream (drawn a step at
+        a time, module doc) or an array (n_steps, n_eta, N)."""
+        if not self.driven:
+            return itertools.repeat(None, n_steps)
+        if isinstance(inputs, (int, np.integer)) and not isinstance(inputs, bool):
+            if inputs < 0:
+                raise ParameterError(f"input stream index must be >= 0, got {inputs}")
+            stream = self.input_stream(inputs)
+            return (self.draw_inputs(stream, 1, dt)[0] for _ in range(n_steps))
+        etas = np.asarray(inputs, dtype=float)
+        if etas.shape != (n_steps, self.n_inputs, self.n):
+            raise ParameterError(f"inputs must be a stream index or an array of shape ({n_steps}, {self.n_inputs}, "
+                                 f"{self.n}) (steps x inputs x sites), got shape {etas.shape}")
+        return iter(etas)
+
     def _stepper(self, steps, t, dt):
-        """Number of steps and the one-step advance for `run`."""
+        """Number of steps and the one-step advance (state, eta) -> state for `run`."""
         if self.cell.time == "discrete":
             if steps is None or t is not None or int(steps) != steps or steps < 0:
                 raise ParameterError("a discrete-time network runs for a non-negative integer number of "
@@ -209,26 +289,28 @@ class SampledNetwork:
                                  f"(got t={t!r}, dt={dt!r}, steps={steps!r})")
         n_steps = int(np.ceil(t / dt - 1e-12))
         h = t / n_steps if n_steps else dt
-        return n_steps, lambda s: self._rk4(s, h)
+        if self.driven:
+            return n_steps, lambda s, eta: self._heun(s, h, eta)
+        return n_steps, lambda s, eta: self._rk4(s, h)
 
     # -- the exact Jacobian (same symbolic blocks as the pencil, theory.md sec. 3) ------------
-    def site_blocks(self, state):
-        """Per-site A = dF/ds, B = dF/du, Rs, Ru of `jacobian_blocks`, each (rows, cols, N)."""
-        state = self._check_state(state)
-        values = iter(self._k.blocks(*self._args(state, self.fields(state))))
+    def site_blocks(self, state, eta=None):
+        """Per-site A = dF/ds, B = dF/du, Rs, Ru of `jacobian_blocks`, each (rows, cols, N), at input eta."""
+        state, eta = self._check_state(state), self._check_eta(eta)
+        values = iter(self._k.blocks(*self._args(state, self.fields(state, eta), eta)))
         out = []
         for rows, cols in self._k.shapes:
             out.append(np.array([_full(next(values), self.n) for _ in range(rows * cols)])
                        .reshape(rows, cols, self.n))
         return out
 
-    def jacobian(self, state):
+    def jacobian(self, state, eta=None):
         """Dense (ns N x ns N) state-major Jacobian: D_k = U_M (diag Rs_k + sum_{l<k} diag Ru_kl D_l),
-        J = blockdiag(A) + sum_k diag(B_k) D_k (theory.md sec. 3)."""
+        J = blockdiag(A) + sum_k diag(B_k) D_k (theory.md sec. 3), at input eta."""
         n, ns = self.n, self.ns
         check_memory(8 * (ns * n) ** 2 * (len(self.cell.fields) + 3),      # one block per field, J, eig's copies
                      f"the dense Jacobian of a sampled network of width {n}")
-        A, B, Rs, Ru = self.site_blocks(state)
+        A, B, Rs, Ru = self.site_blocks(state, eta)
         nzA, nzB, nzRs, nzRu = self._k.nonzero
         derivs = []
         for k, matrix in enumerate(self._field_matrix):
@@ -259,9 +341,9 @@ class SampledNetwork:
         return np.einsum("abn,bn->an", A, v) + sum((B[:, k] * du[k] for k in range(len(du))),
                                                    np.zeros_like(v))
 
-    def jvp(self, state, v):
-        """Exact Jacobian-vector product J(state) v without forming J; v and result are (ns, N)."""
-        return self._jvp(self.site_blocks(state), self._check_state(v))
+    def jvp(self, state, v, eta=None):
+        """Exact Jacobian-vector product J(state, eta) v without forming J; v and result are (ns, N)."""
+        return self._jvp(self.site_blocks(state, eta), self._check_state(v))
 
     def eigenvalues(self, state):
         """All ns N eigenvalues of the exact Jacobian at `state` (theory.md sec. 3, sampled twin)."""
@@ -404,20 +486,20 @@ class SampledNetwork:
         return state, res, False
 
     # -- site statistics ----------------------------------------------------------------------
-    def site_values(self, state):
-        """Per-site arrays of every state, field and definition (gates), keyed by name."""
-        state = self._check_state(state)
-        u = self.fields(state)
+    def site_values(self, state, eta=None):
+        """Per-site arrays of every state, field and definition (gates), keyed by name, at input eta."""
+        state, eta = self._check_state(state), self._check_eta(eta)
+        u = self.fields(state, eta)
         out = {s.name: state[k] for k, s in enumerate(self.cell.states)}
         out.update({f.symbol.name: u[k] for k, f in enumerate(self.cell.fields)})
-        values = self._k.defines(*self._args(state, u))
+        values = self._k.defines(*self._args(state, u, eta))
         out.update({d.name: _full(v, self.n) for (d, _), v in zip(self.cell.defines, values)})
         return out
 
-    def statistics(self, state):
+    def statistics(self, state, eta=None):
         """Site mean and second moment of every state, field and definition (theory.md sec. 2's E[.] sampled)."""
         return {name: {"mean": float(np.mean(v)), "second_moment": float(np.mean(v * v))}
-                for name, v in self.site_values(state).items()}
+                for name, v in self.site_values(state, eta).items()}
 
     def second_moments(self, state):
         """Per-state E[s^2] = mean over sites of s_i^2, comparable with the mean field (theory.md sec. 2)."""

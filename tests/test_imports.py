@@ -83,8 +83,8 @@ LAYERS = [
     ("derivation", {"derive"}),
     ("code generation and the sampled twin", {"codegen", "sample"}),
     ("numerics", {"numerics"}),
-    ("model", {"model", "complexity", "dynamics", "lyapunov", "counting", "validate", "torch_twin"}),
-    ("sweeps and the command line", {"phase", "cli"}),
+    ("model", {"model", "complexity", "dynamics", "lyapunov", "onestep", "counting", "validate", "torch_twin"}),
+    ("sweeps and the command line", {"phase", "critical", "cli"}),
 ]
 
 

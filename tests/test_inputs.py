@@ -1,19 +1,22 @@
 """Input noises eta_<name> (design.md "Inputs"): grammar, built-ins' sigma_x, and the refusal of static
 quantities for a driven network."""
 
+import numpy as np
 import pytest
 import sympy as sp
+from scipy.special import expit
 
 from gatetheory.cell import Cell
 from gatetheory.cells import builtin_names, get_cell
 from gatetheory.cli import main
 from gatetheory.derive.meanfield import derive_mean_field
-from gatetheory.errors import CellError, OutsideTheoryError
+from gatetheory.errors import CellError, OutsideTheoryError, ParameterError
+from gatetheory.lyapunov import sample_dynamics
 from gatetheory.model import Model
 from gatetheory.sample import SampledNetwork
 from gatetheory.cellfile import cell_from_mapping
 
-GRU_WITHOUT_INPUTS = {   # the built-in GRU as it was before inputs (THEORY.md sec. 1)
+GRU_WITHOUT_INPUTS = {   # the built-in GRU as it was before inputs (theory.md sec. 1)
     "name": "gru_autonomous", "time": "discrete", "states": ["h"],
     "params": dict(g=1.5, alpha_z=1.0, beta_z=0.0, alpha_r=1.0, beta_r=0.0, sigma_b=0.0),
     "define": {"z": "sigmoid(alpha_z * U_z[h] + beta_z)", "r": "sigmoid(alpha_r * U_r[h] + beta_r)",
@@ -99,3 +102,112 @@ def test_continuous_inputs_must_be_additive_white_noise():
         _cell("-h + g * U_h[tanh(h)] + tanh(s * eta_a)", time="continuous")
     with pytest.raises(CellError, match="reads input noise"):
         _cell("-h + g * U_h[tanh(h) + eta_a]", time="continuous")
+
+
+# --------------------------------------------------------------------------------------------
+# The sampled twin with inputs (sample.py, lyapunov.py)
+# --------------------------------------------------------------------------------------------
+
+DRIVEN_GRU = dict(g=1.6, alpha_z=1.5, beta_z=0.3, alpha_r=2.0, beta_r=-0.4, sigma_b=0.5, sigma_x=0.7)
+
+
+def test_driven_gru_step_matches_hand_written_gru():
+    p = DRIVEN_GRU
+    net = SampledNetwork("gru", 50, seed=2, **p)
+    h = net.initial_state()[0]
+    eta = net.draw_inputs(net.input_stream(0), 1)[0]          # rows in cell.etas order: eta_a, eta_r, eta_z
+    e = dict(zip((x.name for x in net.cell.etas), eta))
+    U, xi, sx = net.couplings, net.xi["xi_a"], p["sigma_x"]
+    z = expit(p["alpha_z"] * U["U_z"] @ h + sx * e["eta_z"] + p["beta_z"])
+    r = expit(p["alpha_r"] * U["U_r"] @ h + sx * e["eta_r"] + p["beta_r"])
+    a = p["g"] * U["U_h"] @ (r * h) + sx * e["eta_a"] + p["sigma_b"] * xi
+    assert np.allclose(net.step(h[None], eta)[0], (1 - z) * h + z * np.tanh(a), atol=1e-13)
+    assert np.allclose(net.step(h[None])[0], net.with_params(sigma_x=0.0).step(h[None])[0], atol=1e-15)
+
+
+def test_driven_jacobian_matches_finite_differences_at_the_input():
+    net = SampledNetwork("lstm", 6, seed=3, sigma_b=0.5, beta_f=0.5, sigma_x=0.8)
+    state, eta = net.initial_state(), net.draw_inputs(net.input_stream(1), 1)[0]
+    flat, eps, cols = state.ravel(), 1e-6, []
+    for j in range(flat.size):
+        bump = np.zeros_like(flat)
+        bump[j] = eps
+        cols.append(((net.step((flat + bump).reshape(state.shape), eta)
+                      - net.step((flat - bump).reshape(state.shape), eta)) / (2 * eps)).ravel())
+    assert np.allclose(net.jacobian(state, eta), np.array(cols).T, atol=1e-8)
+    assert not np.allclose(net.jacobian(state, eta), net.jacobian(state), atol=1e-3)
+
+
+def test_input_stream_is_reproducible_and_independent_of_the_couplings():
+    a, b = SampledNetwork("mgu", 20, seed=4, sigma_x=0.5), SampledNetwork("mgu", 20, seed=4, sigma_x=0.5)
+    x0 = a.initial_state()
+    assert np.array_equal(a.run(steps=5, state=x0), b.run(steps=5, state=x0, inputs=0))
+    assert not np.allclose(a.run(steps=5, state=x0, inputs=1), a.run(steps=5, state=x0, inputs=0))
+    etas = a.draw_inputs(a.input_stream(0), 5)
+    assert np.array_equal(a.run(steps=5, state=x0, inputs=etas), a.run(steps=5, state=x0))
+    assert a.provenance()["seed"] == 4 and np.array_equal(a.couplings["U_h"],
+                                                          SampledNetwork("mgu", 20, seed=4).couplings["U_h"])
+    with pytest.raises(ParameterError, match="shape"):
+        a.run(steps=4, inputs=etas)
+    with pytest.raises(ParameterError, match="shape"):
+        a.step(x0, np.zeros((1, 20)))
+    with pytest.raises(ParameterError, match=">= 0"):
+        a.run(steps=2, inputs=-1)
+
+
+def test_stochastic_heun_is_exact_on_the_ornstein_uhlenbeck_process():
+    """g = 0: dx = -x dt + sigma dW. Heun gives x' = a x + b N(0, 1), a = 1 - dt + dt^2/2,
+    b = sigma sqrt(dt) (1 - dt/2): variance b^2 / (1 - a^2) (0.4762 at dt = 0.4, where Euler-Maruyama
+    gives 0.625 and the SDE 0.5), and conditional exponent log(a) / dt exactly (the tangent sees no noise)."""
+    dt, sigma = 0.4, 1.0
+    net = SampledNetwork("vanilla_ct", 400, seed=0, g=0.0, sigma_x=sigma)
+    path = net.run(t=1220.0, dt=dt, state=np.zeros((1, 400)), record=True)[50:, 0]
+    a, b2 = 1 - dt + dt ** 2 / 2, sigma ** 2 * dt * (1 - dt / 2) ** 2
+    # 3000 steps x 400 sites, correlation time (1 + a) / (1 - a) = 5.3 steps: se of the variance
+    # 0.48 sqrt(2 * 5.3 / 1.2e6) = 0.0014; 0.006 is 4 se and a quarter of the distance to the SDE's 0.5
+    assert np.mean(path ** 2) == pytest.approx(b2 / (1 - a * a), abs=0.006)
+    result = sample_dynamics(SampledNetwork("vanilla_ct", 50, seed=0, g=0.0, sigma_x=sigma), t=40.0, dt=dt)
+    assert result.lyapunov_max == pytest.approx(np.log(a) / dt, abs=1e-12)
+
+
+def test_driven_vanilla_map_exponent_is_anchor_c1():
+    """x' = tanh(g U x + sigma_x eta) is anchors C1 with sigma_w^2 = g^2, noise s = sigma_x^2 (tied = annealed):
+    sigma_w^2 = 2, s = 0.3: lambda = -0.061510, E[x^2] = (q* - s) / g^2 = 0.41733. Tolerance: 3 block
+    standard errors plus 0.005 for N = 400 (C1's N = 1000 runs sit within 0.001)."""
+    net = SampledNetwork("vanilla", 400, seed=0, g=np.sqrt(2.0), sigma_x=np.sqrt(0.3))
+    result = sample_dynamics(net, steps=1500, burn=200)
+    assert result.lyapunov_max == pytest.approx(-0.061510, abs=3 * result.standard_errors[0] + 0.005)
+    assert result.state_second_moments["x"] == pytest.approx(0.41733, rel=0.03)
+    assert result.provenance["driven"] and result.provenance["input_index"] == 0
+
+
+@pytest.mark.parametrize("sigma_x2, synchronises", [(0.3, True), (0.05, False)])
+def test_replicas_sharing_the_input_synchronise_iff_the_conditional_exponent_is_negative(sigma_x2, synchronises):
+    """Two starts, one input sequence: they merge where lambda < 0 (C1: -0.0615) and stay apart where
+    lambda > 0 (+0.0233), although both are noise-driven (conditional exponents, design.md "Inputs")."""
+    net = SampledNetwork("vanilla", 300, seed=1, g=np.sqrt(2.0), sigma_x=np.sqrt(sigma_x2))
+    a, b = (net.run(steps=600, state=net.initial_state(index=i), inputs=5) for i in (0, 1))
+    distance = np.sqrt(np.mean((a - b) ** 2))
+    assert (distance < 1e-6) == synchronises, distance
+
+
+def test_driven_gate_statistics_are_sampled():
+    """beta_z = -3 with input: E[z] and the frozen fraction P(z < 0.05) over the trajectory."""
+    net = SampledNetwork("gru", 300, seed=0, g=1.0, beta_z=-3.0, sigma_x=1.0)
+    gates = sample_dynamics(net, steps=200, burn=50).gate_statistics
+    assert set(gates) == {"z", "r"}
+    assert 0.03 < gates["z"]["mean"] < 0.2 and 0.2 < gates["z"]["frozen_fraction"] < 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("g, c0, lam", [(1.75, 1.53268, -0.04171), (2.5, 3.58287, 0.08895)])
+def test_driven_vanilla_ct_is_anchor_b3(g, c0, lam):
+    """Schuecker, Goedeke & Helias 2018 (reference/anchors.md B3): white-noise input of intensity 1; g = 1.75 is
+    locally expansive (g^2 <phi'^2> = 1.2) yet not chaotic. Sampled N = 1000, 2 seeds, Heun dt = 0.05, 200
+    time units: c0 within 3 % (B3's own N = 1000 runs: 0.4 %), lambda within 0.015 of theory with the
+    right sign (B3's runs sit 0.004 and 0.009 below theory: a finite-size bias of about -10 / N)."""
+    runs = [sample_dynamics(SampledNetwork("vanilla_ct", 1000, seed=s, g=g, sigma_x=1.0), t=200.0, dt=0.05, burn=50.0)
+            for s in (0, 1)]
+    assert np.mean([r.state_second_moments["x"] for r in runs]) == pytest.approx(c0, rel=0.03)
+    mean = np.mean([r.lyapunov_max for r in runs])
+    assert mean == pytest.approx(lam, abs=0.015) and np.sign(mean) == np.sign(lam)

@@ -6,10 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gatetheory.errors import CellError  # noqa: E402
+from gatetheory.errors import CellError, ParameterError  # noqa: E402
 from gatetheory.model import Model  # noqa: E402
 from gatetheory.sample import SampledNetwork  # noqa: E402
-from gatetheory.torch_twin import torch_cell, torch_fixed_point, torch_jacobian, torch_step  # noqa: E402
+from gatetheory.torch_twin import (initialise, projected_inputs, torch_cell, torch_fixed_point,  # noqa: E402
+                                   torch_jacobian, torch_run, torch_step)
 
 # Non-trivial points: every gain, gate bias and the quenched bias nonzero.
 POINTS = {
@@ -115,3 +116,46 @@ def test_toml_twin_is_accepted():
     net = SampledNetwork(str(path), 20, seed=0, **POINTS["lstm"])
     state = net.initial_state()
     assert np.max(np.abs(torch_step(torch_cell(net), state) - net.step(state))) < 1e-12
+
+
+# -- inputs: weight_ih drawn for sigma_x, same trajectory as the sampler (design.md "Inputs") ----------
+DRIVEN = {name: {**p, "sigma_x": 0.8} for name, p in POINTS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVEN))
+def test_driven_twin_follows_the_sampled_trajectory(name):
+    """Same couplings, same inputs: the torch cell on x_t and the sampler on eta = W x_t / sigma_x agree."""
+    net = SampledNetwork(name, 20, seed=3, **DRIVEN[name])
+    module = torch_cell(net)
+    assert module.input_size == 20 and module.weight_ih.std() * np.sqrt(20) == pytest.approx(0.8, rel=0.1)
+    x = np.random.default_rng(0).standard_normal((30, 20))
+    ours = net.run(steps=30, state=net.initial_state(), inputs=projected_inputs(module, net, x), record=True)
+    assert np.allclose(torch_run(module, net.initial_state(), x), ours, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, layer", [("gru_torch", torch.nn.GRU), ("lstm", torch.nn.LSTM)])
+def test_initialise_puts_a_layer_at_the_point(name, layer):
+    """nn.GRU / nn.LSTM initialised at a point: outputs are the sampler's h path on the projected inputs,
+    input weights have entries N(0, sigma_x^2 / d) (4 x 64 x 256 entries: sd error ~0.2 %)."""
+    n, d = 64, 256
+    module = initialise(layer(d, n, batch_first=True, dtype=torch.float64), name, seed=5, **DRIVEN[name])
+    assert module.weight_ih_l0.requires_grad
+    assert module.weight_ih_l0.detach().std() * np.sqrt(d) == pytest.approx(0.8, rel=0.02)
+    net = SampledNetwork(name, n, seed=5, **DRIVEN[name])
+    x = np.random.default_rng(1).standard_normal((12, d))
+    eta = projected_inputs(module, net, x)
+    assert eta.shape == (12, len(net.cell.etas), n) and np.std(eta) == pytest.approx(1.0, rel=0.05)
+    path = net.run(steps=12, state=np.zeros((net.ns, n)), inputs=eta, record=True)
+    out, _ = module(torch.as_tensor(x)[None])
+    assert np.allclose(out[0].detach().numpy(), path[1:, -1], atol=1e-12)       # h is the last state
+
+
+def test_initialise_checks_the_module():
+    with pytest.raises(CellError, match="gru_torch"):
+        initialise(torch.nn.GRU(3, 8), "gru", g=1.0)
+    with pytest.raises(CellError):
+        initialise(torch.nn.LSTM(3, 8), "gru_torch")
+    with pytest.raises(ParameterError, match="one unidirectional layer"):
+        initialise(torch.nn.GRU(3, 8, num_layers=2), "gru_torch")
+    float32 = initialise(torch.nn.GRUCell(3, 8), "gru_torch", g=2.0, alpha_z=0.0, beta_z=-1.0)
+    assert float32.weight_hh.dtype == torch.float32 and torch.allclose(float32.bias_hh[8:16], torch.tensor(-1.0))

@@ -100,7 +100,8 @@ def test_verdict():
 def test_pipeline_end_to_end(tmp_path):
     sweep = Sweep("gru_torch", "alpha_z", (0.0, 2.0), "g", (1.0,))
     config = StudyConfig(sweeps=(sweep,), tasks=(TINY_RECALL, TINY_ADDING), seeds=(0, 1),
-                         train=TrainConfig(hidden=8, steps=4, batch=8, evals=2, eval_size=16), dynamics=False)
+                         train=TrainConfig(hidden=8, steps=4, batch=8, evals=2, eval_size=16), dynamics=False,
+                         annealed=dict(paths=400, burn=20, steps=40))
     results = run_study(config, log=lambda msg: None)
     assert len(results["theory"]) == 2 and len(results["runs"]) == 2 * 2 * 2 and len(results["summary"]) == 4
     assert {r["task"] for r in results["runs"]} == {TINY_RECALL.name, TINY_ADDING.name}
@@ -118,3 +119,7 @@ def test_pipeline_end_to_end(tmp_path):
     assert json.loads(paths[0].read_text())["summary"] == results["summary"]
     report = paths[1].read_text()
     assert "alpha_z=2, g=1" in report and "## Which predictions track trainability" in report
+    assert "Driven predictions, gru_torch" in report and results["input_sigma"][TINY_RECALL.name] == pytest.approx(
+        1 / np.sqrt(TINY_RECALL.inputs))                     # one-hot symbols and cues: ||x||^2 = 1 on driven steps
+    driven = results["theory"][0]["driven"][TINY_ADDING.name]
+    assert driven["annealed_lyapunov"] < 0 and driven["driven_source"] == "skipped"

@@ -2,6 +2,7 @@
 (training_quick.* with --quick) into validation/results."""
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,11 +20,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m validation.training", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 x 2 corners per sweep, 2 seeds, 150 steps, no DMFT")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory (default validation/results)")
+    parser.add_argument("--theory-only", action="store_true", help="recompute the predictions and keep the "
+                        "training runs of the existing results (same sweeps, tasks, seeds and training settings)")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
-    results = run_study(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    stem = "training_quick" if args.quick else "training"
+    runs = None
+    if args.theory_only:
+        earlier = json.loads((args.out / f"{stem}.json").read_text())
+        if {k: earlier["config"][k] for k in config.training_key()} != json.loads(json.dumps(config.training_key())):
+            parser.error(f"{stem}.json was trained with other settings: run without --theory-only")
+        runs = earlier["runs"]
+    results = run_study(config, log=lambda msg: print(msg, file=sys.stderr, flush=True), runs=runs)
     command = "python -m validation.training" + (" --quick" if args.quick else "")
-    for path in write(results, config.sweeps, args.out, "training_quick" if args.quick else "training", command):
+    for path in write(results, config.sweeps, args.out, stem, command):
         print(path)
 
 

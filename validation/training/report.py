@@ -4,7 +4,11 @@ import json
 
 import numpy as np
 
-from .study import TRACKS
+from .study import AUTONOMOUS, DRIVEN, TRACKS
+
+SEPARATES = 0.01   # two points' predictions differ when they are this far apart (exponents, fractions: well
+#                    above the annealed maps' 5e-4 and the DMFT's ~0.005 standard errors)
+RECALL_CASE = ("gru_torch", {"alpha_z": 0.0, "g": 1.0}, {"alpha_z": 20.0, "g": 1.0})   # issue 18's example
 
 
 def _fmt(value, digits=3):
@@ -120,9 +124,10 @@ def markdown(results, sweeps, command, figure_name):
         f"training {sec['training'] / 60:.1f} min; one thread). Figure: `{figure_name}`.",
         "",
         "PyTorch `nn.GRU` (cell `gru_torch`) and `nn.LSTM` (cell `lstm`) of width "
-        f"{cfg['train']['hidden']}, recurrent weights and biases copied from "
-        "`gatetheory.torch_twin.torch_cell(SampledNetwork(cell, N, seed, **params))` (the theory's "
-        "couplings), input projection N(0, 1/d_in), trained with Adam "
+        f"{cfg['train']['hidden']}, initialised by `gatetheory.torch_twin.initialise(layer, cell, seed, "
+        "**params, sigma_x=input_scale)` (recurrent weights and biases: the theory's couplings of "
+        f"`SampledNetwork(cell, N, seed, **params)`; input projection N(0, {cfg['train']['input_scale']:g}^2 / d_in)), "
+        "trained with Adam "
         f"(lr {cfg['train']['lr']:g}, batch {cfg['train']['batch']}, {cfg['train']['steps']} steps, "
         f"gradient-norm clip {cfg['train']['clip']:g}) from zero state, seeds {cfg['seeds']}. "
         "Final accuracy is measured on a held-out batch of "
@@ -136,6 +141,17 @@ def markdown(results, sweeps, command, figure_name):
         "exponent: ln(radius) where the mean field settles on a stable fixed point, the dynamic mean "
         "field's exponent elsewhere"
         + ("" if cfg["dynamics"] else " (skipped in this run: `-` in the tables)") + ".",
+        "",
+        "Driven predictions (design.md \"Inputs\"), per task at the input strength its inputs make, "
+        "sigma_x = input_scale sqrt(E||x_t||^2 / d_in) over the steps that carry input ("
+        + ", ".join(f"`{k}`: {v:.3f}" for k, v in results["input_sigma"].items()) + "): the annealed one-step "
+        "maps of Chen et al. 2018 / Gilboa et al. 2019 (weights redrawn every step: `annealed_lyapunov` = "
+        "1/2 ln m1, `annealed_frozen_fraction`) and the tied-weight driven dynamic mean field "
+        "(`driven_lyapunov`, `driven_timescale` = 1/e time of h's autocorrelation, `driven_frozen_fraction`). "
+        "Frozen units hold their state: update gate z > 0.95 in `gru_torch` (h' = (1 - z) n + z h), forget "
+        "gate f > 0.95 in the LSTM. Delayed recall drives the network only while symbols and cues are shown "
+        "and runs it without input during the delay; the adding problem drives it at every step (inputs of "
+        "mean 0.5: part of the drive is a quenched bias, which the white-noise convention ignores).",
         "",
     ]
     for sweep in sweeps:
@@ -159,6 +175,8 @@ def markdown(results, sweeps, command, figure_name):
                              f"{r['accuracy_max']:.2f}]" + (f" ({r['diverged']} diverged)" if r["diverged"] else ""))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _driven_table(results, sweep, tasks, theory)
+    lines += _recall_case(results)
     lines += ["## Which predictions track trainability", "",
               f"Spearman rank correlation across a sweep's points between a predicted quantity and final "
               f"accuracy: `rho` for the seed-mean accuracy, then one rho per seed. A quantity *tracks* "
@@ -172,6 +190,48 @@ def markdown(results, sweeps, command, figure_name):
     lines += ["", "## Conclusions (generated from the numbers above)", ""]
     lines += conclusions(results, sweeps)
     return "\n".join(lines) + "\n"
+
+
+def _driven_table(results, sweep, tasks, theory):
+    """Per point and task: input strength, annealed and tied driven predictions, accuracy."""
+    lines = [f"Driven predictions, {sweep.cell}:", "",
+             "| point | task | sigma_x | annealed lambda | annealed frozen | driven lambda (tied) | "
+             "driven time scale | driven frozen | accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+    for entry in theory:
+        for task in tasks:
+            d = entry["driven"][task]
+            r = next(s for s in results["summary"] if s["cell"] == sweep.cell and s["task"] == task
+                     and s["params"] == entry["params"])
+            tied = "dmft" if d["driven_source"] == "dmft" else d["driven_source"]
+            lines.append(f"| {_params(entry['params'], sweep)} | {task} | {d['sigma_x']:.3f} | "
+                         f"{_fmt(d['annealed_lyapunov'])} | {_fmt(d['annealed_frozen_fraction'])} | "
+                         f"{_fmt(d['driven_lyapunov'])}{'' if tied == 'dmft' else f' ({tied})'} | "
+                         f"{_fmt(d['driven_timescale'])} | {_fmt(d['driven_frozen_fraction'])} | "
+                         f"{r['accuracy_mean']:.3f} |")
+    return lines + [""]
+
+
+def _recall_case(results):
+    """Issue 18's example: gru_torch at g = 1 with alpha_z = 0 and 20 on delayed recall, each prediction
+    at both points and whether it tells them apart (differs by more than SEPARATES)."""
+    cell, low, high = RECALL_CASE
+    task = next((t["name"] for t in results["config"]["tasks"] if t["kind"] == "classification"), None)
+    rows = {key: next((r for r in results["summary"] if r["cell"] == cell and r["task"] == task
+                       and all(r["params"].get(k) == v for k, v in point.items())), None)
+            for key, point in (("low", low), ("high", high))}
+    if task is None or None in rows.values():
+        return []
+    a, b = rows["low"], rows["high"]
+    lines = [f"## The recall case: {cell}, g = 1, alpha_z = 0 against 20 ({task})", "",
+             f"Accuracy {a['accuracy_mean']:.3f} (alpha_z = 0) against {b['accuracy_mean']:.3f} (alpha_z = 20), "
+             f"chance {results['chance'][task]:.2f}.", "",
+             "| quantity | kind | alpha_z = 0 | alpha_z = 20 | separates |", "|---|---|---|---|---|"]
+    for q in AUTONOMOUS + DRIVEN:
+        x, y = a["predicted"][q], b["predicted"][q]
+        apart = None if x is None or y is None else abs(x - y) > SEPARATES * max(1.0, abs(x), abs(y))
+        kind = "autonomous" if q in AUTONOMOUS else ("annealed, driven" if q.startswith("annealed") else "tied, driven")
+        lines.append(f"| {q} | {kind} | {_fmt(x)} | {_fmt(y)} | {'-' if apart is None else ('yes' if apart else 'no')} |")
+    return lines + [""]
 
 
 def _task_text(task):

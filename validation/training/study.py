@@ -1,5 +1,6 @@
-"""The sweep: predicted quantities at every initialisation point, then training on every task and
-seed, then per-point seed statistics and rank correlations of accuracy with each prediction."""
+"""The sweep: predicted quantities at every initialisation point (autonomous, and driven by each task's
+inputs), then training on every task and seed, then per-point seed statistics and rank correlations of
+accuracy with each prediction."""
 
 import math
 import time
@@ -12,10 +13,13 @@ from scipy.stats import spearmanr
 from gatetheory.model import versions
 
 from .tasks import Adding, DelayedRecall
-from .theory import predict
+from .theory import ANNEALED, input_sigma, predict, predict_driven
 from .train import TrainConfig, train
 
-QUANTITIES = ("radius", "edge_distance", "slow_fraction", "complexity", "lyapunov", "q_h")
+AUTONOMOUS = ("radius", "edge_distance", "slow_fraction", "complexity", "lyapunov", "q_h")
+DRIVEN = ("annealed_lyapunov", "annealed_frozen_fraction", "driven_lyapunov", "driven_timescale",
+          "driven_frozen_fraction")
+QUANTITIES = AUTONOMOUS + DRIVEN
 TRACKS = 0.5      # |Spearman rho| every seed must reach (same sign) for "tracks"
 
 
@@ -44,11 +48,18 @@ class StudyConfig:
     seeds: tuple
     train: TrainConfig
     dynamics: bool = True
+    annealed: dict = field(default_factory=lambda: dict(ANNEALED))
 
     def to_dict(self):
         return {"sweeps": [asdict(s) for s in self.sweeps],
                 "tasks": [{"name": t.name, **asdict(t)} for t in self.tasks],
-                "seeds": list(self.seeds), "train": self.train.to_dict(), "dynamics": self.dynamics}
+                "seeds": list(self.seeds), "train": self.train.to_dict(), "dynamics": self.dynamics,
+                "annealed": self.annealed}
+
+    def training_key(self):
+        """What the training runs depend on (not the theory settings): runs can be reused when equal."""
+        out = self.to_dict()
+        return {k: out[k] for k in ("sweeps", "tasks", "seeds", "train")}
 
 
 GRU = Sweep("gru_torch", "alpha_z", (0.0, 2.0, 6.0, 20.0), "g", (1.0, 2.5, 5.0))
@@ -61,9 +72,11 @@ QUICK = StudyConfig(
     tasks=TASKS, seeds=(0, 1), train=TrainConfig(steps=150), dynamics=False)
 
 
-def quantity(theory, name):
+def quantity(theory, name, task=None):
     """A predicted quantity of a point: a theory field, |ln radius| (distance from the edge of
-    stability) or q_h = E[h^2]; None where not computed."""
+    stability), q_h = E[h^2], or a driven prediction at `task`'s input strength; None where not computed."""
+    if name in DRIVEN:
+        return theory["driven"][task][name]
     if name == "edge_distance":
         return abs(math.log(theory["radius"]))
     if name == "q_h":
@@ -71,18 +84,37 @@ def quantity(theory, name):
     return theory[name]
 
 
-def run_study(config, log=print):
-    """Theory for every point, then one training run per (point, task, seed); returns a JSON-ready dict."""
+def run_study(config, log=print, runs=None):
+    """Theory for every point, then one training run per (point, task, seed) unless `runs` of an earlier
+    study with the same training settings are given; returns a JSON-ready dict."""
     torch.set_num_threads(1)
     start = time.perf_counter()
     theory = []
+    sigmas = {task.name: input_sigma(task, config.train.input_scale) for task in config.tasks}
     for sweep in config.sweeps:
         for params in sweep.points():
             theory.append({"cell": sweep.cell, "params": params,
                            **predict(sweep.cell, params, config.train.hidden, config.dynamics)})
+            theory[-1]["driven"] = {name: predict_driven(sweep.cell, params, sigma, config.dynamics, config.annealed)
+                                    for name, sigma in sigmas.items()}
             log(f"theory {sweep.cell} {params}: radius {theory[-1]['radius']:.3f} "
-                f"slow {theory[-1]['slow_fraction']:.3f} ({theory[-1]['seconds']:.1f} s)")
+                f"slow {theory[-1]['slow_fraction']:.3f}; driven " + "; ".join(
+                    f"{name}: annealed lambda {d['annealed_lyapunov']:.3f}, tied {d['driven_source']}"
+                    for name, d in theory[-1]["driven"].items()) + f" ({theory[-1]['seconds']:.1f} s)")
     theory_seconds = time.perf_counter() - start
+    if runs is None:
+        runs = _train_all(theory, config, log)
+    summary = summarise(theory, runs, config)
+    return {"config": config.to_dict(), "theory": theory, "runs": runs, "summary": summary,
+            "correlations": correlations(summary, config),
+            "chance": {t.name: t.chance for t in config.tasks}, "input_sigma": sigmas,
+            "seconds": {"theory": theory_seconds, "training": time.perf_counter() - start - theory_seconds,
+                        "total": time.perf_counter() - start},
+            "versions": {**versions(), "torch": torch.__version__}}
+
+
+def _train_all(theory, config, log):
+    """One training run per (point, task, seed)."""
     runs = []
     for entry in theory:
         for task in config.tasks:
@@ -93,13 +125,7 @@ def run_study(config, log=print):
                              "seed": seed, **result, "seconds": time.perf_counter() - t0})
                 log(f"train {entry['cell']} {entry['params']} {task.name} seed {seed}: "
                     f"accuracy {result['final_accuracy']:.3f} ({runs[-1]['seconds']:.1f} s)")
-    summary = summarise(theory, runs, config)
-    return {"config": config.to_dict(), "theory": theory, "runs": runs, "summary": summary,
-            "correlations": correlations(summary, config),
-            "chance": {t.name: t.chance for t in config.tasks},
-            "seconds": {"theory": theory_seconds, "training": time.perf_counter() - start - theory_seconds,
-                        "total": time.perf_counter() - start},
-            "versions": {**versions(), "torch": torch.__version__}}
+    return runs
 
 
 def summarise(theory, runs, config):
@@ -116,7 +142,7 @@ def summarise(theory, runs, config):
                          "accuracy_mean": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
                          "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max()),
                          "loss_mean": float(loss.mean()), "diverged": sum(r["diverged"] for r in mine),
-                         "predicted": {q: quantity(entry, q) for q in QUANTITIES},
+                         "predicted": {q: quantity(entry, q, task.name) for q in QUANTITIES},
                          "settles": entry["settles"]})
     return rows
 
