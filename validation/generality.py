@@ -37,15 +37,16 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CACHE = RESULTS / "cache" / "generality.json"
 CELLS = HERE.parent / "tests" / "cells"
+PEEPHOLE = HERE.parent / "examples" / "peephole_lstm.toml"
 SEEDS, MORE_SEEDS = (0, 1, 2), (3, 4, 5)
 TARGET = 0.95
 # the issue's cells: (label, cell file, parameters)
 ISSUE = [
-    ("peephole LSTM, p_f = 0.3", CELLS / "peephole_lstm.toml", {"p_f": 0.3}),
-    ("peephole LSTM, p_f = -0.5, beta_f = -1", CELLS / "peephole_lstm.toml", {"p_f": -0.5, "beta_f": -1.0}),
-    ("peephole LSTM, p_f = 1, beta_f = -2", CELLS / "peephole_lstm.toml", {"p_f": 1.0, "beta_f": -2.0}),
-    ("peephole LSTM, p_f = 0 (the lstm)", CELLS / "peephole_lstm.toml", {"p_f": 0.0}),
-    ("peephole LSTM, defaults (c runs away)", CELLS / "peephole_lstm.toml", {}),
+    ("peephole LSTM, p_f = 0.3", PEEPHOLE, {"p_f": 0.3}),
+    ("peephole LSTM, p_f = -0.5, beta_f = -1", PEEPHOLE, {"p_f": -0.5, "beta_f": -1.0}),
+    ("peephole LSTM, p_f = 1, beta_f = -2", PEEPHOLE, {"p_f": 1.0, "beta_f": -2.0}),
+    ("peephole LSTM, p_f = 0 (the lstm)", PEEPHOLE, {"p_f": 0.0}),
+    ("peephole LSTM, defaults (c runs away)", PEEPHOLE, {}),
     ("lstm with states [h, c]", CELLS / "lstm_states_hc.toml", {"sigma_b": 1.0}),
     ("two-state cell", CELLS / "two_state.toml", {"g": 1.2, "beta": 1.0}),
     ("implicit state beside an explicit one", CELLS / "implicit_pair.toml", {}),
