@@ -11,8 +11,8 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
-from . import __version__
-from .functions import sigmoid
+from .functions import stabilise
+from .version import __version__
 
 CODEGEN_VERSION = "3"
 _memory = {}
@@ -46,23 +46,6 @@ def cache_dir():
     """Where generated sources live: $GATETHEORY_CACHE or ~/.cache/gatetheory."""
     root = os.environ.get("GATETHEORY_CACHE") or Path.home() / ".cache" / "gatetheory"
     return Path(root) / "codegen"
-
-
-def _stable_complement(expr):
-    """Rewrite c - c sigmoid(x) as c sigmoid(-x): no cancellation when the gate saturates."""
-    if not expr.is_Add:
-        return expr
-    const = sum((t for t in expr.args if t.is_Number), sp.Integer(0))
-    for term in expr.args:
-        coeff, rest = term.as_coeff_Mul()
-        if isinstance(rest, sigmoid) and const != 0 and coeff == -const:
-            return expr - term - const + const * sigmoid(-rest.args[0])
-    return expr
-
-
-def stabilise(expr):
-    """Numerically safer equivalent forms for code generation."""
-    return sp.sympify(expr).replace(lambda e: e.is_Add, _stable_complement)
 
 
 def generate_source(exprs, args, backend):

@@ -1,9 +1,10 @@
-"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (sec. 2)."""
+"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2)."""
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import ParameterError
+from .errors import OutsideTheoryError, ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
+from .version import versions
 
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
 #                 (noise floor of a static DMFT solution ~1e-4; gated_ct chaos with input: 1.6e-2)
@@ -59,10 +60,14 @@ class DynamicsResult:
         out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
 
+    def _repr_html_(self):
+        from .display import dynamics_html
+        return dynamics_html(self)
+
 
 @dataclass
 class Branches:
-    """The DMFT from a small and from a large initial state (reference/gated-continuous.md 5.3)."""
+    """The DMFT from a small and from a large initial state (reference/gated-continuous.md sec. 5.3)."""
 
     small: DynamicsResult
     large: DynamicsResult
@@ -75,6 +80,10 @@ class Branches:
     def to_dict(self):
         return {"small": self.small.to_dict(), "large": self.large.to_dict(), "bistable": self.bistable}
 
+    def _repr_html_(self):
+        from .display import branches_html
+        return branches_html(self)
+
 
 def dmft_options(time, options):
     """DmftOptions from the per-time defaults and user overrides; unknown names are errors."""
@@ -85,13 +94,15 @@ def dmft_options(time, options):
     return DmftOptions(**{**DEFAULTS[time], **options})
 
 
-def dynamics(model, **options):
-    """Sampling DMFT of `model` (numerics/dmft.py): lambda_max, E[s^2], correlations and relaxation times."""
-    from .model import versions
-
+def dynamics(model, progress=False, **options):
+    """Sampling DMFT of `model` (numerics/dmft.py): lambda_max, E[s^2], correlations and relaxation times;
+    `progress`: a bar over the DMFT passes on stderr (progress.py)."""
     cell = model.cell
+    if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
+        raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
+                                 f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
     opt = dmft_options(cell.time, options)
-    solution = SamplingDmft(cell, model.values, opt).solve()
+    solution = SamplingDmft(cell, model.values, opt).solve(progress)
     quiescent = solution.report["quiescent"]   # decays to the zero fixed point: no stationary fluctuations
     times = {s: (None, None) if quiescent else relaxation_times(c, solution.time_step)
              for s, c in solution.state_correlations.items()}
@@ -107,7 +118,7 @@ def dynamics(model, **options):
                      "versions": versions()})
 
 
-def branches(model, small=0.01, large=2.0, **options):
+def branches(model, small=0.01, large=2.0, progress=False, **options):
     """dynamics() started from initial scale `small` and `large` (DMFT option init): both solution
     branches where the zero fixed point is stable and a chaotic attractor coexists (first-order onset)."""
     if "init" in options:
@@ -115,4 +126,4 @@ def branches(model, small=0.01, large=2.0, **options):
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (small, large)) \
             or not 0 < small < large:
         raise ParameterError(f"branches() needs initial scales 0 < small < large, got {small!r}, {large!r}")
-    return Branches(dynamics(model, init=small, **options), dynamics(model, init=large, **options))
+    return Branches(dynamics(model, progress, init=small, **options), dynamics(model, progress, init=large, **options))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import cell_from_mapping
+from .cellfile import cell_from_mapping
 
 PHI = {"tanh": "tanh({})", "erf": "erf({})", "sin": "sin({})",
        "softplus": "(softplus({}) - 0.6931471805599453)"}      # softplus(a) - log 2: zero at a = 0

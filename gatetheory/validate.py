@@ -1,8 +1,9 @@
-"""Theory against sampled networks from the same cell: moments, spectral radius, slow modes (sec. 5)."""
+"""Theory against sampled networks from the same cell: moments, spectral radius, slow modes (theory.md sec. 5)."""
 
 import numpy as np
 
 from .errors import GateTheoryError, ParameterError
+from .progress import progress_bar
 from .sample import SampledNetwork
 
 STABLE_SLACK = 1e-9   # a sampled fixed point is stable when its radius is below 1 (abscissa below 0) by this
@@ -30,18 +31,32 @@ def sampled_point(model, n, seed, slow_eps):
             "radius": radius, "slow_fraction": float(np.mean(np.abs(eig - centre) < slow_eps))}
 
 
-def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05):
-    """Theory (mean field at the settled solution, spectrum at each width) next to sampled networks."""
+class ValidationReport(dict):
+    """validate()'s report: a plain dict (JSON as it is) that shows itself as a table in Jupyter."""
+
+    def _repr_html_(self):
+        from .display import validation_html
+        return validation_html(self)
+
+
+def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05, progress=False):
+    """Theory (mean field at the settled solution, spectrum at each width) next to sampled networks;
+    `progress`: a bar over the sampled networks on stderr (progress.py)."""
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 2 or seeds < 1:
         raise ParameterError(f"validate needs widths >= 2 and at least one seed (got sizes={sizes}, seeds={seeds})")
     mf = model.mean_field()
-    out = {"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
-           "theory": {"state_second_moments": mf.state_second_moments, "settles": mf.solution.settles},
-           "sampled": {}}
+    out = ValidationReport({"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
+                            "theory": {"state_second_moments": mf.state_second_moments,
+                                       "settles": mf.solution.settles},
+                            "sampled": {}})
+    bar = progress_bar(len(sizes) * seeds, f"validate {model.cell.name}", "network", progress)
     for n in sizes:
         spec = model.spectrum(n=n, slow_eps=slow_eps)
-        runs = [sampled_point(model, n, seed, slow_eps) for seed in range(seeds)]
+        runs = []
+        for seed in range(seeds):
+            runs.append(sampled_point(model, n, seed, slow_eps))
+            bar.update()
         good = [r for r in runs if r["converged"]]
         entry = {"theory_radius": spec.radius, "theory_slow_fraction": spec.slow_fraction,
                  "converged": len(good), "seeds": seeds, "runs": runs}
@@ -51,6 +66,7 @@ def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05):
             entry["state_second_moments"] = {s: _summary([r["state_second_moments"][s] for r in good])
                                              for s in good[0]["state_second_moments"]}
         out["sampled"][str(n)] = entry
+    bar.close()
     return out
 
 

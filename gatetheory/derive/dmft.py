@@ -1,4 +1,4 @@
-"""Symbolic pieces of the dynamic mean field (THEORY.md sec. 2; anchors C1)."""
+"""Symbolic pieces of the dynamic mean field (theory.md sec. 2; reference/anchors.md C1)."""
 
 import sympy as sp
 
@@ -8,7 +8,7 @@ from .pencil import jacobian_blocks
 def memoryless_gain(cell):
     """(Rs B)^2 for a discrete cell whose next state reads the present only through one field with a
     constant source derivative (A = 0, Rs constant): then lambda_max = 1/2 log E[(Rs B)^2] over the
-    stationary field (anchors C1, lambda = 1/2 log chi_1). None for any other cell."""
+    stationary field (reference/anchors.md C1, lambda = 1/2 log chi_1). None for any other cell."""
     if cell.time != "discrete" or len(cell.fields) != 1:
         return None
     blocks = jacobian_blocks(cell)

@@ -1,4 +1,4 @@
-"""Static mean field of any cell (THEORY.md sec. 2): Gaussian fields, variances, per-site fixed point."""
+"""Static mean field of any cell (theory.md sec. 2): Gaussian fields, variances, per-site fixed point."""
 
 from dataclasses import dataclass, field
 
@@ -22,7 +22,7 @@ class Gaussian:
 
 @dataclass(frozen=True)
 class OrderParameter:
-    """q = E[f_a f_b] for two sources read by the same random matrix (sec. 2)."""
+    """q = E[f_a f_b] for two sources read by the same random matrix (theory.md sec. 2)."""
 
     symbol: sp.Symbol
     sources: tuple
@@ -207,8 +207,8 @@ def _drop_positive_factors(expr):
 
 def fixed_point_free_params(cell):
     """Parameters that enter the fixed-point conditions only through factors that cannot vanish
-    (update gates: z (F - h) = 0): the set of fixed points does not depend on them (sec. 2)."""
-    from ..codegen import stabilise            # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
+    (update gates: z (F - h) = 0): the set of fixed points does not depend on them (theory.md sec. 2)."""
+    from ..functions import stabilise          # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
 
     residual = cell.fixed_point_residual(expanded=True)
     params = set(cell.params)

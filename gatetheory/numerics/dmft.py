@@ -1,4 +1,4 @@
-"""Dynamic mean field by iterated sampling of the single-site process (THEORY.md sec. 2).
+"""Dynamic mean field by iterated sampling of the single-site process (theory.md sec. 2).
 
 Eissfeller-Opper: every field u_k(t) of a site is a zero-mean Gaussian process, independent of
 the site's own variables, with covariance E[u_k(t) u_l(t')] = C_kl(t - t') = E[f_k(t) f_l(t')]
@@ -25,10 +25,11 @@ from ..codegen import compile_expressions
 from ..derive.dmft import memoryless_gain
 from ..errors import CellError, ConvergenceError, ParameterError
 from ..functions import sigmoid
+from ..progress import progress_bar
 from ..sample import kernels
 from .quadrature import standard_normal_rule, tensor_rule
 
-FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md 3.4)
+FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md sec. 3.4)
 WARMUP_PATHS = 200      # iterations before the averaged ones use max(this, paths / 4) paths
 QUIESCENT = 1e-6        # field variances decaying below this: the state relaxes to the zero fixed point
 PLATEAU_MIN = 0.05      # smallest static part of a correlation kept, relative to its lag-0 value
@@ -288,13 +289,18 @@ class SamplingDmft:
         new = group_correlations(self._window(sources), self.site.groups, self.max_lag)
         return new, u, states
 
-    def solve(self):
-        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (THEORY.md sec. 2);
-        the first iterations run on a quarter of the paths, the last `average` on all and are averaged."""
+    def solve(self, progress=False):
+        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (theory.md sec. 2);
+        the first iterations run on a quarter of the paths, the last `average` on all and are averaged.
+        `progress`: a bar over the iterations and the exponent's passes (progress.py)."""
         corr, history, kept = self._initial_correlations(), [], []
         o = self.opt
         warm = max(WARMUP_PATHS, o.paths // 4)
+        memoryless = memoryless_gain(self.site.cell) is not None     # then the passes are a cross-check only
+        passes = max(self.opt.lyapunov_iterations // (3 if memoryless else 1), 2)
+        bar = progress_bar(o.iterations + passes, f"dynamics {self.site.cell.name}", "pass", progress)
         for it in range(o.iterations):
+            bar.update()
             new, u, states = self._estimate(corr, None if it >= o.iterations - o.average else warm)
             history.append([float(np.trace(c[:, :, 0])) for c in new])
             if it >= o.iterations - o.average:
@@ -304,8 +310,8 @@ class SamplingDmft:
         u, states = kept[-1][1], kept[-1][2]
         solution = self._summarise(corr, kept, history)
         closed = self.memoryless_lyapunov(corr)
-        passes = self.opt.lyapunov_iterations // (1 if closed is None else 3)   # a cross-check only
-        solution.lyapunov, solution.lyapunov_report = self.lyapunov(u, states, max(passes, 2))
+        with bar:
+            solution.lyapunov, solution.lyapunov_report = self.lyapunov(u, states, passes, bar.update)
         if closed is not None:
             report = solution.lyapunov_report
             report.update(two_replica=solution.lyapunov, two_replica_standard_error=report["standard_error"],
@@ -314,7 +320,7 @@ class SamplingDmft:
         return solution
 
     def memoryless_lyapunov(self, corr, nodes=161):
-        """lambda = 1/2 log E[(Rs B)^2] by quadrature over u ~ N(0, C(0)) and xi ~ N(0, 1) (anchors C1)."""
+        """lambda = 1/2 log E[(Rs B)^2] by quadrature over u ~ N(0, C(0)) and xi ~ N(0, 1) (reference/anchors.md C1)."""
         cell = self.site.cell
         gain = memoryless_gain(cell)
         if gain is None:
@@ -381,7 +387,7 @@ class SamplingDmft:
         rho = power / float(np.mean(self._window(du) ** 2))
         return rho, 2 * float(np.mean(df * ddf)) / power, new
 
-    def lyapunov(self, u, states, passes):
+    def lyapunov(self, u, states, passes, tick=lambda: None):
         """Maximal exponent: Newton on log rho(lambda) = 0 with power iteration on k (module doc).
 
         Each pass gives lambda* = lambda - log rho / slope; the estimate is their mean over the
@@ -393,6 +399,7 @@ class SamplingDmft:
         k = [np.eye(len(g))[:, :, None] * start for g in self.site.groups]
         lam, trace = 0.0, []
         for _ in range(passes):
+            tick()
             rho, slope, new = self._growth(k, lam, u, states, normals)
             if not (rho > 0 and np.isfinite(rho) and np.isfinite(slope)):
                 raise ConvergenceError(f"two-replica DMFT of {self.site.cell.name}: perturbation kernel "
@@ -428,7 +435,7 @@ def relaxation_times(corr, dt):
     return float(e_time), float(dt * (np.sum(c[:zero[0]]) - 0.5))
 
 
-# -- SCS closed form (anchors B1), the reference for continuous vanilla --------------------------
+# -- SCS closed form (reference/anchors.md B1), the reference for continuous vanilla --------------------------
 def _scs_correlation(fn, d0, nodes=161):
     """D -> <fn(x) fn(y)> for jointly Gaussian x, y with variance d0 and covariance D (2-d Gaussian rule)."""
     x, w = standard_normal_rule(nodes)

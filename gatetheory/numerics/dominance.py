@@ -1,4 +1,4 @@
-"""Showing that the 2-D bulk stays below a level (THEORY.md sec. 3): a maximum principle for rho(K).
+"""Showing that the 2-D bulk stays below a level (theory.md sec. 3): a maximum principle for rho(K).
 
 K(lambda) is the matrix of a completely positive map X -> sum_i w_i a_i X a_i^* whose Kraus
 operators a_i(lambda) are analytic off the poles, so ||K^m|| = ||K^m(1)|| is a supremum of sums of

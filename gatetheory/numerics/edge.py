@@ -1,4 +1,4 @@
-"""Spectral edge from the pencil's transfer operator (THEORY.md sec. 3) and fixed-point stability."""
+"""Spectral edge from the pencil's transfer operator (theory.md sec. 3) and fixed-point stability."""
 
 import copy
 from dataclasses import dataclass
@@ -400,6 +400,17 @@ def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=
         symbols = gaussians
     fn = compile_expressions(exprs, symbols + params)
     return [np.broadcast_to(np.asarray(v, float), w.shape) for v in finite_call(fn, args, param_values)], w
+
+
+def network_site_arrays(net, state):
+    """A sampled network's own per-site pencil blocks (sample.SampledNetwork.site_blocks) as SiteArrays
+    with equal weights 1/N, for the spectral solvers on empirical sites instead of the mean-field law
+    (theory.md sec. 3)."""
+    blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in net.site_blocks(state)]
+    groups = {}
+    for k, f in enumerate(net.cell.fields):
+        groups.setdefault(f.matrix, []).append(k)
+    return SiteArrays(*blocks, np.full(net.n, 1.0 / net.n), groups)
 
 
 def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):

@@ -1,4 +1,4 @@
-"""Numerical mean-field map q -> E_q[f_a f_b] from the derived equations (THEORY.md sec. 2)."""
+"""Numerical mean-field map q -> E_q[f_a f_b] from the derived equations (theory.md sec. 2)."""
 
 from contextlib import contextmanager
 
@@ -337,7 +337,7 @@ class MeanFieldProblem:
         return frozenset(out)
 
     def mean_cov(self, q, param_values):
-        """Means (n,) and covariance (n, n) of the site's Gaussians at order parameters q (sec. 2);
+        """Means (n,) and covariance (n, n) of the site's Gaussians at order parameters q (theory.md sec. 2);
         for a stack q (k, nq), arrays (k, n) and (k, n, n)."""
         q = np.asarray(q, float)
         stack = np.atleast_2d(q)
@@ -462,7 +462,7 @@ class MeanFieldProblem:
         return out if np.ndim(q) == 2 else out[0]
 
     def map(self, q, param_values, base=BASE_NODES, budget=NODE_BUDGET, halve=False):
-        """q -> E_q[f_a f_b] for every order parameter (sec. 2), at one q or a stack (k, nq) of them
+        """q -> E_q[f_a f_b] for every order parameter (theory.md sec. 2), at one q or a stack (k, nq) of them
         (halve: half the nodes, for error estimates)."""
         return self._expect(self.order_terms, q, param_values, base, budget, halve)
 

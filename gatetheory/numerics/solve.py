@@ -1,4 +1,5 @@
-"""Find every fixed point of a variance map q = M(q): Newton with backtracking from many starts at once (THEORY.md sec. 2)."""
+"""Find every fixed point of a variance map q = M(q): Newton with backtracking from many starts at once
+(theory.md sec. 2)."""
 
 import math
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ def map_jacobian(mapping, q, step=1e-6):
 
 
 def map_radius(mapping, q):
-    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (THEORY.md sec. 2)."""
+    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (theory.md sec. 2)."""
     return float(np.max(np.abs(np.linalg.eigvals(map_jacobian(mapping, q)))))
 
 
