@@ -1,4 +1,4 @@
-"""Random well-posed gated cells composed from the cell grammar (THEORY.md sec. 1), for differential
+"""Random well-posed gated cells composed from the cell grammar (theory.md sec. 1), for differential
 testing against the sampled twin (`gatetheory.validate.differential`, validation/generality.py).
 
 `generate_cell(seed)` builds one cell, deterministically from its seed, out of units:

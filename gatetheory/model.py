@@ -181,7 +181,7 @@ class Model:
 
 
 def _with_site_fixed_points(problem, roots, pv, base):
-    """The solutions at which (almost) every site has a per-site fixed point (sec. 2: others are
+    """The solutions at which (almost) every site has a per-site fixed point (theory.md sec. 2: others are
     solutions of the map over the sites that have one, not fixed points of the network), and how many
     were left out; NoFixedPointError, naming the fraction of sites without one, when none is left."""
     if not problem.site_solver:

@@ -86,7 +86,7 @@ def _check(theory, values, rel, absolute=0.0, standard_errors=STANDARD_ERRORS):
 
 
 def differential(model, n=1000, seeds=(0, 1, 2), slow_eps=0.05, sample=sampled_point, more_seeds=()):
-    """The mean field and spectrum of `model` against sampled networks of width n (THEORY.md sec. 5):
+    """The mean field and spectrum of `model` against sampled networks of width n (theory.md sec. 5):
     moments within max(5 %, 3 standard errors), radius (continuous: abscissa) within max(2 %, 3
     standard errors), slow fraction within 0.03, over the seeds whose network settles (its fixed point
     converged and is stable). `sample(model, n, seed, slow_eps)` gives one network's numbers

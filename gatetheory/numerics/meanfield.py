@@ -62,7 +62,7 @@ def finite_call(fn, args, param_values):
 
 class SiteSolver:
     """Per-site fixed points of the implicit states, R(s; gaussians) = 0, at every node at once: the
-    root a site's own dynamics (its fields frozen) settle on from rest, s = 0 (THEORY.md sec. 2).
+    root a site's own dynamics (its fields frozen) settle on from rest, s = 0 (theory.md sec. 2).
     Sites without one (a state that runs away) come out NaN (`on_law`: a mask of the others)."""
 
     def __init__(self, states, residual, gaussians, params, continuous, flow=None):
