@@ -1,4 +1,4 @@
-"""Generated gated architectures against their sampled twins (issue 14; THEORY.md sec. 5): the
+"""Generated gated architectures against their sampled twins (issue 14; theory.md sec. 5): the
 generator's guarantees, a fast differential test on a few generated cells, and proof that it fails when
 a term of the pencil is dropped. The full version (60 cells x 2 points, N = 1000, 3 seeds) is
 `python -m validation.generality` (validation/results/generality.md)."""

@@ -116,7 +116,11 @@ class KacRice:
         y[self.random] += (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ z
         args = list(y) + list(self.params)
         if self.solver:
-            args = self.solver.solve([y[k] for k in self._implicit_args], self.params, w.shape) + args
+            states, kept = self.solver.on_law([y[k] for k in self._implicit_args], self.params, w.shape)
+            if kept is not None:            # sites without a per-site fixed point (negligible mass): left out
+                states, y, w = [x[kept] for x in states], y[:, kept], w[kept] / w[kept].sum()
+                args = list(y) + list(self.params)
+            args = states + args
         a = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._rows(*args)], -1)
         F = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._integrands(*args)], -1)
         return y, w, np.moveaxis(a.reshape(w.shape + self.rows_shape), 0, -1), F.reshape(w.shape + (self.no,))

@@ -63,7 +63,7 @@ def finite_call(fn, args, param_values):
 class SiteSolver:
     """Per-site fixed points of the implicit states, R(s; gaussians) = 0, at every node at once: the
     root a site's own dynamics (its fields frozen) settle on from rest, s = 0 (theory.md sec. 2).
-    Sites without one (a state that runs away) come out NaN; `on_law` leaves out or refuses them."""
+    Sites without one (a state that runs away) come out NaN (`on_law`: a mask of the others)."""
 
     def __init__(self, states, residual, gaussians, params, continuous, flow=None):
         self.states = states
@@ -114,8 +114,16 @@ class SiteSolver:
         (f0,) = self._values(self.flow, [zero], gauss, params)
         direction = np.sign(np.where(np.isfinite(f0), f0, r0))
         sign0 = np.sign(r0)
-        phi = lambda t, rows: sign0[rows] * self._values(self.residual, [direction[rows] * t], gauss, params, rows)[0]  # noqa: E731
-        slope = lambda t, rows: sign0[rows] * direction[rows] * self._values(self.jacobian, [direction[rows] * t], gauss, params, rows)[0]  # noqa: E731
+
+        def phi(t, rows):
+            """R at distance t along the direction of motion, signed to be positive at rest."""
+            return sign0[rows] * self._values(self.residual, [direction[rows] * t], gauss, params, rows)[0]
+
+        def slope(t, rows):
+            """d phi / d t."""
+            dr = self._values(self.jacobian, [direction[rows] * t], gauss, params, rows)[0]
+            return sign0[rows] * direction[rows] * dr
+
         lo, hi = np.zeros(m), np.full(m, np.nan)
         p_lo = np.abs(r0)
         last, landed = np.zeros(m), np.zeros(m, bool)
@@ -142,7 +150,7 @@ class SiteSolver:
             rows = rows[ahead & (t < RUNAWAY)]
         out = direction * lo
         moving = (direction != 0) & (np.abs(r0) > 0)
-        out[~np.isfinite(r0) | np.isnan(lo) | (moving & ~np.isfinite(hi) & ~landed)] = np.nan   # undefined, or ran away
+        out[~np.isfinite(r0) | np.isnan(lo) | (moving & ~np.isfinite(hi) & ~landed)] = np.nan   # or ran away
         bracket = np.flatnonzero(np.isfinite(hi) & np.isfinite(lo))
         if bracket.size:
             out[bracket] = direction[bracket] * self._bisect_newton(phi, slope, lo[bracket], hi[bracket], bracket)
@@ -178,39 +186,59 @@ class SiteSolver:
         return root
 
     def _newton(self, gauss, params):
-        """Several implicit states: relaxation along the flow from rest, then Newton with backtracking
-        on max |R| (least squares where the Jacobian is singular); NaN where it does not converge."""
+        """Several implicit states: relaxation along the flow from rest (toward the root the site's
+        dynamics reach), then Newton with backtracking on max |R| on the nodes not yet converged (least
+        squares where the Jacobian is singular); NaN where it does not converge."""
         k, m = len(self.states), len(gauss[0]) if gauss else 1
-        s = [np.zeros(m) for _ in range(k)]
+        s = np.zeros((k, m))
         step = 0.2 if self.continuous else 1.0
-        for _ in range(200):
-            f = self._values(self.flow, s, gauss, params)
-            trial = [x + step * v for x, v in zip(s, f)]
-            s = [np.where(np.isfinite(t), t, x) for t, x in zip(trial, s)]
-        r = np.stack(self._values(self.residual, s, gauss, params), -1)
-        norm = np.max(np.abs(r), axis=-1)
-        for _ in range(60):
-            jac = np.stack(self._values(self.jacobian, s, gauss, params), -1).reshape(m, k, k)
-            ok = np.isfinite(jac).all(axis=(1, 2)) & np.isfinite(r).all(axis=1)
-            delta = np.zeros((m, k))
-            if ok.any():
-                delta[ok] = -(np.linalg.pinv(jac[ok]) @ r[ok][..., None])[..., 0]
-            scale = np.ones(m)
+        for _ in range(RELAX_STEPS):
+            trial = s + step * np.array(self._values(self.flow, list(s), gauss, params))
+            s = np.where(np.isfinite(trial), trial, s)
+        rows = np.arange(m)
+        r = np.array(self._values(self.residual, list(s), gauss, params))
+        converged = np.zeros(m, bool)
+        for _ in range(NEWTON_STEPS):
+            norm = np.max(np.abs(r), axis=0)
+            done = norm <= SITE_RTOL * (1 + np.max(np.abs(s[:, rows]), axis=0))
+            converged[rows[done]] = True
+            rows, r, norm = rows[~done], r[:, ~done], norm[~done]
+            if rows.size == 0:
+                break
+            x = s[:, rows]
+            jac = np.moveaxis(np.array(self._values(self.jacobian, list(x), gauss, params, rows)).reshape(k, k, -1), -1, 0)
+            delta = _solve_stack(jac, -r.T).T
+            scale = np.ones(rows.size)
             for _ in range(30):                                 # backtracking: max |R| must fall
-                trial = [x + scale * delta[:, i] for i, x in enumerate(s)]
-                rt = np.stack(self._values(self.residual, trial, gauss, params), -1)
-                nt = np.max(np.abs(rt), axis=-1)
-                better = nt < norm
-                if better.all() or np.all(scale < 1e-9):
+                trial = x + scale * delta
+                rt = np.array(self._values(self.residual, list(trial), gauss, params, rows))
+                better = np.max(np.abs(rt), axis=0) < norm
+                if better.all() or scale.max() < 1e-9:
                     break
                 scale = np.where(better, scale, 0.5 * scale)
-            s = [np.where(better, t, x) for t, x in zip(trial, s)]
-            r, norm = np.where(better[:, None], rt, r), np.where(better, nt, norm)
-            size = np.max(np.abs(delta), axis=-1)
-            if np.all((size <= SITE_XTOL * (1 + np.max(np.abs(np.stack(s, -1)), axis=-1))) | ~better):
+            if not better.any():
                 break
-        failed = ~(norm <= 1e-8 * (1 + np.max(np.abs(np.stack(s, -1)), axis=-1)))
-        return [np.where(failed, np.nan, x) for x in s]
+            s[:, rows] = np.where(better, trial, x)
+            r = np.where(better, rt, r)
+        return list(np.where(converged, s, np.nan))
+
+
+RELAX_STEPS, NEWTON_STEPS = 50, 60
+SITE_RTOL = 1e-13       # several implicit states: converged when max |R| is this small (relative to 1 + |s|)
+
+
+def _solve_stack(jac, rhs):
+    """x with jac x = rhs for a stack (m, k, k), (m, k): LU where the stack is regular, least squares
+    (pseudo-inverse) for the singular or non-finite matrices."""
+    out = np.zeros(rhs.shape)
+    ok = np.isfinite(jac).all(axis=(1, 2)) & np.isfinite(rhs).all(axis=1)
+    regular = ok & (np.abs(np.linalg.det(np.where(ok[:, None, None], jac, 1.0))) > 1e-12)
+    if regular.any():
+        out[regular] = np.linalg.solve(jac[regular], rhs[regular][..., None])[..., 0]
+    odd = ok & ~regular
+    if odd.any():
+        out[odd] = (np.linalg.pinv(jac[odd]) @ rhs[odd][..., None])[..., 0]
+    return out
 
 
 class _Term:
