@@ -75,9 +75,9 @@ def _cmd_dynamics(args):
     from .dynamics import branches, dynamics
     from .model import Model
 
-    options = {k: v for k, v in dict(paths=args.paths, window=args.window, burn=args.burn, dt=args.dt,
-                                     iterations=args.iterations, seed=args.seed, init=args.init,
-                                     lyapunov_iterations=args.lyapunov_iterations).items() if v is not None}
+    options = {k: v for k, v in dict(paths=args.paths, replicas=args.replicas, window=args.window, burn=args.burn,
+                                     dt=args.dt, iterations=args.iterations, seed=args.seed, init=args.init,
+                                     tol=args.tol, method=args.method).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
     if args.branches:
         try:
@@ -103,7 +103,8 @@ def _dynamics_line(result):
     """One line: exponent, branch, moments, relaxation times, convergence."""
     moments = ", ".join(f"E[{k}^2] = {v:.5g}" for k, v in result.state_second_moments.items())
     times = ", ".join(f"{k}: {'-' if v is None else f'{v:.4g}'}" for k, v in result.relaxation_time.items())
-    return (f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f} ({result.lyapunov_method}, "
+    se = f" +- {result.lyapunov_standard_error:.5f}" if result.lyapunov_standard_error else ""
+    return (f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f}{se} ({result.lyapunov_method}, "
             f"{result.branch}); {moments}; relaxation times (1/e) {times}; converged: {result.converged}")
 
 
@@ -265,9 +266,11 @@ def build_parser():
     p.add_argument("--plot", metavar="FILE", help="draw boundary and sampled eigenvalues to FILE")
     p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
     p = _cell_command(sub, "dynamics", "dynamic mean field: Lyapunov exponent, moments, relaxation times")
-    for name, kind in (("paths", int), ("window", int), ("burn", int), ("iterations", int), ("seed", int),
-                       ("dt", float), ("init", float), ("lyapunov-iterations", int)):
-        p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: per time, gatetheory.dynamics)")
+    for name, kind in (("paths", int), ("replicas", int), ("window", float), ("burn", float), ("iterations", int),
+                       ("seed", int), ("dt", float), ("init", float), ("tol", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: gatetheory.numerics.dmft.DmftOptions)")
+    p.add_argument("--method", choices=("auto", "sampling", "gaussian"), help="auto (default): the deterministic "
+                   "Gaussian closed form where the cell reduces to one, else sampling")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
     p = _cell_command(sub, "validate", "theory against sampled networks of the same cell")
