@@ -1,4 +1,11 @@
-"""The Cell: states, random couplings U_k[expr], per-site definitions and the update (THEORY.md sec. 1)."""
+"""The Cell: states, random couplings U_k[expr], per-site definitions and the update (theory.md sec. 1).
+
+Input noises eta_<name> (design.md "Inputs") are fresh standard normals per site and per step,
+white noise of intensity 1 in continuous time. The expression accessors (expand, field_sources,
+flow, fixed_point_residual) give the autonomous cell (every eta set to 0) unless asked for
+`inputs=True`: static theory is the theory of the autonomous cell, and `check_static` refuses a
+parameter point at which an input drives the network.
+"""
 
 import hashlib
 import keyword
@@ -8,9 +15,9 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import CellError, ParameterError
+from .errors import CellError, OutsideTheoryError, ParameterError
 from .functions import ALLOWED_FUNCTIONS
-from .spec import is_coupling_name, is_xi_name, parse_expression, real_symbol
+from .spec import is_coupling_name, is_eta_name, is_xi_name, parse_expression, real_symbol
 
 TIMES = ("discrete", "continuous")
 _ALLOWED_FUNCTION_CLASSES = tuple(
@@ -19,7 +26,7 @@ _ALLOWED_FUNCTION_CLASSES = tuple(
 
 @dataclass(frozen=True)
 class Field:
-    """A pre-activation u_i = sum_j (U_matrix)_ij source(site j): Gaussian across sites (sec. 2)."""
+    """A pre-activation u_i = sum_j (U_matrix)_ij source(site j): Gaussian across sites (theory.md sec. 2)."""
 
     symbol: sp.Symbol
     matrix: str
@@ -40,8 +47,9 @@ def _check_identifier(name, what):
         raise CellError(f"{what} {name!r} is not a valid identifier")
     if name.startswith("_"):
         raise CellError(f"{what} {name!r} may not start with an underscore")
-    if is_coupling_name(name) or is_xi_name(name):
-        raise CellError(f"{what} {name!r} uses a reserved prefix (U_ is for couplings, xi_ for quenched normals)")
+    if is_coupling_name(name) or is_xi_name(name) or is_eta_name(name):
+        raise CellError(f"{what} {name!r} uses a reserved prefix (U_ is for couplings, xi_ for quenched "
+                        f"normals, eta_ for input noises)")
     if name in ALLOWED_FUNCTIONS:
         raise CellError(f"{what} {name!r} is the name of a function")
 
@@ -92,8 +100,13 @@ class Cell:
         self.updates = self._read_updates(update or {}, scope, state_names)
         self.xis = tuple(sorted({s for e in self._all_expressions() for s in e.free_symbols
                                   if is_xi_name(s.name)}, key=lambda s: s.name))
+        self.etas = tuple(sorted({s for e in self._all_expressions() for s in e.free_symbols
+                                  if is_eta_name(s.name)}, key=lambda s: s.name))
+        self._no_input = {e: sp.Integer(0) for e in self.etas}
         self.matrices = tuple(dict.fromkeys(f.matrix for f in self.fields))
         self._check_fields_are_per_site()
+        if self.time == "continuous":
+            self._check_white_noise()
 
     # -- construction helpers -------------------------------------------------------------
     def _read_params(self, params, state_names):
@@ -155,7 +168,7 @@ class Cell:
             raise CellError(f"{where}: expected a string or SymPy expression, got {type(expr).__name__}")
         expr = expr.xreplace({s: real_symbol(s.name) for s in expr.free_symbols if isinstance(s, sp.Symbol)})
         for sym in expr.free_symbols:
-            if sym.name not in scope and not is_xi_name(sym.name):
+            if sym.name not in scope and not is_xi_name(sym.name) and not is_eta_name(sym.name):
                 raise CellError(f"{where}: unknown symbol {sym.name!r}")
         return self._extract_fields(expr, where)
 
@@ -195,11 +208,28 @@ class Cell:
         return [e for _, e in self.defines] + list(self.updates.values()) + [f.source for f in self.fields]
 
     def _check_fields_are_per_site(self):
-        per_site = set(self.states) | {d for d, _ in self.defines} | {f.symbol for f in self.fields} | set(self.xis)
+        if not self.fields:
+            raise CellError(f"cell {self.name} has no random coupling U_name[...]: its sites never interact, so "
+                            "there is no network for the theory to describe (every cell needs at least one)")
+        per_site = set(self.states) | {d for d, _ in self.defines} | {f.symbol for f in self.fields} | \
+            set(self.xis) | set(self.etas)
         for f in self.fields:
             if not (f.source.free_symbols & per_site):
                 raise CellError(f"cell {self.name}: coupling {f.matrix} is applied to {f.source}, which has no "
-                                f"per-site variable (state, definition, field or xi_)")
+                                f"per-site variable (state, definition, field, xi_ or eta_)")
+
+    def _check_white_noise(self):
+        """In continuous time an input eta is white noise: it may only enter the time derivatives, and
+        linearly (ds/dt = F0 + sum_k G_k eta_k), never a coupling's source or a nonlinearity."""
+        for f, source in zip(self.fields, self.field_sources(inputs=True)):
+            if source.free_symbols & set(self.etas):
+                raise CellError(f"cell {self.name}: coupling {f.matrix} reads input noise; in continuous time "
+                                f"eta_ is white noise and may only enter a time derivative linearly")
+        for s, rate in zip(self.states, self.flow(inputs=True)):
+            for a in self.etas:
+                if any(sp.diff(rate, a, b) != 0 for b in self.etas):
+                    raise CellError(f"cell {self.name}, update {s.name}: input noise {a.name} must enter the time "
+                                    f"derivative linearly (... + c * {a.name}): in continuous time it is white noise")
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -212,22 +242,28 @@ class Cell:
                 return p
         raise ParameterError(f"cell {self.name} has no parameter {name!r}; known: {', '.join(self.param_names)}")
 
-    def expand(self, expr):
-        """Substitute the per-site definitions so `expr` reads in states, fields, xi and params."""
+    def expand(self, expr, inputs=False):
+        """Substitute the per-site definitions so `expr` reads in states, fields, xi and params
+        (and eta with inputs=True; otherwise every eta is 0: the autonomous cell)."""
         for dsym, dexpr in reversed(self.defines):
             expr = expr.xreplace({dsym: dexpr})
-        return expr
+        return expr if inputs or not self.etas else expr.xreplace(self._no_input)
 
-    def field_sources(self):
+    def field_sources(self, inputs=False):
         """Each field's source with definitions substituted."""
-        return [self.expand(f.source) for f in self.fields]
+        return [self.expand(f.source, inputs) for f in self.fields]
 
-    def flow(self, expanded=True):
-        """Updates s' = F(s, u, xi) (discrete) or ds/dt = F (continuous), definitions substituted."""
-        return [self.expand(self.updates[s]) if expanded else self.updates[s] for s in self.states]
+    def flow(self, expanded=True, inputs=False):
+        """Updates s' = F(s, u, xi) (discrete) or ds/dt = F (continuous), definitions substituted;
+        inputs=True keeps the input noises eta (s' = F(s, u, xi, eta))."""
+        if expanded:
+            return [self.expand(self.updates[s], inputs) for s in self.states]
+        raw = [self.updates[s] for s in self.states]
+        return raw if inputs or not self.etas else [e.xreplace(self._no_input) for e in raw]
 
     def fixed_point_residual(self, expanded=True):
-        """Per-site fixed-point condition R = 0: R = F - s (discrete) or R = F (continuous)."""
+        """Per-site fixed-point condition R = 0 of the autonomous cell: R = F - s (discrete) or R = F
+        (continuous)."""
         flow = self.flow(expanded)
         if self.time == "continuous":
             return flow
@@ -247,6 +283,39 @@ class Cell:
             self._check_bound(sym, value)
             resolved[sym] = value
         return resolved
+
+    def _input_gains(self):
+        """(eta, d expression / d eta) for every update and field source an eta enters, and the parameters
+        those derivatives read (computed once)."""
+        if getattr(self, "_gains", None) is None:
+            exprs = self.flow(inputs=True) + self.field_sources(inputs=True)
+            gains = [(a, d) for a in self.etas for e in exprs for d in (sp.diff(e, a),) if d != 0]
+            params = sorted(set().union(*(d.free_symbols for _, d in gains)) & set(self.params), key=lambda p: p.name)
+            self._gains, self._driving = (gains, params), {}
+        return self._gains
+
+    def driving_inputs(self, values):
+        """Names of the input noises that enter the equations at parameter values `values` ({symbol: value}
+        as from resolve_params): () for the autonomous cell (e.g. every built-in at sigma_x = 0)."""
+        if not self.etas:
+            return ()
+        gains, params = self._input_gains()
+        key = tuple(float(values[p]) for p in params)
+        if key not in self._driving:
+            at = {p: sp.Integer(0) if v == 0 else sp.Float(v) for p, v in zip(params, key)}
+            self._driving[key] = tuple(sorted({a.name for a, d in gains if d.xreplace(at) != 0}))
+        return self._driving[key]
+
+    def check_static(self, values):
+        """OutsideTheoryError if input noise drives the cell at `values`: a driven network has no fixed
+        point, so static quantities (mean field, spectrum, complexity) do not apply."""
+        driving = self.driving_inputs(values)
+        if driving:
+            _, params = self._input_gains()        # name the input gains: parameters whose 0 switches inputs off
+            gains = [p for p in params if values[p] != 0 and not self.driving_inputs({**values, p: 0.0})]
+            named = ", ".join(f"{p.name} = {values[p]:g}" for p in gains) or ", ".join(driving)
+            raise OutsideTheoryError(f"a network driven by input noise ({named}) has no fixed point; "
+                                     f"use `gatetheory dynamics`")
 
     def fingerprint(self):
         """A hash of the definition: equal for cells that derive the same equations (computed once:

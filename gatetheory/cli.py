@@ -5,10 +5,12 @@ import json
 import os
 import sys
 
-import numpy as np
-
-from .cells import builtin_names, get_cell
+from .display import complexity_note, dynamics_note, mean_field_note, spectrum_note, validation_note
 from .errors import GateTheoryError, ParameterError
+from .version import __version__
+
+# Every other import is inside the command that needs it: `gatetheory --help` imports neither NumPy
+# nor SymPy, and `gatetheory cells` only what defines the built-in cells (validation/bench_startup.py).
 
 
 def parse_sets(items):
@@ -26,6 +28,8 @@ def parse_sets(items):
 
 
 def _cmd_cells(args):
+    from .cells import builtin_names, get_cell
+
     for name in builtin_names():
         cell = get_cell(name)
         doc = " ".join(cell.description.split())
@@ -34,6 +38,7 @@ def _cmd_cells(args):
 
 def _cmd_derive(args):
     from .derive.render import derivation_latex, derivation_markdown
+    from .cells import get_cell
     from .model import derivation
 
     cell = get_cell(args.cell)
@@ -53,6 +58,7 @@ def _cmd_meanfield(args):
         moments = ", ".join(f"E[{k}^2] = {v:.6g}" for k, v in s.state_second_moments.items())
         print(f"  #{i}: {moments}; residual {s.residual:.1e}; "
               f"{'settles' if s.settles else 'unstable' if not s.stable else 'not attracting'}")
+    _note(mean_field_note(result))
 
 
 def _cmd_spectrum(args):
@@ -60,15 +66,21 @@ def _cmd_spectrum(args):
 
     model = Model(args.cell, **parse_sets(args.set))
     result = model.spectrum(n=args.n, slow_eps=args.slow_eps)
-    if args.plot:
-        _spectrum_figure(model, result, args.plot, args.plot_n)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
-        return
-    name = "spectral abscissa" if result.time == "continuous" else "spectral radius"
-    print(f"cell {result.cell} (mean-field solution #{result.solution}): {name} at N={result.n}: "
-          f"{result.radius:.4f}; bulk edge {result.radius_bulk:.4f}; limiting support {result.radius_support:.4f}; "
-          f"slow fraction (eps={result.slow_eps:g}) {result.slow_fraction:.4f}")
+    else:
+        name = "spectral abscissa" if result.time == "continuous" else "spectral radius"
+        print(f"cell {result.cell} (mean-field solution #{result.solution}): {name} at N={result.n}: "
+              f"{result.radius:.4f}; bulk edge {result.radius_bulk:.4f}; limiting support "
+              f"{result.radius_support:.4f}; slow fraction (eps={result.slow_eps:g}) {result.slow_fraction:.4f}")
+        _note(spectrum_note(result))
+    if args.plot:                 # after the result, so a plot that fails does not lose it
+        sys.stdout.flush()
+        try:
+            _spectrum_figure(model, result, args.plot, args.plot_n)
+        except (OSError, ValueError, GateTheoryError) as exc:
+            raise GateTheoryError(f"the result above stands, but the plot {args.plot!r} could not be written: "
+                                  f"{exc}") from None
 
 
 def _cmd_dynamics(args):
@@ -77,26 +89,40 @@ def _cmd_dynamics(args):
 
     options = {k: v for k, v in dict(paths=args.paths, replicas=args.replicas, window=args.window, burn=args.burn,
                                      dt=args.dt, iterations=args.iterations, seed=args.seed, init=args.init,
-                                     tol=args.tol, method=args.method).items() if v is not None}
+                                     tol=args.tol, min_passes=args.min_passes, max_window=args.max_window,
+                                     method=args.method).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
     if args.branches:
         try:
             small, large = (float(v) for v in args.branches.split(","))
         except ValueError:
             raise ParameterError(f"--branches expects SMALL,LARGE initial scales, got {args.branches!r}") from None
-        both = branches(model, small, large, **options)
+        both = branches(model, small, large, progress=_progress(args), **options)
         if args.json:
             print(json.dumps(both.to_dict(), indent=2))
             return
         for name, result in (("small", both.small), ("large", both.large)):
             print(f"{name} start: {_dynamics_line(result)}")
+            _note(dynamics_note(result, _flag))
         print(f"bistable: {both.bistable}")
         return
-    result = dynamics(model, **options)
+    result = dynamics(model, progress=_progress(args), **options)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
     print(_dynamics_line(result))
+    _note(dynamics_note(result, _flag))
+
+
+def _note(text):
+    """A plain-language note under a result (display.py)."""
+    if text:
+        print(f"  note: {text}")
+
+
+def _flag(name):
+    """A keyword option's command-line spelling: max_window -> --max-window."""
+    return "--" + name.replace("_", "-")
 
 
 def _dynamics_line(result):
@@ -109,10 +135,9 @@ def _dynamics_line(result):
 
 
 def _spectrum_figure(model, result, path, n_sample):
-    """Boundary with the eigenvalues of one sampled network of width n_sample (seed 0)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Boundary with the eigenvalues of one sampled network of width n_sample (seed 0); a bare Figure
+    (no pyplot state, so a failed save leaves nothing open)."""
+    from matplotlib.figure import Figure
 
     from .plot import plot_spectrum
     from .sample import SampledNetwork
@@ -120,11 +145,10 @@ def _spectrum_figure(model, result, path, n_sample):
     net = SampledNetwork(model.cell, n_sample, seed=0, **model.params)
     fixed = net.fixed_point()
     eigenvalues = net.eigenvalues(fixed.state) if fixed.converged else None
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    plot_spectrum(ax, result, eigenvalues, label_sample=f"sampled N={n_sample}, seed 0")
+    fig = Figure(figsize=(6, 5.5))
+    plot_spectrum(fig.add_subplot(), result, eigenvalues, label_sample=f"sampled N={n_sample}, seed 0")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    plt.close(fig)
 
 
 def _cmd_validate(args):
@@ -135,7 +159,8 @@ def _cmd_validate(args):
         sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     except ValueError:
         raise ParameterError(f"--sizes expects comma-separated integers, got {args.sizes!r}") from None
-    report = validate(Model(args.cell, **parse_sets(args.set)), sizes, args.seeds, args.slow_eps)
+    report = validate(Model(args.cell, **parse_sets(args.set)), sizes, args.seeds, args.slow_eps,
+                      progress=_progress(args))
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -147,6 +172,7 @@ def _cmd_validate(args):
         print(f"  N={n}: radius theory {e['theory_radius']:.4f} sampled {e['radius']['mean']:.4f} +- "
               f"{e['radius']['sd']:.4f}; slow fraction theory {e['theory_slow_fraction']:.4f} sampled "
               f"{e['slow_fraction']['mean']:.4f} +- {e['slow_fraction']['sd']:.4f} ({e['converged']}/{e['seeds']} converged)")
+    _note(validation_note(report))
 
 
 def _fractions(text):
@@ -173,14 +199,17 @@ def _cmd_complexity(args):
           f"{result.lower_bound:.6g}); {op}; converged: {result.diagnostics['converged']}")
     for p in result.index_resolved:
         print(f"  kappa = {p['kappa']:.4g}: Sigma(kappa) = {p['complexity']:.6g} (converged: {p['converged']})")
+    _note(complexity_note(result))
 
 
 def _cmd_phase(args):
+    import numpy as np
+
     from .phase import default_level, phase_diagram, trace_boundary
 
     quantities = args.quantity or ["radius"]
     diagram = phase_diagram(args.cell, args.x, args.y, quantities=quantities, fixed=parse_sets(args.set),
-                            workers=args.workers, n=args.n, slow_eps=args.slow_eps, progress=not args.json)
+                            workers=args.workers, n=args.n, slow_eps=args.slow_eps, progress=_progress(args))
     levels = {}
     for item in args.level or []:
         name, sep, value = item.partition("=")
@@ -192,7 +221,8 @@ def _cmd_phase(args):
     for q in quantities:
         if q not in levels and default_level(q, time_kind) is not None:
             levels[q] = default_level(q, time_kind)
-    boundaries = [trace_boundary(diagram, q, level, refine=args.refine, workers=args.workers)
+    boundaries = [trace_boundary(diagram, q, level, refine=args.refine, workers=args.workers,
+                                  progress=_progress(args))
                   for q, level in levels.items() if q in diagram.values and np.isfinite(diagram.values[q]).any()]
     if args.csv:
         diagram.to_csv(args.csv)
@@ -222,21 +252,32 @@ def _cmd_phase(args):
 
 def _phase_figure(diagram, quantity, boundaries, path):
     """Heat map of `quantity` with its boundaries, in the shipped style."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .plot import plot_phase, style
 
     with style():
-        fig, ax = plt.subplots()
-        plot_phase(ax, diagram, quantity, boundaries)
+        fig = Figure()
+        plot_phase(fig.add_subplot(), diagram, quantity, boundaries)
         fig.savefig(path)
-        plt.close(fig)
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default, except where there is none (None, a flag off)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line, like every other gatetheory error."""
+    """argparse whose usage errors are one line, like every other gatetheory error, and whose help
+    shows defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         print(f"gatetheory: error: {message} (see gatetheory --help)", file=sys.stderr)
@@ -245,20 +286,34 @@ class _Parser(argparse.ArgumentParser):
 
 def _cell_command(sub, name, help):
     """A subcommand on one cell, with --set NAME=VALUE parameter values and --json output."""
-    p = sub.add_parser(name, help=help)
-    p.add_argument("cell")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="parameter values (default: the cell's)")
+    p = sub.add_parser(name, help=help, description=help)
+    _cell_argument(p)
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a parameter value, repeatable (default: the cell's own values)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (none is shown with --json or off a terminal)")
     return p
+
+
+def _progress(args):
+    """Whether a long command shows a progress bar on stderr (progress.py: only on a terminal)."""
+    return not (args.json or args.quiet)
+
+
+def _cell_argument(p):
+    p.add_argument("cell", metavar="CELL",
+                   help="a built-in cell (gatetheory cells lists them) or the path of a TOML cell file")
 
 
 def build_parser():
     parser = _Parser(prog="gatetheory", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gatetheory {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("cells", help="list the built-in cells")
     p = sub.add_parser("derive", help="print the derived equations (Markdown with LaTeX)")
-    p.add_argument("cell")
-    p.add_argument("--format", choices=("markdown", "latex"), default="markdown")
+    _cell_argument(p)
+    p.add_argument("--format", choices=("markdown", "latex"), default="markdown",
+                   help="Markdown with LaTeX equations, or a bare LaTeX align* body")
     p = _cell_command(sub, "meanfield", "solve the static mean field")
     p = _cell_command(sub, "spectrum", "Jacobian spectrum at the settled mean-field fixed point")
     p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
@@ -267,33 +322,35 @@ def build_parser():
     p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
     p = _cell_command(sub, "dynamics", "dynamic mean field: Lyapunov exponent, moments, relaxation times")
     for name, kind in (("paths", int), ("replicas", int), ("window", float), ("burn", float), ("iterations", int),
-                       ("seed", int), ("dt", float), ("init", float), ("tol", float)):
-        p.add_argument(f"--{name}", type=kind, help=f"DMFT {name} (default: gatetheory.numerics.dmft.DmftOptions)")
+                       ("seed", int), ("dt", float), ("init", float), ("tol", float), ("min-passes", int),
+                       ("max-window", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"DMFT option {name.replace('-', '_')} (default: DmftOptions; "
+                       "--json reports the values used)")
     p.add_argument("--method", choices=("auto", "sampling", "gaussian"), help="auto (default): the deterministic "
                    "Gaussian closed form where the cell reduces to one, else sampling")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
     p = _cell_command(sub, "validate", "theory against sampled networks of the same cell")
     p.add_argument("--sizes", default="500,1000", help="comma-separated network widths")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--slow-eps", type=float, default=0.05)
+    p.add_argument("--seeds", type=int, default=3, help="sampled networks (coupling seeds 0, 1, ...) per width")
+    p.add_argument("--slow-eps", type=float, default=0.05, help="radius of the slow-mode disk")
     p = _cell_command(sub, "complexity", "annealed fixed-point complexity (Kac-Rice)")
     p.add_argument("--index", type=_fractions, metavar="K1,K2,...",
                    help="also Sigma(kappa): fixed points with a fraction kappa of unstable directions "
                         "(field-space Jacobian outside the unit circle; cells reducing to the vanilla network)")
     p = _cell_command(sub, "phase", "phase diagram of theory quantities over two parameters")
-    p.add_argument("--x", required=True, metavar="NAME:LO:HI:N")
-    p.add_argument("--y", required=True, metavar="NAME:LO:HI:N")
+    p.add_argument("--x", required=True, metavar="NAME:LO:HI:N", help="parameter on the x axis and its grid")
+    p.add_argument("--y", required=True, metavar="NAME:LO:HI:N", help="parameter on the y axis and its grid")
     p.add_argument("--quantity", action="append", metavar="Q", help="radius (default), slow_fraction, complexity, "
                    "solutions, settles, moment_<state>, lyapunov_max, ... (repeatable)")
     p.add_argument("--level", action="append", metavar="Q=VALUE", help="boundary to trace (default: critical values)")
     p.add_argument("--refine", action="store_true", help="move boundary points onto exact crossings (root finding)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--n", type=int, default=1000, help="network width for the expected radius")
-    p.add_argument("--slow-eps", type=float, default=0.05)
-    p.add_argument("--out", metavar="FILE.png")
-    p.add_argument("--csv", metavar="FILE.csv")
-    p.add_argument("--npz", metavar="FILE.npz")
+    p.add_argument("--slow-eps", type=float, default=0.05, help="radius of the slow-mode disk")
+    p.add_argument("--out", metavar="FILE.png", help="heat map of the first quantity with its boundaries")
+    p.add_argument("--csv", metavar="FILE.csv", help="the grid as a flat table")
+    p.add_argument("--npz", metavar="FILE.npz", help="axes, quantities and metadata as a NumPy archive")
     return parser
 
 

@@ -11,10 +11,10 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
-from . import __version__
-from .functions import sigmoid
+from .functions import stabilise
+from .version import __version__
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 _memory = {}
 _by_identity = {}        # ids of (args, exprs) -> (the objects themselves, function): skips SymPy hashing
 IDENTITY_ENTRIES = 256   # emptied when full (callers building fresh expressions each call would grow it)
@@ -26,6 +26,9 @@ class _NumpyCode(NumPyPrinter):
 
     def _print_softplus(self, expr):
         return "numpy.logaddexp(0, %s)" % self._print(expr.args[0])
+
+    def _print_erf(self, expr):
+        return "erf(%s)" % self._print(expr.args[0])      # SymPy's printer says math.erf: scalars only
 
 
 class _MpmathCode(MpmathPrinter):
@@ -43,23 +46,6 @@ def cache_dir():
     """Where generated sources live: $GATETHEORY_CACHE or ~/.cache/gatetheory."""
     root = os.environ.get("GATETHEORY_CACHE") or Path.home() / ".cache" / "gatetheory"
     return Path(root) / "codegen"
-
-
-def _stable_complement(expr):
-    """Rewrite c - c sigmoid(x) as c sigmoid(-x): no cancellation when the gate saturates."""
-    if not expr.is_Add:
-        return expr
-    const = sum((t for t in expr.args if t.is_Number), sp.Integer(0))
-    for term in expr.args:
-        coeff, rest = term.as_coeff_Mul()
-        if isinstance(rest, sigmoid) and const != 0 and coeff == -const:
-            return expr - term - const + const * sigmoid(-rest.args[0])
-    return expr
-
-
-def stabilise(expr):
-    """Numerically safer equivalent forms for code generation."""
-    return sp.sympify(expr).replace(lambda e: e.is_Add, _stable_complement)
 
 
 def generate_source(exprs, args, backend):
@@ -110,7 +96,7 @@ def _compiled(exprs, args, backend):
             tmp.replace(path)
         except OSError:
             pass  # a read-only cache only costs speed
-    namespace = {"numpy": numpy, "expit": scipy.special.expit, "mpmath": mpmath}
+    namespace = {"numpy": numpy, "expit": scipy.special.expit, "erf": scipy.special.erf, "mpmath": mpmath}
     exec(compile(source, str(path), "exec"), namespace)  # our generated code, symbols renamed a0..an
     _memory[fast] = namespace["generated"]
     return _memory[fast]

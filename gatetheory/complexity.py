@@ -1,10 +1,10 @@
-"""complexity(model): annealed fixed-point complexity Sigma = lim (1/N) ln E[#fixed points] (THEORY.md sec. 4).
+"""complexity(model): annealed fixed-point complexity Sigma = lim (1/N) ln E[#fixed points] (theory.md sec. 4).
 
 Cells whose fixed points solve the vanilla equation a = G U tanh(a) + sigma_b xi + mu in
 pre-activation space are reduced to it and solved by the D2 variational formula
 (numerics/complexity.py): vanilla and vanilla_ct (G = g), the GRU and PyTorch GRU at alpha_r = 0
 (G = g sigma(beta_r); the update gate only sets stability, reference/gru-lstm-discrete.md sec. 7),
-the MGU at alpha_f = 0 and gated_ct at alpha_r = 0 (G = g_h sigma_r, mu = b_h; gated-continuous.md
+the MGU at alpha_f = 0 and gated_ct at alpha_r = 0 (G = g_h sigma_r, mu = b_h; reference/gated-continuous.md
 sec. 5.2). Cells are recognised by their definition fingerprint, so TOML copies work too.
 
 Any other cell or parameter point is solved by the general variational formula (numerics/annealed.py):
@@ -29,6 +29,7 @@ from .errors import ParameterError
 from .numerics.annealed import KacRice
 from .numerics.complexity import field_pencil, index_complexity, log_potential, vanilla_complexity
 from .numerics.edge import equations_problem, site_values
+from .version import versions
 
 BOUND_SITES = 2048      # quasi-Monte Carlo sites of the mean-field law for the log-potential
 QUIESCENT = 1e-12       # Gaussian variances below this: the zero (point-mass) solution
@@ -52,6 +53,10 @@ class ComplexityResult:
 
     def to_dict(self):
         return asdict(self)
+
+    def _repr_html_(self):
+        from .display import complexity_html
+        return complexity_html(self)
 
 
 def _vanilla(values):
@@ -117,7 +122,7 @@ def field_solutions(model):
 
 def mean_field_bounds(model):
     """Sigma >= (1/N) ln|det(1 - T)| at each non-degenerate mean-field solution by the hermitised
-    solver (THEORY.md sec. 4): an independent route to the bound the variational solver starts from."""
+    solver (theory.md sec. 4): an independent route to the bound the variational solver starts from."""
     rows = field_rows(model.equations)
     out = []
     for sol, q in field_solutions(model):
@@ -130,9 +135,9 @@ def mean_field_bounds(model):
 
 
 def complexity(model, index=None, starts=()):
-    """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula (sec. 4);
-    with `index` (unstable fractions kappa), also Sigma(kappa) where the cell reduces to the vanilla network."""
-    from .model import versions
+    """Sigma of a Model: D2 formula after the vanilla reduction, else the general variational formula
+    (theory.md sec. 4); with `index` (unstable fractions kappa), also Sigma(kappa) where the cell reduces
+    to the vanilla network."""
     cell = model.cell
     values = {p.name: v for p, v in model.values.items()}
     start = time.perf_counter()

@@ -1,11 +1,11 @@
-"""Counting twin of the complexity (THEORY.md sec. 4): fixed points of sampled networks by
+"""Counting twin of the complexity (theory.md sec. 4): fixed points of sampled networks by
 many-start Newton from diverse random states (several scales), deduplicated and residual-checked,
 with the instability index of each, and the growth rate of ln E[#fixed points] with N across samples.
 
 Counts are lower bounds on the true numbers (a search can miss roots); `late` (roots first found in
 the second half of the starts) says how far a search is from saturation. For odd cells (no bias)
 -s is tested with every root s. Root-finder samples are biased toward easily reached roots
-(anchors.md D2), so compare growth rates, with their error bars, not shells.
+(reference/anchors.md D2), so compare growth rates, with their error bars, not shells.
 """
 
 import time
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConvergenceError, ParameterError
+from .progress import progress_bar
 from .sample import SampledNetwork
 
 TOL = 1e-10            # accepted residual max |R|
@@ -131,18 +132,23 @@ def count_fixed_points(net, starts=600, scales=SCALES):
     return NetworkCount(net.n, net.seed, roots, index, starts, late, worst)
 
 
-def growth_rate(cell, sizes, samples, seed0=0, starts=600, **params):
-    """ln E[#fixed points] per width (mean over `samples` networks, bootstrap errors) and its slope in N."""
+def growth_rate(cell, sizes, samples, seed0=0, starts=600, progress=False, **params):
+    """ln E[#fixed points] per width (mean over `samples` networks, bootstrap errors) and its slope in N;
+    `progress`: a bar over the networks on stderr (progress.py)."""
     if len(sizes) < 2 or samples < 2:
         raise ParameterError("growth_rate needs at least two widths and two samples per width")
     begin = time.perf_counter()
     counts, stable, late = {}, {}, {}
+    bar = progress_bar(len(sizes) * samples, "counting fixed points", "network", progress)
     for n in sizes:
-        found = [count_fixed_points(SampledNetwork(cell, n, seed0 + k, **params), starts)
-                 for k in range(samples)]
+        found = []
+        for k in range(samples):
+            found.append(count_fixed_points(SampledNetwork(cell, n, seed0 + k, **params), starts))
+            bar.update()
         counts[n] = [c.count for c in found]
         stable[n] = [c.stable for c in found]
         late[n] = sum(c.late for c in found)
+    bar.close()
     return _fit(sizes, counts, stable, late, samples, time.perf_counter() - begin)
 
 

@@ -1,7 +1,7 @@
-"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (sec. 2).
+"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2).
 
 Two solvers: cells that close on one Gaussian process at the given parameters (vanilla networks,
-constant gates; derive/dmft.py) are solved deterministically (numerics/dmft_gaussian.py, anchors B1,
+constant gates; derive/dmft.py) are solved deterministically (numerics/dmft_gaussian.py, reference/anchors.md B1,
 C1); every other cell by sampling the single-site process (numerics/dmft.py). method="sampling"
 forces the general solver (the closed forms then check it).
 """
@@ -14,6 +14,7 @@ from .derive.dmft import gaussian_reduction, site_kernels
 from .errors import GateTheoryError, OutsideTheoryError, ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
 from .numerics.dmft_gaussian import GaussianClosure
+from .version import versions
 
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
 #                 (noise floor of a static DMFT solution ~1e-4; gated_ct chaos with input: 1.6e-2)
@@ -70,10 +71,14 @@ class DynamicsResult:
         out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
 
+    def _repr_html_(self):
+        from .display import dynamics_html
+        return dynamics_html(self)
+
 
 @dataclass
 class Branches:
-    """The DMFT from a small and from a large initial state (reference/gated-continuous.md 5.3)."""
+    """The DMFT from a small and from a large initial state (reference/gated-continuous.md sec. 5.3)."""
 
     small: DynamicsResult
     large: DynamicsResult
@@ -85,6 +90,10 @@ class Branches:
 
     def to_dict(self):
         return {"small": self.small.to_dict(), "large": self.large.to_dict(), "bistable": self.bistable}
+
+    def _repr_html_(self):
+        from .display import branches_html
+        return branches_html(self)
 
 
 def dmft_options(options):
@@ -102,16 +111,17 @@ def reduction_of(model):
     return gaussian_reduction(model.cell, zeros)
 
 
-def dynamics(model, method="auto", warm=None, **options):
+def dynamics(model, method="auto", warm=None, progress=False, **options):
     """Stationary DMFT of `model`: lambda_max, E[s^2], correlations and relaxation times (module doc).
 
     warm: the `warm` of a result at a nearby point (continuation along a sweep: the sampling solver
-    starts from its correlations, kernel and exponent)."""
-    from .model import versions
-
+    starts from its correlations, kernel and exponent); progress: a bar over the passes on stderr."""
     if method not in METHODS:
         raise ParameterError(f"dynamics method must be one of {METHODS}, got {method!r}")
     cell = model.cell
+    if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
+        raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
+                                 f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
     opt = dmft_options(options)
     reduction = None if method == "sampling" else reduction_of(model)
     if method == "gaussian" and reduction is None:
@@ -119,7 +129,7 @@ def dynamics(model, method="auto", warm=None, **options):
                                  "(method='gaussian' needs a vanilla-like or constant-gate cell)")
     if reduction is not None:
         return _closed_form(model, reduction, opt, versions())
-    solution = SamplingDmft(cell, model.values, opt, warm).solve(stop_quiescent=True)
+    solution = SamplingDmft(cell, model.values, opt, warm).solve(stop_quiescent=True, progress=progress)
     report = solution.report
     if solution.lyapunov is None:        # the zero fixed point: its exponent from the spectral theory
         try:
@@ -130,7 +140,7 @@ def dynamics(model, method="auto", warm=None, **options):
             solution.lyapunov, solution.lyapunov_standard_error = exponent, 0.0
             report["method"] = "zero fixed point (quiescent DMFT): spectral edge, theory.md sec. 3"
         else:                            # decaying fields but no stable zero fixed point: the full iteration
-            solution = SamplingDmft(cell, model.values, dmft_options(options), warm).solve()
+            solution = SamplingDmft(cell, model.values, dmft_options(options), warm).solve(progress=progress)
             report = solution.report
     history = report["history"]
     totals = [sum(h["variance"]) for h in history][-4:]
@@ -201,7 +211,7 @@ def _constant_gates(model):
                    "saturated_fraction": float(v > 0.95)} for name, v in zip(kernels.gate_names, values)}
 
 
-def branches(model, small=0.01, large=2.0, **options):
+def branches(model, small=0.01, large=2.0, progress=False, **options):
     """dynamics() started from initial scale `small` and `large` (DMFT option init): both solution
     branches where the zero fixed point is stable and a chaotic attractor coexists (first-order onset)."""
     if "init" in options:
@@ -209,4 +219,5 @@ def branches(model, small=0.01, large=2.0, **options):
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (small, large)) \
             or not 0 < small < large:
         raise ParameterError(f"branches() needs initial scales 0 < small < large, got {small!r}, {large!r}")
-    return Branches(dynamics(model, init=small, **options), dynamics(model, init=large, **options))
+    return Branches(dynamics(model, progress=progress, init=small, **options),
+                    dynamics(model, progress=progress, init=large, **options))

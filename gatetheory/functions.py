@@ -60,3 +60,21 @@ ALLOWED_FUNCTIONS = {
     "erf": sp.erf,
     "abs": sp.Abs,
 }
+
+
+def _stable_complement(expr):
+    """Rewrite c - c sigmoid(x) as c sigmoid(-x): no cancellation when the gate saturates."""
+    if not expr.is_Add:
+        return expr
+    const = sum((t for t in expr.args if t.is_Number), sp.Integer(0))
+    for term in expr.args:
+        coeff, rest = term.as_coeff_Mul()
+        if isinstance(rest, sigmoid) and const != 0 and coeff == -const:
+            return expr - term - const + const * sigmoid(-rest.args[0])
+    return expr
+
+
+def stabilise(expr):
+    """Numerically safer equivalent forms (1 - sigmoid(x) -> sigmoid(-x)), for generated code and for
+    sign checks on symbolic factors."""
+    return sp.sympify(expr).replace(lambda e: e.is_Add, _stable_complement)

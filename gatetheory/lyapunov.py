@@ -1,4 +1,4 @@
-"""Lyapunov exponents, correlation functions and relaxation times of sampled networks (THEORY.md sec. 5).
+"""Lyapunov exponents, correlation functions and relaxation times of sampled networks (theory.md sec. 5).
 
 Benettin / QR: k tangent vectors are propagated with the exact Jacobian-vector product of the
 cell's pencil blocks (sample.SampledNetwork) and re-orthonormalised every `renorm` steps;

@@ -1,19 +1,18 @@
 """Model(cell, **params): the object layer over derivations and generated solvers."""
 
-import platform
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import __version__
 from .cells import get_cell
 from .derive.meanfield import derive_mean_field
-from .errors import ConvergenceError, ParameterError
+from .errors import ConvergenceError, NoFixedPointError, ParameterError
 from .numerics.edge import equations_problem, site_arrays, stability
-from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES
+from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES, MISSING_MASS
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
 from .numerics.spectrum import LAW_SITES, SPECTRAL_PARTS, SpectrumResult, spectrum_of_solution
 from .threads import single_blas_thread
+from .version import versions
 
 QUADRATURE_TOL = 1e-9
 MAX_BASE_NODES = 3072
@@ -68,6 +67,10 @@ class MeanFieldResult:
     def residual(self):
         return self.solution.residual
 
+    def _repr_html_(self):
+        from .display import mean_field_html
+        return mean_field_html(self)
+
     def to_dict(self):
         return {"cell": self.cell, "params": self.params,
                 "state_second_moments": self.state_second_moments, "residual": self.residual,
@@ -82,8 +85,18 @@ class Model:
         self.cell = get_cell(cell)
         self.values = self.cell.resolve_params(params)
 
+    def __repr__(self):
+        return f"Model({self.cell.name!r}, " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()) + ")"
+
+    def _repr_markdown_(self):
+        from .display import model_markdown
+        return model_markdown(self)
+
     @property
     def equations(self):
+        """The static mean-field equations (of the autonomous cell); OutsideTheoryError when input noise
+        drives the cell at these parameters (a driven network has no fixed point)."""
+        self.cell.check_static(self.values)
         return derivation(self.cell)
 
     @property
@@ -96,13 +109,13 @@ class Model:
 
     @single_blas_thread
     def spectrum(self, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
-        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (sec. 3);
+        """Radii, slow-mode mass (skipped when slow_eps is None) and support boundary (theory.md sec. 3);
         `parts` limits the work to some of radius, radius_bulk, radius_support, slow_fraction."""
         return spectrum(self, n, slow_eps, solution, parts)
 
     @single_blas_thread
     def complexity(self, index=None, starts=()):
-        """Annealed fixed-point complexity (Kac-Rice, sec. 4): D2 where the cell reduces to the vanilla
+        """Annealed fixed-point complexity (Kac-Rice, theory.md sec. 4): D2 where the cell reduces to the vanilla
         network, the general variational formula otherwise; `index`: Sigma(kappa) at those unstable
         fractions; `starts`: stationary points of a neighbouring parameter point (continuation)."""
         from .complexity import complexity
@@ -110,13 +123,13 @@ class Model:
 
     @single_blas_thread
     def dynamics(self, **options):
-        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (sec. 2)."""
+        """Stationary dynamic mean field, maximal Lyapunov exponent and relaxation times (theory.md sec. 2)."""
         from .dynamics import dynamics
         return dynamics(self, **options)
 
     @single_blas_thread
     def mean_field(self, starts=None, base=BASE_NODES, lazy=False):
-        """Every solution of the static mean-field equations, with residual and stability (sec. 2).
+        """Every solution of the static mean-field equations, with residual and stability (theory.md sec. 2).
 
         `starts` (order-parameter vectors, e.g. a neighbouring parameter point's solutions) switch
         the search to continuation: Newton on the accurate map from them, from zero and from the
@@ -127,8 +140,13 @@ class Model:
         eqs = self.equations
         problem = equations_problem(eqs)
         pv = self.param_values
+        problem.watch()
         with problem.reusing():                        # moments share blocks with the last map calls
-            roots, base, error = _solutions(problem, pv, starts, base)
+            try:
+                roots, base, error = _solutions(problem, pv, starts, base)
+            except ConvergenceError as exc:            # no fixed point, non-finite integrands: say which
+                raise (problem.refusal() or exc) from None
+            roots, left_out = _with_site_fixed_points(problem, roots, pv, base)
             moments = [problem.moments(r.q, pv, base) for r in roots]
         fine = lambda q: problem.map(q, pv, base)  # noqa: E731
         for r in roots if not lazy or len(roots) > 1 else ():          # lazy: one solution is selected
@@ -156,9 +174,24 @@ class Model:
             cell=self.cell.name, params=self.params, solutions=solutions, selected=selected,
             diagnostics={"quadrature_nodes": base, "quadrature_error": error,
                          "quadrature_converged": error <= QUADRATURE_TOL,
+                         "solutions_without_site_fixed_points": left_out,
                          "selection": "largest settling solution" if settling else
                          "no solution settles (sampled networks keep moving); largest shown",
                          "versions": versions()})
+
+
+def _with_site_fixed_points(problem, roots, pv, base):
+    """The solutions at which (almost) every site has a per-site fixed point (theory.md sec. 2: others are
+    solutions of the map over the sites that have one, not fixed points of the network), and how many
+    were left out; NoFixedPointError, naming the fraction of sites without one, when none is left."""
+    if not problem.site_solver:
+        return roots, 0
+    missing = [problem.missing_mass(r.q, pv, base) for r in roots]
+    kept = [r for r, m in zip(roots, missing) if m <= MISSING_MASS]
+    if not kept:
+        raise NoFixedPointError(problem.site_solver.missing_message(min(missing)) +
+                                " at the self-consistent solution" + ("s" if len(roots) > 1 else ""))
+    return kept, len(roots) - len(kept)
 
 
 def _solutions(problem, pv, starts, base):
@@ -226,7 +259,7 @@ def _stalled(error, previous):
 
 
 def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
-    """Jacobian spectrum at a mean-field solution (the settled one by default): THEORY.md sec. 3."""
+    """Jacobian spectrum at a mean-field solution (the settled one by default): theory.md sec. 3."""
     unknown = set(parts) - set(SPECTRAL_PARTS)
     if unknown or not parts:
         raise ParameterError(f"unknown spectral part(s) {sorted(unknown) or parts!r}; known: {', '.join(SPECTRAL_PARTS)}")
@@ -244,11 +277,3 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
     return SpectrumResult(cell=model.cell.name, params=model.params, time=model.cell.time, n=n,
                           slow_eps=slow_eps, solution=index, **values)
 
-
-def versions():
-    """Versions recorded with every result."""
-    import mpmath
-    import scipy
-    import sympy
-    return {"gatetheory": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "sympy": sympy.__version__, "mpmath": mpmath.__version__}

@@ -18,6 +18,7 @@ import numpy as np
 
 from .cells import get_cell
 from .errors import GateTheoryError, ParameterError
+from .progress import progress_bar
 from .serialise import jsonable
 from .threads import single_blas_thread
 
@@ -237,12 +238,11 @@ def solve_row(cell, fixed, x, y_name, y, options):
     return rows, diag, failures
 
 
-def _run_all(fn, arglists, executor, workers, progress=False):
+def _run_all(fn, arglists, executor, workers, progress=False, desc="phase diagram"):
     """[fn(*args) for args in arglists], in order: in this process (workers == 1), on a process pool
     of `workers` made here (forked, so workers inherit derivations and generated code), or on
-    `executor` (anything with submit(fn, *args) -> future.result()). Returns (results, how)."""
-    from tqdm import tqdm
-
+    `executor` (anything with submit(fn, *args) -> future.result()); a progress bar over the jobs when
+    `progress` (progress.py). Returns (results, how)."""
     workers = workers or os.cpu_count() or 1
     own = executor is None and workers > 1 and len(arglists) > 1
     if own:
@@ -250,24 +250,23 @@ def _run_all(fn, arglists, executor, workers, progress=False):
         pool = ProcessPoolExecutor(max_workers=min(workers, len(arglists)), mp_context=context)
     else:
         pool = executor
-    bar = tqdm(total=len(arglists), unit="row", desc="phase diagram") if progress else None
+    bar = progress_bar(len(arglists), desc, "job", progress)
     try:
         futures = None if pool is None else [pool.submit(fn, *args) for args in arglists]
         results = []
         for k, args in enumerate(arglists):
             results.append(fn(*args) if pool is None else futures[k].result())
-            bar and bar.update()
+            bar.update()
     finally:
         if own:
             pool.shutdown()
-        if bar:
-            bar.close()
+        bar.close()
     return results, 1 if pool is None else (min(workers, len(arglists)) if own else type(pool).__name__)
 
 
 def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None, workers=None, n=1000,
                   slow_eps=0.05, dynamics=None, progress=False):
-    """Quantities over a grid of two parameters (THEORY.md secs. 2-5 at every point).
+    """Quantities over a grid of two parameters (theory.md secs. 2-5 at every point).
 
     x, y: ("name", lo, hi, n) or "name:lo:hi:n". executor: None (a process pool of `workers`,
     default all cores; serial in-process when workers == 1), or any object with
@@ -344,7 +343,8 @@ def _crossing(cell, fixed, options, quantity, level, axis_name, lo, hi, other_na
         return None
 
 
-def trace_boundary(diagram, quantity, level=None, refine=True, executor=None, workers=None, rel_xtol=1e-3):
+def trace_boundary(diagram, quantity, level=None, refine=True, executor=None, workers=None, rel_xtol=1e-3,
+                   progress=False):
     """Curves where `quantity` = `level` (default: its critical value): marching squares on the grid
     gives the topology; with `refine`, every vertex moves onto the exact crossing by Brent's method
     along its grid line (a horizontal or vertical edge between two grid points of opposite sign)."""
@@ -374,7 +374,8 @@ def trace_boundary(diagram, quantity, level=None, refine=True, executor=None, wo
     names = {"x": diagram.x.name, "y": diagram.y.name}
     args = lambda j: (cell, diagram.fixed, diagram.options, quantity, level,  # noqa: E731
                       names[j[0]], j[1], j[2], names[j[3]], j[4], j[5])
-    roots, _ = _run_all(_crossing, [args(job) for _, _, job in jobs], executor, workers)
+    roots, _ = _run_all(_crossing, [args(job) for _, _, job in jobs], executor, workers, progress,
+                        f"refining {quantity} = {level:g}")
     refined = 0
     for (ci, vi, job), root in zip(jobs, roots):
         if root is None:

@@ -1,5 +1,7 @@
 """Plotting: functions take a matplotlib Axes and return it."""
 
+import textwrap
+
 import numpy as np
 
 
@@ -19,7 +21,7 @@ def plot_spectrum(ax, result, eigenvalues=None, density=None, label_sample="samp
     else:
         ax.axvline(0.0, color="0.6", lw=0.8, ls="--", label="Re lambda = 0")
     params = ", ".join(f"{k}={v:g}" for k, v in result.params.items())
-    ax.set_title(f"{result.cell}: {params}", fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(f"{result.cell}: {params}", 64)), fontsize=8)   # many parameters: lines
     ax.set_xlabel("Re lambda")
     ax.set_ylabel("Im lambda")
     ax.set_aspect("equal", adjustable="datalim")

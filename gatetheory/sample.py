@@ -1,4 +1,4 @@
-"""The sampled twin: a finite network of width N built from the same Cell (THEORY.md sec. 1, 5).
+"""The sampled twin: a finite network of width N built from the same Cell (theory.md sec. 1, 5).
 
 Layout. A network state is an array of shape (ns, N): row s holds state s (in `cell.states`
 order) of every site. Flattened it is state-major, index s*N + i, and `jacobian` uses that
@@ -74,7 +74,7 @@ class FixedPoint:
 
 
 class SampledNetwork:
-    """A width-N network with quenched couplings U_M ~ N(0, 1/N) drawn from `seed` (THEORY.md sec. 1)."""
+    """A width-N network with quenched couplings U_M ~ N(0, 1/N) drawn from `seed` (theory.md sec. 1)."""
 
     def __init__(self, cell, n, seed=0, **params):
         self.cell = get_cell(cell)
@@ -109,8 +109,8 @@ class SampledNetwork:
         return other
 
     def provenance(self):
-        """Cell, width, seed, parameters and library versions recorded with sampled results (sec. 5)."""
-        from .model import versions
+        """Cell, width, seed, parameters and library versions recorded with sampled results (theory.md sec. 5)."""
+        from .version import versions
         return {"cell": self.cell.name, "fingerprint": self.cell.fingerprint(), "n": self.n,
                 "seed": self.seed, "params": self.params, "versions": versions()}
 
@@ -133,7 +133,7 @@ class SampledNetwork:
         return [*state, *fields, *self._fixed_args]
 
     def fields(self, state):
-        """Pre-activations u_k = U_M @ source_k(sites) in field order, each (N,) (THEORY.md sec. 1)."""
+        """Pre-activations u_k = U_M @ source_k(sites) in field order, each (N,) (theory.md sec. 1)."""
         state = self._check_state(state)
         u = [0.0] * len(self.cell.fields)  # a source only reads earlier fields
         for k, (source, matrix) in enumerate(zip(self._k.sources, self._field_matrix)):
@@ -147,12 +147,12 @@ class SampledNetwork:
         return np.array([_full(v, self.n) for v in values])
 
     def step(self, state):
-        """One step of the discrete map s' = F(s, U s, xi) (THEORY.md sec. 1)."""
+        """One step of the discrete map s' = F(s, U s, xi) (theory.md sec. 1)."""
         self._require_time("discrete", "step")
         return self._update(state)
 
     def flow(self, state):
-        """The vector field ds/dt = F(s, U s, xi) of a continuous-time cell (THEORY.md sec. 1)."""
+        """The vector field ds/dt = F(s, U s, xi) of a continuous-time cell (theory.md sec. 1)."""
         self._require_time("continuous", "flow")
         return self._update(state)
 
@@ -163,7 +163,7 @@ class SampledNetwork:
                             f"cell, use {other}()")
 
     def residual(self, state):
-        """Fixed-point residual R = F - s (discrete) or R = F (continuous), shape (ns, N) (sec. 2)."""
+        """Fixed-point residual R = F - s (discrete) or R = F (continuous), shape (ns, N) (theory.md sec. 2)."""
         state = self._check_state(state)
         value = self._update(state)
         return value - state if self.cell.time == "discrete" else value
@@ -208,7 +208,7 @@ class SampledNetwork:
         h = t / n_steps if n_steps else dt
         return n_steps, lambda s: self._rk4(s, h)
 
-    # -- the exact Jacobian (same symbolic blocks as the pencil, THEORY.md sec. 3) ------------
+    # -- the exact Jacobian (same symbolic blocks as the pencil, theory.md sec. 3) ------------
     def site_blocks(self, state):
         """Per-site A = dF/ds, B = dF/du, Rs, Ru of `jacobian_blocks`, each (rows, cols, N)."""
         state = self._check_state(state)
@@ -219,20 +219,9 @@ class SampledNetwork:
                        .reshape(rows, cols, self.n))
         return out
 
-    def site_arrays(self, state):
-        """The network's own per-site pencil blocks as SiteArrays (equal weights 1/N), for the
-        spectral solvers on empirical sites instead of the mean-field law (THEORY.md sec. 3)."""
-        from .numerics.edge import SiteArrays
-
-        blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in self.site_blocks(state)]
-        groups = {}
-        for k, f in enumerate(self.cell.fields):
-            groups.setdefault(f.matrix, []).append(k)
-        return SiteArrays(*blocks, np.full(self.n, 1.0 / self.n), groups)
-
     def jacobian(self, state):
         """Dense (ns N x ns N) state-major Jacobian: D_k = U_M (diag Rs_k + sum_{l<k} diag Ru_kl D_l),
-        J = blockdiag(A) + sum_k diag(B_k) D_k (THEORY.md sec. 3)."""
+        J = blockdiag(A) + sum_k diag(B_k) D_k (theory.md sec. 3)."""
         A, B, Rs, Ru = self.site_blocks(state)
         nzA, nzB, nzRs, nzRu = self._k.nonzero
         n, ns = self.n, self.ns
@@ -256,7 +245,7 @@ class SampledNetwork:
         return jac
 
     def _jvp(self, blocks, v):
-        """J v from per-site blocks: du_k = U_M (Rs_k v + sum_{l<k} Ru_kl du_l), J v = A v + B du (sec. 3)."""
+        """J v from per-site blocks: du_k = U_M (Rs_k v + sum_{l<k} Ru_kl du_l), J v = A v + B du (theory.md sec. 3)."""
         A, B, Rs, Ru = blocks
         du = []
         for k, matrix in enumerate(self._field_matrix):
@@ -270,7 +259,7 @@ class SampledNetwork:
         return self._jvp(self.site_blocks(state), self._check_state(v))
 
     def eigenvalues(self, state):
-        """All ns N eigenvalues of the exact Jacobian at `state` (THEORY.md sec. 3, sampled twin)."""
+        """All ns N eigenvalues of the exact Jacobian at `state` (theory.md sec. 3, sampled twin)."""
         return np.linalg.eigvals(self.jacobian(state))
 
     # -- fixed points -------------------------------------------------------------------------
@@ -285,6 +274,7 @@ class SampledNetwork:
         relaxation (z (F - s) ~ 0 with F != s), while a constant gate leaves the same fixed points.
         Returns a FixedPoint; with require=True a failure raises ConvergenceError with the residual.
         """
+        self.cell.check_static(self.values)
         state = self.initial_state(scale) if state is None else self._check_state(state)
         state0 = state
         if isinstance(via, dict) and via:          # solve F = s with the overrides, then polish here
@@ -420,12 +410,12 @@ class SampledNetwork:
         return out
 
     def statistics(self, state):
-        """Site mean and second moment of every state, field and definition (sec. 2's E[.] sampled)."""
+        """Site mean and second moment of every state, field and definition (theory.md sec. 2's E[.] sampled)."""
         return {name: {"mean": float(np.mean(v)), "second_moment": float(np.mean(v * v))}
                 for name, v in self.site_values(state).items()}
 
     def second_moments(self, state):
-        """Per-state E[s^2] = mean over sites of s_i^2, comparable with the mean field (sec. 2)."""
+        """Per-state E[s^2] = mean over sites of s_i^2, comparable with the mean field (theory.md sec. 2)."""
         state = self._check_state(state)
         return {s.name: float(np.mean(state[k] ** 2)) for k, s in enumerate(self.cell.states)}
 

@@ -1,9 +1,7 @@
-"""Safe reader for cell expressions and TOML cell files: an allow-list parser, no eval."""
+"""Safe reader for cell expressions: an allow-list parser, no eval (cell files: cellfile.py)."""
 
 import ast
 import math
-import tomllib
-from pathlib import Path
 
 import sympy as sp
 
@@ -40,6 +38,12 @@ def is_xi_name(name):
     return name.startswith("xi_") and len(name) > 3
 
 
+def is_eta_name(name):
+    """Input noises, fresh standard normals per site and per step (white noise in continuous time),
+    are named eta_<something>."""
+    return name.startswith("eta_") and len(name) > 4
+
+
 def real_symbol(name):
     """Every symbol of a cell is real."""
     return sp.Symbol(name, real=True)
@@ -48,8 +52,8 @@ def real_symbol(name):
 def parse_expression(text, names, where="expression"):
     """Parse one cell expression into SymPy, accepting only the allow-listed grammar.
 
-    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*`
-    names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
+    `names` are the plain symbols in scope (states, params, earlier definitions); `xi_*` and
+    `eta_*` names and `U_*[...]` couplings are always allowed. Nothing is evaluated as code.
     """
     if not isinstance(text, str):
         raise CellError(f"{where}: expected a string, got {type(text).__name__}")
@@ -131,7 +135,7 @@ class _Builder:
 
     def name(self, node):
         ident = node.id
-        if ident in self.names or is_xi_name(ident):
+        if ident in self.names or is_xi_name(ident) or is_eta_name(ident):
             return real_symbol(ident)
         if is_coupling_name(ident):
             raise CellError(f"{self.where}: coupling {ident} must be applied to a per-site "
@@ -163,48 +167,3 @@ class _Builder:
         if isinstance(node.slice, (ast.Slice, ast.Tuple)):
             raise CellError(f"{self.where}: {node.value.id}[...] takes one per-site expression")
         return coupling(node.value.id)(self.build(node.slice, depth + 1))
-
-
-_TOP_LEVEL_KEYS = {"name", "time", "states", "params", "define", "update", "description", "bounds"}
-
-
-def read_cell_file(path):
-    """Read a TOML cell file (DESIGN.md format) into a Cell, parsing every expression safely."""
-    from .cell import Cell
-
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise CellError(f"cell file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CellError(f"cell file {str(path)!r} is not valid TOML: {exc}") from None
-    return cell_from_mapping(data, source=str(path), cell_class=Cell)
-
-
-def cell_from_mapping(data, source="cell", cell_class=None):
-    """Build a Cell from the parsed TOML mapping, checking every key and type."""
-    if cell_class is None:
-        from .cell import Cell as cell_class
-    unknown = set(data) - _TOP_LEVEL_KEYS
-    if unknown:
-        raise CellError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL_KEYS)}")
-    for key in ("name", "time", "states", "update"):
-        if key not in data:
-            raise CellError(f"{source}: missing required key {key!r}")
-    for key in ("params", "define", "update", "bounds"):
-        if key in data and not isinstance(data[key], dict):
-            raise CellError(f"{source}: [{key}] must be a table")
-    if not isinstance(data["states"], list) or not all(isinstance(s, str) for s in data["states"]):
-        raise CellError(f"{source}: states must be a list of names")
-    return cell_class(
-        name=data["name"],
-        time=data["time"],
-        states=data["states"],
-        params=data.get("params", {}),
-        define=data.get("define", {}),
-        update=data["update"],
-        description=data.get("description", ""),
-        bounds=data.get("bounds", {}),
-    )

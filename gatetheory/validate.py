@@ -1,9 +1,12 @@
-"""Theory against sampled networks from the same cell: moments, spectral radius, slow modes (sec. 5)."""
+"""Theory against sampled networks from the same cell: moments, spectral radius, slow modes (theory.md sec. 5)."""
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import GateTheoryError, ParameterError
+from .progress import progress_bar
 from .sample import SampledNetwork
+
+STABLE_SLACK = 1e-9   # a sampled fixed point is stable when its radius is below 1 (abscissa below 0) by this
 
 
 def _summary(values):
@@ -21,24 +24,39 @@ def sampled_point(model, n, seed, slow_eps):
     eig = net.eigenvalues(fixed.state)
     continuous = model.cell.time == "continuous"
     centre = 0.0 if continuous else 1.0
+    radius = float(np.max(eig.real) if continuous else np.max(np.abs(eig)))
     return {"seed": seed, "converged": True, "residual": fixed.residual,
+            "stable": bool(radius < centre + STABLE_SLACK),
             "state_second_moments": net.second_moments(fixed.state),
-            "radius": float(np.max(eig.real) if continuous else np.max(np.abs(eig))),
-            "slow_fraction": float(np.mean(np.abs(eig - centre) < slow_eps))}
+            "radius": radius, "slow_fraction": float(np.mean(np.abs(eig - centre) < slow_eps))}
 
 
-def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05):
-    """Theory (mean field at the settled solution, spectrum at each width) next to sampled networks."""
+class ValidationReport(dict):
+    """validate()'s report: a plain dict (JSON as it is) that shows itself as a table in Jupyter."""
+
+    def _repr_html_(self):
+        from .display import validation_html
+        return validation_html(self)
+
+
+def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05, progress=False):
+    """Theory (mean field at the settled solution, spectrum at each width) next to sampled networks;
+    `progress`: a bar over the sampled networks on stderr (progress.py)."""
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 2 or seeds < 1:
         raise ParameterError(f"validate needs widths >= 2 and at least one seed (got sizes={sizes}, seeds={seeds})")
     mf = model.mean_field()
-    out = {"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
-           "theory": {"state_second_moments": mf.state_second_moments, "settles": mf.solution.settles},
-           "sampled": {}}
+    out = ValidationReport({"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
+                            "theory": {"state_second_moments": mf.state_second_moments,
+                                       "settles": mf.solution.settles},
+                            "sampled": {}})
+    bar = progress_bar(len(sizes) * seeds, f"validate {model.cell.name}", "network", progress)
     for n in sizes:
         spec = model.spectrum(n=n, slow_eps=slow_eps)
-        runs = [sampled_point(model, n, seed, slow_eps) for seed in range(seeds)]
+        runs = []
+        for seed in range(seeds):
+            runs.append(sampled_point(model, n, seed, slow_eps))
+            bar.update()
         good = [r for r in runs if r["converged"]]
         entry = {"theory_radius": spec.radius, "theory_slow_fraction": spec.slow_fraction,
                  "converged": len(good), "seeds": seeds, "runs": runs}
@@ -48,4 +66,72 @@ def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05):
             entry["state_second_moments"] = {s: _summary([r["state_second_moments"][s] for r in good])
                                              for s in good[0]["state_second_moments"]}
         out["sampled"][str(n)] = entry
+    bar.close()
+    return out
+
+
+MOMENT_REL, RADIUS_REL, SLOW_ABS, STANDARD_ERRORS = 0.05, 0.02, 0.03, 3.0
+ZERO = 1e-9   # moments and radii this close agree whatever their spread (both numerically zero)
+
+
+def _check(theory, values, rel, absolute=0.0, standard_errors=STANDARD_ERRORS):
+    """|theory - mean| within max(rel |mean|, `standard_errors` standard errors of the seeds' mean,
+    absolute)."""
+    values = np.asarray(values, float)
+    mean = float(values.mean())
+    se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+    tol = max(rel * abs(mean), standard_errors * se, absolute, ZERO)
+    return {"theory": float(theory), "mean": mean, "se": se, "tolerance": tol,
+            "agree": bool(abs(theory - mean) <= tol)}
+
+
+def differential(model, n=1000, seeds=(0, 1, 2), slow_eps=0.05, sample=sampled_point, more_seeds=()):
+    """The mean field and spectrum of `model` against sampled networks of width n (theory.md sec. 5):
+    moments within max(5 %, 3 standard errors), radius (continuous: abscissa) within max(2 %, 3
+    standard errors), slow fraction within 0.03, over the seeds whose network settles (its fixed point
+    converged and is stable). `sample(model, n, seed, slow_eps)` gives one network's numbers
+    (`sampled_point`, or a cached copy). Verdict: "agree"; "disagree" (a quantity differs, or whether
+    the networks settle); "refused" (the theory raised a typed error, or has no settling solution, and
+    the sampled networks do not settle); "refused, sampled settle" (it refused, they settle).
+    `more_seeds`: where the quantities disagree, these seeds are added and the verdict taken over all
+    (a standard error from three seeds is itself uncertain by a factor of about two)."""
+    out = _differential(model, n, tuple(seeds), slow_eps, sample)
+    if more_seeds and out.get("checks") and out["verdict"] == "disagree":
+        out = _differential(model, n, tuple(seeds) + tuple(more_seeds), slow_eps, sample)
+    return out
+
+
+def _differential(model, n, seeds, slow_eps, sample):
+    runs = [sample(model, n, seed, slow_eps) for seed in seeds]
+    settled = [r for r in runs if r["converged"] and r.get("stable", True)]
+    out = {"n": n, "seeds": list(seeds), "sampled": runs, "sampled_settle": len(settled)}
+    majority = 2 * len(settled) > len(runs)
+    try:
+        mf = model.mean_field()
+        out["theory"] = {"state_second_moments": mf.state_second_moments, "settles": mf.solution.settles}
+        if mf.solution.settles:
+            spec = model.spectrum(n=n, slow_eps=slow_eps)
+            out["theory"].update(radius=spec.radius, slow_fraction=spec.slow_fraction)
+    except GateTheoryError as exc:
+        out["theory"] = {"error": f"{type(exc).__name__}: {exc}"}
+        out["verdict"] = "refused, sampled settle" if majority else "refused"
+        return out
+    theory = out["theory"]
+    if not theory["settles"]:
+        out["verdict"] = "disagree" if majority else "refused"
+        out["reason"] = "no settling solution" + (", but the sampled networks settle" if majority else "")
+        return out
+    if not majority:
+        out["verdict"], out["reason"] = "disagree", "the theory settles, the sampled networks do not"
+        return out
+    checks = {f"E[{s}^2]": _check(v, [r["state_second_moments"][s] for r in settled], MOMENT_REL)
+              for s, v in theory["state_second_moments"].items()}
+    checks["radius"] = _check(theory["radius"], [r["radius"] for r in settled], RADIUS_REL)
+    checks["slow_fraction"] = _check(theory["slow_fraction"], [r["slow_fraction"] for r in settled], 0.0,
+                                     SLOW_ABS, standard_errors=0.0)
+    out["checks"] = checks
+    failed = [name for name, c in checks.items() if not c["agree"]]
+    out["verdict"] = "disagree" if failed else "agree"
+    if failed:
+        out["reason"] = "differs: " + ", ".join(failed)
     return out

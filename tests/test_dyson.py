@@ -10,7 +10,7 @@ from scipy.optimize import brentq
 
 from gatetheory.model import Model
 from gatetheory.numerics.dyson import density, mass_inside_circle, resolvent_trace
-from gatetheory.numerics.edge import SiteArrays, site_arrays
+from gatetheory.numerics.edge import SiteArrays, network_site_arrays, site_arrays
 from gatetheory.sample import SampledNetwork
 
 GRU = dict(g=1.6, alpha_r=3.0, beta_r=0.0, sigma_b=1.0, beta_z=0.0)
@@ -225,7 +225,7 @@ def test_gru_own_sites_match_eigen_count():
     the theory is exact up to finite-N fluctuations, measured <= 0.011 at N = 300 over 3 seeds)."""
     fp = SampledNetwork("gru", 400, seed=3, alpha_z=0.0, **GRU).fixed_point(linear="dense", require=True)
     net = SampledNetwork("gru", 400, seed=3, alpha_z=5.0, **GRU)
-    eig, sites = net.eigenvalues(fp.state), net.site_arrays(fp.state)
+    eig, sites = net.eigenvalues(fp.state), network_site_arrays(net, fp.state)
     for eps in (0.05, 0.15, 0.30):
         result = mass_inside_circle(sites, 1.0, eps, check_eta=True)
         assert result.converged and abs(result.eta_shift) < 1e-4

@@ -12,7 +12,8 @@ import sympy as sp
 from gatetheory.cells import builtin_names
 from gatetheory.cells.builtin import BUILTINS
 from gatetheory.errors import CellError, GateTheoryError, ParameterError, UnsafeExpressionError
-from gatetheory.spec import parse_expression, read_cell_file
+from gatetheory.cellfile import read_cell_file
+from gatetheory.spec import parse_expression
 
 REPO = Path(__file__).resolve().parents[1]
 TWO_GATE = REPO / "examples" / "two_gate.toml"

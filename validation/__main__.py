@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from gatetheory.progress import progress_bar
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # (module, claim) in the order of the seed paper's abstract and its PRX companion
@@ -28,6 +30,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="CI sizes")
     parser.add_argument("--only", default="", help="run the claims whose module name contains this")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="claims run at once")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (none is shown off a terminal)")
     args = parser.parse_args()
     suffix = "_quick" if args.quick else ""
     rows, failed, running = {}, [], {}
@@ -44,6 +47,7 @@ def main():
         elif not (HERE / f"{module}.py").exists():
             rows[module] = (module, claim, "missing", None, None)
             failed.append(module)
+    bar = progress_bar(len(todo), "validation claims", "claim", not args.quiet)
     while todo or running:
         while todo and len(running) < max(1, args.jobs):
             module, claim = todo.pop(0)
@@ -61,6 +65,8 @@ def main():
                             time.perf_counter() - start, summary)
             if code != 0:
                 failed.append(module)
+            bar.update()
+    bar.close()
     rows = [rows[m] for m, _ in CLAIMS if m in rows]
     lines = [f"# Validation report{' (quick)' if args.quick else ''}", "",
              "Each claim script computes the theory, runs sampled networks, and fails when they disagree beyond "

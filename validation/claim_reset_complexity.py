@@ -1,6 +1,6 @@
 """Claim (seed paper): the reset gate modulates the complexity of the fixed-point landscape.
 A GRU with alpha_r = 0 is the vanilla map with gain g sigma(beta_r): its annealed complexity Sigma is
-0 while g sigma(beta_r) <= 1 and grows with beta_r beyond (THEORY.md sec. 4, anchors D2); fixed
+0 while g sigma(beta_r) <= 1 and grows with beta_r beyond (theory.md sec. 4, reference/anchors.md D2); fixed
 points counted in small sampled GRUs grow at that rate.
 
 Counting: many-start Newton in networks of width N (gatetheory.counting.growth_rate), slope of

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 
 from gatetheory.model import Model, versions  # noqa: E402
 
-from .spectra import RADIUS_TOL, SLOW_TOL, sample_one  # noqa: E402   (THEORY.md sec. 5 acceptance)
+from .spectra import RADIUS_TOL, SLOW_TOL, sample_one  # noqa: E402   (theory.md sec. 5 acceptance)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -47,7 +47,7 @@ def spread(values):
 
 def spectral_check(theory_radius, theory_slow, samples, n, quick):
     """Agreement of radius and slow fraction with the seed mean. Full runs (N >= 1500): 3 % and
-    0.03 (THEORY.md sec. 5). Quick runs (smaller N, 2 seeds): 3 seed-sd of the mean plus the same
+    0.03 (theory.md sec. 5). Quick runs (smaller N, 2 seeds): 3 seed-sd of the mean plus the same
     absolute margins, the seed spread at small N being the larger part of the error."""
     r_mean, r_sd = spread([s["radius"] for s in samples])
     s_mean, s_sd = spread([s["slow"] for s in samples])

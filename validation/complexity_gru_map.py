@@ -1,4 +1,4 @@
-"""GRU fixed-point complexity over (g, alpha_r) at beta_r = 0 (issue 4; THEORY.md sec. 4): where Sigma turns
+"""GRU fixed-point complexity over (g, alpha_r) at beta_r = 0 (issue 4; theory.md sec. 4): where Sigma turns
 positive relative to the zero fixed point's instability g sigma(beta_r) = 1 and to the saddle-node g_sn at
 which the nonzero mean-field branch is born.
 

@@ -1,4 +1,4 @@
-"""Which fixed points dominate the count (THEORY.md sec. 4): the annealed sup predicts the order parameters of
+"""Which fixed points dominate the count (theory.md sec. 4): the annealed sup predicts the order parameters of
 the exponentially many fixed points (the tilted site law), not those of the mean-field law. Counted roots of
 sampled networks (many-start Newton, gatetheory.counting) give the count-weighted average of q_h = <h^2> over
 nonzero fixed points, and of the unstable fraction for the discrete vanilla network (its field-space Jacobian

@@ -1,5 +1,5 @@
 """Annealed complexity Sigma vs the growth rate of ln E[#fixed points] counted in sampled networks
-(THEORY.md sec. 4; anchors.md D2), and a GRU map of Sigma over (g, beta_r) at alpha_r = 0.
+(theory.md sec. 4; reference/anchors.md D2), and a GRU map of Sigma over (g, beta_r) at alpha_r = 0.
 
 Run `python validation/complexity_vs_counting.py [--quick] [--points=3,4]` (--points reruns those
 entries of POINTS and keeps the others from the last results). For each point, 16 networks per
@@ -7,8 +7,8 @@ width N = 8, 16, 24, 32, 40, 400 Newton starts each; ln of the mean count with b
 slope by weighted least squares. Writes validation/results/complexity_vs_counting.{json,md} and
 complexity_gru_map.png; `reset_scan` (also alone: --scan) writes complexity_reset_scan.{json,md,png}:
 the mean-field lower bound of a GRU with a strong reset gate across the saddle-node g_sn
-(gru-lstm-discrete.md 8.4) and the zero fixed point's instability g sigma(beta_r) = 1. Exits 1 when a slope misses Sigma by more than 2 standard errors + 0.01
-(counts are lower bounds and root-finder samples are biased, anchors.md D2).
+(reference/gru-lstm-discrete.md sec. 8.4) and the zero fixed point's instability g sigma(beta_r) = 1. Exits 1 when a slope misses Sigma by more than 2 standard errors + 0.01
+(counts are lower bounds and root-finder samples are biased, reference/anchors.md D2).
 """
 
 import json
@@ -40,7 +40,7 @@ POINTS = [
     ("gru", dict(g=1.9, alpha_r=8.0, beta_r=0.0, alpha_z=0.0)),        # h = 0 still stable (g sigma(0) < 1)
 ]
 SLACK = 0.01
-# (alpha_r, beta_r, g_sn from gru-lstm-discrete.md 8.4, g values)
+# (alpha_r, beta_r, g_sn from reference/gru-lstm-discrete.md sec. 8.4, g values)
 SCANS = [(8.0, 0.0, 1.805, np.round(np.arange(1.55, 2.251, 0.05), 3)),
          (5.0, -1.0, 2.569, np.round(np.arange(2.0, 4.01, 0.2), 3))]
 

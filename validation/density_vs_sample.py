@@ -57,7 +57,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from gatetheory.model import Model, versions  # noqa: E402
 from gatetheory.numerics.dyson import density, mass_inside_circle  # noqa: E402
-from gatetheory.numerics.edge import site_arrays  # noqa: E402
+from gatetheory.numerics.edge import network_site_arrays, site_arrays  # noqa: E402
 from gatetheory.sample import SampledNetwork  # noqa: E402
 from gatetheory.serialise import jsonable  # noqa: E402
 from validation import spectra  # noqa: E402
@@ -202,7 +202,7 @@ def cached(cache, name, compute):
 def own_sites_masses(point, n, record, centre):
     """Dyson masses inside EPS on one network's own per-site blocks (solver check at finite N)."""
     net = SampledNetwork(point["cell"], n, 0, **point["params"])
-    sites = net.site_arrays(record["state"])
+    sites = network_site_arrays(net, record["state"])
     return [mass_inside_circle(sites, centre, e).mass for e in EPS]
 
 

@@ -23,7 +23,7 @@ from gatetheory.sample import SampledNetwork
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POINTS = [
-    ("vanilla", dict(g=1.224745, sigma_b=0.223607), "ordered"),   # anchors C1 row (1.5, 0.05)
+    ("vanilla", dict(g=1.224745, sigma_b=0.223607), "ordered"),   # reference/anchors.md C1 row (1.5, 0.05)
     ("vanilla", dict(g=2.0), "chaotic"),
     ("vanilla_ct", dict(g=0.8), "ordered"),
     ("vanilla_ct", dict(g=2.0), "chaotic"),
@@ -43,7 +43,7 @@ SAMPLE = {"discrete": dict(steps=1000, burn=300), "continuous": dict(t=100.0, bu
 # per-point run lengths where the relaxation outgrows the default lag range (window / 2 steps)
 LONG = {("gru", json.dumps(dict(g=3.0, alpha_z=8.0))): (dict(window=1024, burn=1024), dict(steps=4000, burn=1000))}
 RELAX_SCAN = ("gru", dict(g=3.0), "alpha_z", 1.0)   # cell, fixed params, scanned param, its default
-FINITE_SIZE = 11.0   # anchors B1: the sampled exponent's finite-size bias is about -11 / N
+FINITE_SIZE = 11.0   # reference/anchors.md B1: the sampled exponent's finite-size bias is about -11 / N
 
 
 def theory_point(cell, params, quick):
@@ -116,7 +116,7 @@ def markdown(rows):
     lines = ["# Dynamics: theory vs sampled networks", "",
              "Theory: `gatetheory.dynamics` (sampling DMFT, two-replica exponent; closed form for the "
              "memoryless vanilla map). Sampled: Benettin QR on width-N networks, mean ± sd over coupling "
-             "seeds. Agreement: |theory - mean| <= 3 (sd / sqrt(seeds) (+) theory se) + 11 / N (anchors B1 "
+             "seeds. Agreement: |theory - mean| <= 3 (sd / sqrt(seeds) (+) theory se) + 11 / N (reference/anchors.md B1 "
              "finite-size bias). Relaxation: 1/e time of the connected correlation (same lag range).", "",
              "| cell | params | phase | N x seeds | lambda theory | lambda sampled | agree | E[s^2] theory | "
              "E[s^2] sampled | tau theory | tau sampled | DMFT conv. | time theory / sampled (s) |",
@@ -133,7 +133,7 @@ def markdown(rows):
             f"{r['seconds_theory']:.0f} / {r['seconds_sampled']:.0f} |")
     lines += ["", "Notes: at the ordered points with zero bias the state decays to the zero fixed point, so "
               "E[s^2] = 0 and the tau columns time a decaying transient, not a stationary correlation. The "
-              "quenched-bias vanilla point is near critical (chi_1 = 0.94): anchors C1 report N = 1000 "
+              "quenched-bias vanilla point is near critical (chi_1 = 0.94): reference/anchors.md C1 report N = 1000 "
               "simulations there far off."]
     return "\n".join(lines + relaxation_scan(rows)) + "\n"
 

@@ -1,4 +1,4 @@
-"""Hermitised Dyson solver vs eigenvalues of sampled GRU Jacobians (THEORY.md sec. 3 and 5).
+"""Hermitised Dyson solver vs eigenvalues of sampled GRU Jacobians (theory.md sec. 3 and 5).
 
 GRU at a stable fixed point with quenched bias (reference/gru-lstm-discrete.md 8.2): g = 1.6,
 alpha_r = 3, beta_r = 0, sigma_b = 1, beta_z = 0, alpha_z in (0, 5, 50). For N in (1000, 2000) and
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from gatetheory.numerics.dyson import density, mass_inside_circle  # noqa: E402
+from gatetheory.numerics.edge import network_site_arrays  # noqa: E402
 from gatetheory.sample import SampledNetwork  # noqa: E402
 from gatetheory.serialise import jsonable  # noqa: E402
 from validation.density_vs_sample import distances, law as cell_law, theory_cdf  # noqa: E402
@@ -60,7 +61,7 @@ def sample(n, seed, cache=None):
         key = f"eig_{az:g}"
         if key not in stored:
             stored[key] = net.eigenvalues(stored["state"])
-        out[az] = {"eig": stored[key], "sites": net.site_arrays(stored["state"])}
+        out[az] = {"eig": stored[key], "sites": network_site_arrays(net, stored["state"])}
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **stored)

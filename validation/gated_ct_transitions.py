@@ -1,8 +1,9 @@
 """gated_ct at large alpha_r: first-order onset of chaos, bistability and input-induced chaos (issue 5).
 
-Convention: gatetheory's gated_ct gates are sigma_x(u) = 1 / (1 + exp(-alpha_x u + beta_x)) (the
-reference digest's sec. 1.2), so sigma_r(0) = 1 / (1 + e^{beta_r}). At b_h = 0 the zero fixed point's
-h-block spectrum is the disk centred at -sigma_z(0) of radius g_h sigma_z(0) sigma_r(0) (digest 2.5):
+Convention: gatetheory's gated_ct gates are sigma_x(u) = 1 / (1 + exp(-alpha_x u + beta_x))
+(reference/gated-continuous.md sec. 1.2), so sigma_r(0) = 1 / (1 + e^{beta_r}). At b_h = 0 the zero fixed
+point's h-block spectrum is the disk centred at -sigma_z(0) of radius g_h sigma_z(0) sigma_r(0)
+(reference/gated-continuous.md sec. 2.5):
 it loses stability at g_h = 1 + e^{beta_r} (= 2 here, beta_r = 0), its exponent is
 sigma_z(0) (g_h sigma_r(0) - 1).
 
@@ -29,7 +30,7 @@ Checks (exit status 1 when one fails), tolerances from the spreads:
             to LIFETIME['t']; if its activity dies out it sits on the zero fixed point and its exponent is
             the same network's small-start one
             (theory sd: sd over the DMFT estimates of the same chaotic state, or its largest standard
-            error; 0 for an abscissa; 11 / N the finite-size bias of anchors B1), at every point and
+            error; 0 for an abscissa; 11 / N the finite-size bias of reference/anchors.md B1), at every point and
             size except 'edge' ones;
   phase     the predicted and sampled mean exponents have the same sign wherever |mean| exceeds its tolerance;
   jump      g_c, the smallest scanned gain with a chaotic large-start prediction, lies below
@@ -75,18 +76,18 @@ THEORY = dict(paths=1000, window=400, burn=200, dt=0.1, iterations=60, lyapunov_
 THEORY_SEEDS = 2
 EXTEND = 3           # iteration factor for a DMFT run still drifting at the end (settle)
 SAMPLE = dict(t=100.0, burn=50.0, dt=0.1)
-FINITE_SIZE = 11.0   # anchors B1: the sampled exponent's finite-size bias is about -11 / N
+FINITE_SIZE = 11.0   # reference/anchors.md B1: the sampled exponent's finite-size bias is about -11 / N
 # how long the activity of a sampled large start with a positive Benettin exponent lasts
 LIFETIME = dict(t=600.0, dt=0.1, every=10.0, quiet=1e-4)
 
 
 def zero_line(beta_r):
-    """g_h where the zero fixed point loses stability: g_h sigma_r(0) = 1 (digest 2.5)."""
+    """g_h where the zero fixed point loses stability: g_h sigma_r(0) = 1 (reference/gated-continuous.md sec. 2.5)."""
     return 1.0 + np.exp(beta_r)
 
 
 def static_theory(model, n):
-    """Stable fixed points of the static mean field and the spectral abscissa of the first (sec. 2-3)."""
+    """Stable fixed points of the static mean field and the spectral abscissa of the first (theory.md secs. 2-3)."""
     mf = model.mean_field()
     stable = [i for i, s in enumerate(mf.solutions) if s.stable]
     out = {"solutions": [{"state_second_moments": s.state_second_moments, "stable": bool(s.stable)}

@@ -1,4 +1,4 @@
-"""Mean-field E[s^2] vs the sampled twin at N = 500, 1000, 1500, 2000 over 4 seeds (THEORY.md sec. 2, 5).
+"""Mean-field E[s^2] vs the sampled twin at N = 500, 1000, 1500, 2000 over 4 seeds (theory.md sec. 2, 5).
 
 Run `python validation/meanfield_vs_sample.py`. Prints a table per cell, writes
 validation/results/meanfield_vs_sample.json and .md, and exits 1 when a sampled mean at

@@ -12,7 +12,7 @@ For every parameter point in POINTS (plus a few seeded random "untuned" points) 
 and writes validation/results/spectra.json, spectra.md and one figure spectra_<point>.png per
 point (predicted support boundary over the eigenvalues of seed 0 at the largest N).
 
-Acceptance (THEORY.md sec. 5): at N >= 1500 the seed mean of the sampled radius must be within
+Acceptance (theory.md sec. 5): at N >= 1500 the seed mean of the sampled radius must be within
 3 % of the theory radius (relative error) and each sampled slow fraction within 0.03 of the
 theory; otherwise the script exits with status 1 after writing everything. Continuous time: the
 largest real part at width N is an extreme-value statistic of the per-site diagonal (~17 % seed
@@ -79,7 +79,7 @@ MGU = str(ROOT / "gatetheory" / "cells" / "toml" / "mgu.toml")
 TWO_GATE = str(ROOT / "examples" / "two_gate.toml")
 
 
-# Cells whose fixed points do not depend on the update gate (THEORY.md sec. 2: at a fixed point
+# Cells whose fixed points do not depend on the update gate (theory.md sec. 2: at a fixed point
 # z multiplies the residual, (1 - z) h + z F = h  <=>  F = h): the sampled fixed point is found
 # with the update gate constant (alpha_z = 0, same couplings and biases: they depend only on
 # the seed) and then polished by Newton at the target point. Starting at the target instead,
@@ -94,10 +94,10 @@ def P(id, cell, params, group, note="", start=None):
 
 GRU_BASE = dict(g=1.6, beta_z=0.0, alpha_r=3.0, beta_r=0.0, sigma_b=1.0)
 POINTS = [
-    # GRU: constant gates -> a disk centred at 1 - z of radius z g r sqrt<phi'^2> (THEORY.md sec. 3)
+    # GRU: constant gates -> a disk centred at 1 - z of radius z g r sqrt<phi'^2> (theory.md sec. 3)
     P("gru_disk", "gru", dict(g=2.5, alpha_z=0.0, beta_z=0.0, alpha_r=0.0, beta_r=0.0, sigma_b=1.0),
       "gru: constant gates", "disk centred 1 - sigma(0) = 0.5", Z_FREE),
-    # GRU: update-gate gain; reference gru-lstm-discrete.md 8.2 (N = 2000, g = 1.6, alpha_r = 3)
+    # GRU: update-gate gain; reference/gru-lstm-discrete.md sec. 8.2 (N = 2000, g = 1.6, alpha_r = 3)
     P("gru_az0.5", "gru", dict(GRU_BASE, alpha_z=0.5), "gru: update gate gain",
       "ref 8.2: max|lambda| 0.855 predicted, 0.851 observed", Z_FREE),
     P("gru_az5", "gru", dict(GRU_BASE, alpha_z=5.0), "gru: update gate gain",

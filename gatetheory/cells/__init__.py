@@ -18,7 +18,7 @@ def builtin_names():
 def get_cell(spec):
     """A Cell from a built-in name, a path to a TOML cell file, or a Cell (returned as is)."""
     from ..cell import Cell
-    from ..spec import read_cell_file
+    from ..cellfile import read_cell_file
 
     if isinstance(spec, Cell):
         return spec

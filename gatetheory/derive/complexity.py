@@ -1,4 +1,4 @@
-"""Kac-Rice functional of any cell in field space (THEORY.md sec. 4), symbolic.
+"""Kac-Rice functional of any cell in field space (theory.md sec. 4), symbolic.
 
 Fixed points s = S(u) are in one-to-one correspondence with solutions of u = U source(S(u)), so
 E[#] = int du E[delta(u - U f(u)) |det(1 - T)|], T = sum_M U_M (x) sum_{k in M} e_k a_k^T with the
@@ -45,7 +45,7 @@ class ComplexityFunctional:
 
 
 def complexity_functional(equations):
-    """Field-space Kac-Rice rows a = Rs (lam - A)^-1 B + Ru of derived mean-field equations (sec. 4)."""
+    """Field-space Kac-Rice rows a = Rs (lam - A)^-1 B + Ru of derived mean-field equations (theory.md sec. 4)."""
     blocks = equations.jacobian
     lam = 0 if equations.cell.time == "continuous" else 1
     ns = blocks.A.shape[0]

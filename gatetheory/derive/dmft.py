@@ -1,4 +1,4 @@
-"""Symbolic pieces of the dynamic mean field (theory.md sec. 2; anchors B1, C1).
+"""Symbolic pieces of the dynamic mean field (theory.md sec. 2; reference/anchors.md B1, C1).
 
 * `site_kernels`: the single-site process and its two-replica linearisation as expression lists
   for code generation (one call per step evaluates the update, the field sources, the tangent and
@@ -19,7 +19,7 @@ from .pencil import jacobian_blocks
 def memoryless_gain(cell):
     """(Rs B)^2 for a discrete cell whose next state reads the present only through one field with a
     constant source derivative (A = 0, Rs constant): then lambda_max = 1/2 log E[(Rs B)^2] over the
-    stationary field (anchors C1, lambda = 1/2 log chi_1). None for any other cell."""
+    stationary field (reference/anchors.md C1, lambda = 1/2 log chi_1). None for any other cell."""
     if cell.time != "discrete" or len(cell.fields) != 1:
         return None
     blocks = jacobian_blocks(cell)

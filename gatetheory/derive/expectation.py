@@ -4,7 +4,7 @@ import sympy as sp
 
 
 class E(sp.Function):
-    """E[f]: expectation of a per-site expression over the mean-field Gaussian site law (sec. 2)."""
+    """E[f]: expectation of a per-site expression over the mean-field Gaussian site law (theory.md sec. 2)."""
 
     nargs = 1
 

@@ -1,4 +1,4 @@
-"""Static mean field of any cell (THEORY.md sec. 2): Gaussian fields, variances, per-site fixed point."""
+"""Static mean field of any cell (theory.md sec. 2): Gaussian fields, variances, per-site fixed point."""
 
 from dataclasses import dataclass, field
 
@@ -22,7 +22,7 @@ class Gaussian:
 
 @dataclass(frozen=True)
 class OrderParameter:
-    """q = E[f_a f_b] for two sources read by the same random matrix (sec. 2)."""
+    """q = E[f_a f_b] for two sources read by the same random matrix (theory.md sec. 2)."""
 
     symbol: sp.Symbol
     sources: tuple
@@ -42,6 +42,8 @@ class MeanFieldEquations:
     order_parameters: list
     moments: dict = field(default_factory=dict)   # state -> integrand of E[s^2]
     jacobian: object = None         # JacobianBlocks at the fixed point, in the Gaussians
+    implicit_flow: list = field(default_factory=list)   # the implicit conditions with their sign kept:
+    #                                 F - s (discrete) or F (continuous): the direction a site moves in
 
     @property
     def q_symbols(self):
@@ -56,7 +58,7 @@ def derive_mean_field(cell):
     """Derive the static mean-field equations of `cell` symbolically."""
     raw = [f.symbol for f in cell.fields] + list(cell.xis)
     order_parameters, q_of_pair = _order_parameters(cell)
-    solution, implicit, implicit_residual = _solve_site(cell, cell.fixed_point_residual())
+    solution, implicit, implicit_residual, implicit_flow = _solve_site(cell, cell.fixed_point_residual())
 
     def site(expr):
         return tidy(cell.expand(expr).xreplace(solution))
@@ -65,13 +67,14 @@ def derive_mean_field(cell):
     integrands = [tidy(sources[o.sources[0]] * sources[o.sources[1]]) for o in order_parameters]
     moments = [site(s) ** 2 for s in cell.states]
     blocks = jacobian_blocks(cell).map(lambda e: tidy(e.xreplace(solution)))
-    exprs = list(solution.values()) + integrands + moments + implicit_residual + blocks.entries()
+    exprs = list(solution.values()) + integrands + moments + implicit_residual + implicit_flow + blocks.entries()
     gaussians, reduce = reduce_gaussians(cell, raw, exprs, solution)
     covariance = _covariance(cell, gaussians, q_of_pair)
     filled = [OrderParameter(o.symbol, o.sources, reduce(e)) for o, e in zip(order_parameters, integrands)]
     return MeanFieldEquations(cell, gaussians, covariance, {k: reduce(v) for k, v in solution.items()},
                               implicit, [reduce(e) for e in implicit_residual], filled,
-                              {s: reduce(m) for s, m in zip(cell.states, moments)}, blocks.map(reduce))
+                              {s: reduce(m) for s, m in zip(cell.states, moments)}, blocks.map(reduce),
+                              [reduce(e) for e in implicit_flow])
 
 
 def tidy(expr):
@@ -204,8 +207,8 @@ def _drop_positive_factors(expr):
 
 def fixed_point_free_params(cell):
     """Parameters that enter the fixed-point conditions only through factors that cannot vanish
-    (update gates: z (F - h) = 0): the set of fixed points does not depend on them (sec. 2)."""
-    from ..codegen import stabilise            # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
+    (update gates: z (F - h) = 0): the set of fixed points does not depend on them (theory.md sec. 2)."""
+    from ..functions import stabilise          # 1 - sigmoid(x) -> sigmoid(-x): a sign-definite factor too
 
     residual = cell.fixed_point_residual(expanded=True)
     params = set(cell.params)
@@ -218,30 +221,53 @@ def fixed_point_free_params(cell):
 
 
 def _solve_site(cell, residual):
-    """Solve R(s) = 0 per site: triangular linear elimination, leaving the rest implicit."""
+    """Solve R(s) = 0 per site by linear elimination, leaving the rest implicit: a condition in which
+    only one unsolved state is left and appears linearly gives it; failing that, a state that appears
+    linearly (with a slope free of states) in a condition beside implicit ones is eliminated too, its
+    own condition first (h = o tanh(c') beside an implicit c). Returns the solution, the implicit
+    states, their conditions (sign-definite factors dropped) and the same conditions as the flow writes
+    them (F - s or F: their sign is the direction a site moves in)."""
     eqs = [_drop_positive_factors(r) for r in residual]
+    flow = list(residual)
     for s, eq in zip(cell.states, eqs):
         if not (eq.free_symbols & set(cell.states)):
             raise CellError(f"cell {cell.name}: state {s.name} has no fixed-point condition "
                             f"(its update leaves it free: {eq} = 0)")
-    solution, unsolved = {}, list(cell.states)
-    progress = True
-    while unsolved and progress:
-        progress = False
-        for k, eq in enumerate(eqs):
-            present = [s for s in unsolved if s in eq.free_symbols]
-            if len(present) != 1:
-                continue
-            s = present[0]
-            slope = sp.diff(eq, s)
-            if s in slope.free_symbols or slope == 0:
-                continue
-            value = tidy(-eq.xreplace({s: 0}) / slope)
-            solution = {k2: v.xreplace({s: value}) for k2, v in solution.items()}
-            solution[s] = value
-            eqs = [e.xreplace({s: value}) for e in eqs]
-            unsolved.remove(s)
-            progress = True
+    solution, unsolved, used = {}, list(cell.states), set()
+    while unsolved:
+        step = _elimination_step(cell, eqs, unsolved, used)
+        if step is None:
             break
-    implicit_residual = [eq for eq in eqs if eq.free_symbols & set(unsolved)]
-    return solution, unsolved, implicit_residual
+        k, s, value = step
+        solution = {k2: v.xreplace({s: value}) for k2, v in solution.items()}
+        solution[s] = value
+        eqs = [e.xreplace({s: value}) for e in eqs]
+        flow = [e.xreplace({s: value}) for e in flow]
+        unsolved.remove(s)
+        used.add(k)
+    kept = [k for k, eq in enumerate(eqs) if k not in used and eq.free_symbols & set(unsolved)]
+    if len(kept) != len(unsolved):
+        raise CellError(f"cell {cell.name}: the fixed-point conditions do not determine the state(s) "
+                        f"{[s.name for s in unsolved]} ({len(kept)} condition(s) for {len(unsolved)} state(s))")
+    return solution, unsolved, [eqs[k] for k in kept], [flow[k] for k in kept]
+
+
+def _elimination_step(cell, eqs, unsolved, used):
+    """(condition index, state, its value) for the next linear elimination, or None (see _solve_site)."""
+    states = set(cell.states)
+    open_ = [k for k in range(len(eqs)) if k not in used]
+    for k in open_:                                    # only one unsolved state left in the condition
+        present = [s for s in unsolved if s in eqs[k].free_symbols]
+        if len(present) == 1:
+            slope = sp.diff(eqs[k], present[0])
+            if present[0] not in slope.free_symbols and slope != 0:
+                return k, present[0], tidy(-eqs[k].xreplace({present[0]: 0}) / slope)
+    for own in (True, False):                          # beside implicit ones: its own condition first
+        for k in open_:
+            for s in unsolved:
+                if (s == cell.states[k]) != own or s not in eqs[k].free_symbols:
+                    continue
+                slope = sp.diff(eqs[k], s)
+                if slope != 0 and not (slope.free_symbols & states):
+                    return k, s, tidy(-eqs[k].xreplace({s: 0}) / slope)
+    return None

@@ -1,4 +1,4 @@
-"""Linearisation of any cell as a linear pencil (THEORY.md sec. 3).
+"""Linearisation of any cell as a linear pencil (theory.md sec. 3).
 
 Per site, with perturbations ds (states) and du (fields),
     lambda ds = A ds + B du,      du_k = sum_j (U_k)_ij [Rs_k ds_j + Ru_k du_j],
@@ -35,12 +35,13 @@ class JacobianBlocks:
         return self._entries
 
 
-def jacobian_blocks(cell):
-    """Exact per-site derivative blocks of the update and of every field source (raw symbols)."""
+def jacobian_blocks(cell, inputs=False):
+    """Exact per-site derivative blocks of the update and of every field source (raw symbols); of the
+    autonomous cell unless inputs=True (then the blocks read the input noises eta too)."""
     states = sp.Matrix(cell.states)
     fields = sp.Matrix([f.symbol for f in cell.fields]) if cell.fields else sp.zeros(0, 1)
-    flow = sp.Matrix(cell.flow())
-    sources = sp.Matrix(cell.field_sources()) if cell.fields else sp.zeros(0, 1)
+    flow = sp.Matrix(cell.flow(inputs=inputs))
+    sources = sp.Matrix(cell.field_sources(inputs)) if cell.fields else sp.zeros(0, 1)
     groups = {}
     for k, f in enumerate(cell.fields):
         groups.setdefault(f.matrix, []).append(k)

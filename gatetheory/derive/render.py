@@ -22,6 +22,10 @@ def derivation_markdown(cell, equations=None):
     out += ["## Cell", "", "Random couplings $U_k$ have i.i.d. entries $\\mathcal{N}(0, 1/N)$; "
             "$\\xi$ are quenched per-site standard normals.", ""]
     out += [f"$$ {line} $$" for line in cell.equations_latex()] + [""]
+    if cell.etas:
+        out += ["$\\eta$ are input noises: fresh standard normals per site and per step (white noise of "
+                "intensity 1 in continuous time). The static sections below (mean field, pencil, complexity) "
+                "are those of the autonomous cell, $\\eta = 0$: a network driven by inputs has no fixed point.", ""]
     params = ", ".join(f"${_latex(p)} = {v:g}$" for p, v in cell.params.items())
     out += [f"Parameters (defaults): {params}.", ""]
     out += ["## Static mean field", "",
@@ -62,7 +66,7 @@ def derivation_markdown(cell, equations=None):
 
 
 def _complexity_section(eqs):
-    """Kac-Rice functional in field space (THEORY.md sec. 4)."""
+    """Kac-Rice functional in field space (theory.md sec. 4)."""
     functional = complexity_functional(eqs)
     return ["## Fixed-point complexity (Kac-Rice)", "",
             "Fixed points correspond one-to-one to solutions of $u = U\\,f(S(u))$ in field space; with the "
@@ -73,7 +77,7 @@ def _complexity_section(eqs):
 
 
 def _dynamics_section(cell):
-    """Single-site stochastic process and two-replica Lyapunov linearisation (THEORY.md sec. 2)."""
+    """Single-site stochastic process and two-replica Lyapunov linearisation (theory.md sec. 2)."""
     out = ["## Dynamic mean field", "",
            "Every field is a Gaussian process, independent of its site's own variables, with two-time "
            "covariance the correlation of its source (zero across different matrices):", ""]
@@ -96,7 +100,7 @@ def _dynamics_section(cell):
     out += ["", "$\\lambda$ is where the largest eigenvalue of the map $k \\to k_{new}$ equals 1.", ""]
     gain = memoryless_gain(cell)
     if gain is not None:
-        out += ["Memoryless cell (closed form, anchors C1): "
+        out += ["Memoryless cell (closed form, reference/anchors.md C1): "
                 f"$\\lambda = \\tfrac12 \\ln \\mathbb{{E}}\\left[{_latex(gain)}\\right]$ over the stationary field.", ""]
     return out
 
@@ -106,3 +110,41 @@ def derivation_latex(cell, equations=None):
     eqs = equations or derive_mean_field(cell)
     lines = cell.equations_latex() + [_latex(e) for e in eqs.equations()] + pencil_latex(eqs.jacobian)
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}\n"
+
+
+class Derivation:
+    """A cell's derivation that shows itself: Markdown with LaTeX in Jupyter (`_repr_markdown_`),
+    the LaTeX align* body (`_repr_latex_`), and the Markdown text for print()."""
+
+    def __init__(self, cell, equations=None):
+        from ..cells import get_cell
+
+        self.cell = get_cell(cell)
+        self._equations = equations
+
+    @property
+    def equations(self):
+        """The derived MeanFieldEquations (derived on first use)."""
+        if self._equations is None:
+            self._equations = derive_mean_field(self.cell)
+        return self._equations
+
+    @property
+    def markdown(self):
+        return derivation_markdown(self.cell, self.equations)
+
+    @property
+    def latex(self):
+        return derivation_latex(self.cell, self.equations)
+
+    def __repr__(self):
+        return f"Derivation({self.cell.name!r})"
+
+    def __str__(self):
+        return self.markdown
+
+    def _repr_markdown_(self):
+        return self.markdown
+
+    def _repr_latex_(self):
+        return self.latex

@@ -1,4 +1,4 @@
-"""Annealed Kac-Rice complexity of any cell (THEORY.md sec. 4); implicit site states are solved at every
+"""Annealed Kac-Rice complexity of any cell (theory.md sec. 4); implicit site states are solved at every
 node by the mean field's per-site solver (relaxation then Newton: one branch per site).
 
 Fields u (one per coupling use, u_k = U_M(k) f_k) take Gaussians y = m + A (u, xi) per site; the

@@ -1,4 +1,4 @@
-"""Annealed Kac-Rice complexity of x = g U tanh(x) + b (anchors.md D2, A5; THEORY.md sec. 4).
+"""Annealed Kac-Rice complexity of x = g U tanh(x) + b (reference/anchors.md D2, A5; theory.md sec. 4).
 
 Per site x ~ rho, the tilted law rho(x) ~ sqrt(1 + u s(x)^2) exp(-(x - mu)^2 / (2 V) + a phi(x)^2)
 with s = g phi'(x), V = g^2 Q + sigma_b^2 (field variance given the states), and
@@ -53,7 +53,7 @@ def _rule(n):
 
 
 def mean_field_q(g, sigma_b=0.0, mu=0.0, n=NODES):
-    """Largest root of q = <tanh^2(mu + sqrt(g^2 q + sigma_b^2) t)> (THEORY.md sec. 2)."""
+    """Largest root of q = <tanh^2(mu + sqrt(g^2 q + sigma_b^2) t)> (theory.md sec. 2)."""
     t, w = _rule(n)
     f = lambda q: w @ np.tanh(mu + np.sqrt(g * g * q + sigma_b ** 2) * t) ** 2 - q  # noqa: E731
     if f(1.0) >= 0:
@@ -164,7 +164,7 @@ def field_pencil(a, weights, groups):
 
 
 def log_potential(sites, lam=1.0, eta_range=(1e-8, 1e4), panels=14, order=6):
-    """(1/N) ln|det(lam - J)| = -int_0^inf [i tr G11(eta) - m eta / (1 + eta^2)] d eta (THEORY.md sec. 4):
+    """(1/N) ln|det(lam - J)| = -int_0^inf [i tr G11(eta) - m eta / (1 + eta^2)] d eta (theory.md sec. 4):
     d/d eta of (1/2N) ln det(L L^+ + eta^2) is i tr G11 of the hermitised resolvent; Gauss-Legendre
     panels in ln eta, solved from large to small eta with warm starts."""
     from . import dyson

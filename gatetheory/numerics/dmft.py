@@ -35,8 +35,9 @@ from scipy.special import ndtri
 from ..codegen import compile_expressions
 from ..derive.dmft import input_noises, site_kernels
 from ..errors import CellError, ConvergenceError, ParameterError
+from ..progress import progress_bar
 
-FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md 3.4)
+FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md sec. 3.4)
 QUIESCENT = 1e-6        # field variances below this (relative to the start): the zero fixed point
 LINEAR = 1e-3           # field variances below this are in the linear regime of the nonlinearities
 TAIL = 0.6              # connected correlations are tapered to zero from this fraction of the lag range
@@ -247,12 +248,11 @@ class SiteProcess:
     """Compiled single-site kernels of a cell (derive/dmft.py) and the path integrator."""
 
     def __init__(self, cell, values):
-        if input_noises(cell):
-            raise CellError(f"cell {cell.name} has input noises: use the driven dynamic mean field")
         self.cell = cell
         kernels = site_kernels(cell)
         self.params = [values[p] for p in cell.params]
         self.ns, self.nf, self.nx = len(cell.states), len(cell.fields), len(cell.xis)
+        self.ne = len(input_noises(cell))
         self.continuous = cell.time == "continuous"
         self.step_fn = compile_expressions(kernels.step, kernels.args)
         self.rates_fn = compile_expressions(kernels.rates, kernels.args)
@@ -285,7 +285,8 @@ class SiteProcess:
         xi = rng.standard_normal((self.nx, points))
         zero_s, zero_u = np.zeros((self.ns, points)), np.zeros((self.nf, points))
         call = lambda s, u: [np.broadcast_to(v, (points,)) for v in  # noqa: E731
-                             self.step_fn(*s, *u, *zero_s, *zero_u, *zero_s, *xi, *self.params)]
+                             self.step_fn(*s, *u, *zero_s, *zero_u, *zero_s, *xi, *np.zeros((self.ne, points)),
+                                          *self.params)]
         base = call(s, u)
         close = lambda a, b: np.allclose(a, b, rtol=1e-9, atol=1e-12)  # noqa: E731
         best = None
@@ -313,7 +314,7 @@ class SiteProcess:
         window = steps - burn
         f, df, ddf = (np.empty((window, nf, m)) for _ in range(3))
         states = np.empty((window, ns, m)) if record_states else None
-        fixed = [*xi, *self.params]
+        fixed = [*xi, *np.zeros((self.ne, m)), *self.params]
         y = np.zeros((3 * ns, m))            # s, ds, dds
         y[:ns] = s0
         if not self.continuous:
@@ -371,7 +372,8 @@ class SiteProcess:
         """Values of the sigmoid gates among the definitions, shape (n_gates, M)."""
         zeros = np.zeros_like(s)
         dzero = np.zeros_like(u)
-        values = self.gates_fn(*s, *u, *zeros, *dzero, *zeros, *xi, *self.params)
+        values = self.gates_fn(*s, *u, *zeros, *dzero, *zeros, *xi, *np.zeros((self.ne,) + s.shape[1:]),
+                               *self.params)
         return np.array([np.broadcast_to(v, s.shape[1:]) for v in values])
 
 
@@ -488,6 +490,8 @@ class SamplingDmft:
         returns the next iterate (new correlations, power-iterated kernel, Newton-stepped lambda) and the
         pass's paths."""
         self._refresh(common)
+        if getattr(self, "bar", None) is not None:
+            self.bar.update()
         corr, kern, lam = self._unpack(x)
         s, fine = self.site, 2 if self.site.continuous else 1
         samples = self.m * self.window
@@ -528,12 +532,19 @@ class SamplingDmft:
         return np.sum([np.einsum("rkk->r", np.asarray(c)[..., 0]) for c in corr], axis=0)
 
     # -- the iteration -----------------------------------------------------------------------------
-    def solve(self, stop_quiescent=False):
+    def solve(self, stop_quiescent=False, progress=False):
         """Burn-in: common random phases on half the paths, the correlations' slowest mode extrapolated
         (_accelerate; the window grows where the lag range does not hold the correlations' decay); then
         fresh full passes, averaged (class doc). With stop_quiescent, a solution whose fields vanish (the
         zero fixed point) is returned right away without exponent (lyapunov None: the caller takes the zero
-        fixed point's from the spectral theory)."""
+        fixed point's from the spectral theory). progress: a bar over the passes (progress.py)."""
+        self.bar = progress_bar(self.opt.iterations + PREPASSES, f"dynamics {self.site.cell.name}", "pass", progress)
+        with self.bar:
+            solution = self._solve(stop_quiescent)
+            self.bar.total = self.bar.n          # the stop rule ends the run before the estimate
+            return solution
+
+    def _solve(self, stop_quiescent):
         x = self._pack(*self._start())
         history = []
         scale0 = max(float(np.mean(self._variance(self._unpack(x)[0]))), 1e-300)

@@ -1,4 +1,4 @@
-"""Showing that the 2-D bulk stays below a level (THEORY.md sec. 3): a maximum principle for rho(K).
+"""Showing that the 2-D bulk stays below a level (theory.md sec. 3): a maximum principle for rho(K).
 
 K(lambda) is the matrix of a completely positive map X -> sum_i w_i a_i X a_i^* whose Kraus
 operators a_i(lambda) are analytic off the poles, so ||K^m|| = ||K^m(1)|| is a supremum of sums of
@@ -100,7 +100,7 @@ def bulk_below(sites, level, shift, excess, continuous):
     most BELOW_SPACING times their distance to the poles, out to `far_distance`), hence inside it
     (maximum principle). Needs real poles (the region is then pole-free); False otherwise."""
     reach = _pole_reach(sites, BELOW_LEVEL)
-    if reach is None:
+    if reach is None or not shift > 0:         # (no band to show empty: Rider's shift vanishes below N ~ 170)
         return False
     expansion, far, lo, hi = reach
     h, edge, c = 0.9 * shift, level - shift - excess, BELOW_SPACING

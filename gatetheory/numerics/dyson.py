@@ -1,4 +1,4 @@
-"""Hermitised self-consistency for the pencil spectrum (THEORY.md sec. 3).
+"""Hermitised self-consistency for the pencil spectrum (theory.md sec. 3).
 
 For L(lambda) = L0_i(lambda) - sum_M U_M (x) sum_{k in M} e_k r_k(j)^T the per-site 2m x 2m blocks of
 H^-1, H = [[i eta, L], [L^dagger, i eta]], solve
@@ -166,7 +166,7 @@ def prepare(sites):
 
 
 def _resolvent(p, lam, eta, X, Y):
-    """Per-site G_i of THEORY.md sec. 3 for given self-energy parameters X, Y."""
+    """Per-site G_i of theory.md sec. 3 for given self-energy parameters X, Y."""
     m, ns = p.m, p.ns
     M = p.base.copy()
     idx = np.arange(ns)
@@ -373,7 +373,7 @@ def _problem(sites, warm):
 
 
 def _trace(p, G):
-    """g = < tr_states G21 > / ns: the normalised trace of (lambda - J)^-1 (THEORY.md sec. 3)."""
+    """g = < tr_states G21 > / ns: the normalised trace of (lambda - J)^-1 (theory.md sec. 3)."""
     m, ns = p.m, p.ns
     diag = np.arange(ns)
     return complex(_average(p, G[:, m + diag, diag].sum(axis=1)) / ns)
@@ -397,7 +397,7 @@ def _path(p, points, eta):
 
 
 def mass_inside_circle(sites, center, radius, n_contour=64, eta=ETA, check_eta=False):
-    """Mass in |lambda - center| < radius: (1/(2 pi i)) contour integral of g (THEORY.md sec. 3).
+    """Mass in |lambda - center| < radius: (1/(2 pi i)) contour integral of g (theory.md sec. 3).
 
     Nodes sit at angles 2 pi (k + 1/2) / n, so none lies on the real axis where real segments and
     point masses make g jump; for real blocks and a real centre only the upper half is solved
@@ -450,7 +450,7 @@ def _path_order(horizontal, vertical):
 
 
 def density(sites, grid_x, grid_y, eta=ETA, edge_points=4):
-    """Eigenvalue mass per grid cell: (1/(2 pi i)) contour integral of g around each cell (THEORY.md sec. 3).
+    """Eigenvalue mass per grid cell: (1/(2 pi i)) contour integral of g around each cell (theory.md sec. 3).
 
     grid_x, grid_y are cell edges. g is solved at edge_points Gauss-Legendre nodes on every cell
     edge (warm-started along a path through them), and each cell's mass is the integral around

@@ -1,4 +1,4 @@
-"""Spectral edge from the pencil's transfer operator (THEORY.md sec. 3) and fixed-point stability."""
+"""Spectral edge from the pencil's transfer operator (theory.md sec. 3) and fixed-point stability."""
 
 import copy
 from dataclasses import dataclass
@@ -8,6 +8,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..codegen import compile_expressions
+from .meanfield import finite_call
 from .quadrature import gaussian_nodes, qmc_gaussian_nodes
 
 SITE_BUDGET = 6_000
@@ -364,7 +365,7 @@ class _RealPoles:
                 value = y * inv[p]
             else:
                 value = (x[p] * x[poles[1]] + y2 if kind == "xx" else y) * inv[p]
-                value *= inv[poles[1]]
+                value = value * inv[poles[1]]        # not in place: a pole shared by every site is (L, 1)
             total += value @ coef
         if self.dense:                      # every column a real entry of K, in order
             return total
@@ -390,12 +391,26 @@ def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=
     args = list(x)
     if problem.site_solver:
         idx = sorted(problem._implicit_block)
-        args = problem.site_solver.solve([x[i] for i in idx], param_values, w.shape) + args
+        states, kept = problem.site_solver.on_law([x[i] for i in idx], param_values, w.shape)
+        args = states + args
+        if kept is not None:                      # sites without a fixed point, of negligible mass: left out
+            args, w = [a[kept] for a in args], w[kept] / w[kept].sum()
         symbols = list(equations.implicit_states) + gaussians
     else:
         symbols = gaussians
     fn = compile_expressions(exprs, symbols + params)
-    return [np.broadcast_to(np.asarray(v, float), w.shape) for v in fn(*args, *param_values)], w
+    return [np.broadcast_to(np.asarray(v, float), w.shape) for v in finite_call(fn, args, param_values)], w
+
+
+def network_site_arrays(net, state):
+    """A sampled network's own per-site pencil blocks (sample.SampledNetwork.site_blocks) as SiteArrays
+    with equal weights 1/N, for the spectral solvers on empirical sites instead of the mean-field law
+    (theory.md sec. 3)."""
+    blocks = [np.ascontiguousarray(np.moveaxis(b, 2, 0)) for b in net.site_blocks(state)]
+    groups = {}
+    for k, f in enumerate(net.cell.fields):
+        groups.setdefault(f.matrix, []).append(k)
+    return SiteArrays(*blocks, np.full(net.n, 1.0 / net.n), groups)
 
 
 def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, qmc_sites=None):

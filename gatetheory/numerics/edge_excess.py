@@ -1,4 +1,4 @@
-"""Expected excess of a width-n network's extreme eigenvalue over the limiting bulk edge (THEORY.md sec. 3).
+"""Expected excess of a width-n network's extreme eigenvalue over the limiting bulk edge (theory.md sec. 3).
 
 Near the edge the eigenvalues form, to leading order, a Poisson field with the Ginibre edge profile:
 density n rho erfc(d / sigma) / 2 at distance d outside the edge, rho = 1 / (pi size^2) (the
@@ -10,7 +10,7 @@ a > a* + sigma u is N(u) = sqrt(2 n) H_W(u) / (2 W), with G(u) = int_u^inf erfc 
 (exp(-u^2) / sqrt(pi) - u erfc(u)) / 2, H_W(u) = int_{-W}^{W} G(u + w^2) dw and
 W = (pi size / m) sqrt(A / (2 sigma)) (a share's half-length in units of the tip's width). A flat
 edge (W -> 0: a disk centred at the origin) gives N = sqrt(2 n) G(u), whose N = 1 solution is
-Rider's centring sqrt(gamma_n / 4 n) size (anchors.md A1) as n -> infinity; a curved tip lets fewer
+Rider's centring sqrt(gamma_n / 4 n) size (reference/anchors.md A1) as n -> infinity; a curved tip lets fewer
 eigenvalues compete. The largest a is distributed as P(max <= a* + sigma u) = exp(-N(u)); its mean
 is returned.
 """

@@ -1,4 +1,4 @@
-"""Gauss-Hermite quadrature over correlated Gaussians, with a convergence check (THEORY.md sec. 2)."""
+"""Gauss-Hermite quadrature over correlated Gaussians, with a convergence check (theory.md sec. 2)."""
 
 from functools import lru_cache
 

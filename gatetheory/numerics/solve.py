@@ -1,4 +1,5 @@
-"""Find every fixed point of a variance map q = M(q): Newton with backtracking from many starts at once (THEORY.md sec. 2)."""
+"""Find every fixed point of a variance map q = M(q): Newton with backtracking from many starts at once
+(theory.md sec. 2)."""
 
 import math
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ def map_jacobian(mapping, q, step=1e-6):
 
 
 def map_radius(mapping, q):
-    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (THEORY.md sec. 2)."""
+    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (theory.md sec. 2)."""
     return float(np.max(np.abs(np.linalg.eigvals(map_jacobian(mapping, q)))))
 
 
@@ -135,7 +136,7 @@ def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NE
     `known`: F at q0, when already evaluated (chord steps then start at once). Returns the
     converged rows' q, max |F|, F and Jacobian (rows whose F turns non-finite or stops falling
     are dropped)."""
-    q0 = np.atleast_2d(np.asarray(q0, float))
+    q0 = np.asarray(q0, float).reshape(-1, len(diagonal))      # (no starts: (0, n))
     k, n = q0.shape
     chord = jacobians is not None
     lower = [0.0 if d else -math.inf for d in diagonal]

@@ -1,4 +1,4 @@
-"""Support boundary and the three radii of the Jacobian spectrum (THEORY.md sec. 3).
+"""Support boundary and the three radii of the Jacobian spectrum (theory.md sec. 3).
 
 The support is {lambda : rho(K(lambda)) >= 1} together with the per-site eigenvalues of A_i
 (real segments and point masses). The boundary is traced along rays from a centre inside the
@@ -166,7 +166,7 @@ def trace_boundary(sites, center=None, n_rays=48):
 
 def edge_overshoot(n):
     """Typical relative overshoot of the largest |lambda - centre| over a 2-D bulk edge at width n:
-    sqrt(gamma_n / (4 n)), gamma_n = ln(n / 2 pi) - 2 ln ln n (Rider 2003; anchors.md A1)."""
+    sqrt(gamma_n / (4 n)), gamma_n = ln(n / 2 pi) - 2 ln ln n (Rider 2003; reference/anchors.md A1)."""
     gamma = np.log(n / (2 * np.pi)) - 2 * np.log(np.log(n))
     return float(np.sqrt(max(gamma, 0.0) / (4 * n)))
 
@@ -408,7 +408,7 @@ def _thick_ray_extreme(sites, center, angles, k, coarse_radii, shift, excess, co
 
 def width_radius(sites, n, continuous, warm=None):
     """Radius (continuous: abscissa) expected at width n: the larger of the width-n bulk edge and
-    the per-site eigenvalues' extreme over the N-site law (THEORY.md sec. 3); with the `Edge`."""
+    the per-site eigenvalues' extreme over the N-site law (theory.md sec. 3); with the `Edge`."""
     site_extreme = extreme(sites.diagonal_eigenvalues(), continuous)
     edge = width_edge(sites, n, continuous, warm, floor=site_extreme)
     return max(edge.value, site_extreme), edge
@@ -442,7 +442,7 @@ def radius_law(edge, extremes, n):
 
 
 def width_radius_law(equations, q, param_values, n, sites=EXTREME_LAW_SITES):
-    """Distribution of one width-n network's radius (continuous: abscissa), THEORY.md sec. 3:
+    """Distribution of one width-n network's radius (continuous: abscissa), theory.md sec. 3:
     R = max(b, M) with b the width-n bulk edge (`width_edge`, as in `radius`) and M the largest of
     n iid per-site extremes of the site law (`sites` Sobol sites). Returns its mean and sd,
     P(M <= b) (the bulk sets R) and the bulk edge's own fluctuation sd (`edge_fluctuation_sd`)."""
@@ -480,12 +480,16 @@ class SpectrumResult:
     def to_dict(self):
         return dict(self.__dict__)
 
+    def _repr_html_(self):
+        from ..display import spectrum_html
+        return spectrum_html(self)
+
 
 SPECTRAL_PARTS = ("radius", "radius_bulk", "radius_support", "slow_fraction")
 
 
 def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, parts=SPECTRAL_PARTS, warm=None):
-    """THEORY.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
+    """theory.md sec. 3 at one mean-field solution: bulk edge, limiting support, radius at width N,
     and the eigenvalue mass within slow_eps of 1 (discrete) or 0 (continuous); `parts` limits the
     work to the named quantities (the others are None).
 
