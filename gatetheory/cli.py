@@ -99,9 +99,10 @@ def _cmd_dynamics(args):
     from .dynamics import branches, dynamics
     from .model import Model
 
-    options = {k: v for k, v in dict(paths=args.paths, window=args.window, burn=args.burn, dt=args.dt,
-                                     iterations=args.iterations, seed=args.seed, init=args.init,
-                                     lyapunov_iterations=args.lyapunov_iterations).items() if v is not None}
+    options = {k: v for k, v in dict(paths=args.paths, replicas=args.replicas, window=args.window, burn=args.burn,
+                                     dt=args.dt, iterations=args.iterations, seed=args.seed, init=args.init,
+                                     tol=args.tol, min_passes=args.min_passes, max_window=args.max_window,
+                                     method=args.method).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
     if args.method != "tied":
         return _annealed(args, model, options)
@@ -136,7 +137,7 @@ def _note(text):
 
 
 def _flag(name):
-    """A keyword option's command-line spelling: lyapunov_iterations -> --lyapunov-iterations."""
+    """A keyword option's command-line spelling: max_window -> --max-window."""
     return "--" + name.replace("_", "-")
 
 
@@ -189,7 +190,8 @@ def _dynamics_line(result):
     """One line: exponent, branch, moments, relaxation times, convergence."""
     moments = ", ".join(f"E[{k}^2] = {v:.5g}" for k, v in result.state_second_moments.items())
     times = ", ".join(f"{k}: {'-' if v is None else f'{v:.4g}'}" for k, v in result.relaxation_time.items())
-    return (f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f} ({result.lyapunov_method}, "
+    se = f" +- {result.lyapunov_standard_error:.5f}" if result.lyapunov_standard_error else ""
+    return (f"cell {result.cell}: lambda_max = {result.lyapunov_max:.5f}{se} ({result.lyapunov_method}, "
             f"{result.branch}); {moments}; relaxation times (1/e) {times}; converged: {result.converged}")
 
 
@@ -408,10 +410,13 @@ def build_parser():
     p.add_argument("--plot", metavar="FILE", help="draw boundary and sampled eigenvalues to FILE")
     p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
     p = _cell_command(sub, "dynamics", "dynamic mean field: Lyapunov exponent, moments, relaxation times")
-    for name, kind in (("paths", int), ("window", int), ("burn", int), ("iterations", int), ("seed", int),
-                       ("dt", float), ("init", float), ("lyapunov-iterations", int)):
-        p.add_argument(f"--{name}", type=kind, help=f"DMFT option {name.replace('-', '_')} (default: set for the "
-                       "cell's time kind by gatetheory.dynamics; --json reports the values used)")
+    for name, kind in (("paths", int), ("replicas", int), ("window", float), ("burn", float), ("iterations", int),
+                       ("seed", int), ("dt", float), ("init", float), ("tol", float), ("min-passes", int),
+                       ("max-window", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"DMFT option {name.replace('-', '_')} (default: DmftOptions; "
+                       "--json reports the values used)")
+    p.add_argument("--method", choices=("auto", "sampling", "gaussian"), help="auto (default): the deterministic "
+                   "Gaussian closed form where the cell reduces to one, else sampling")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
     p.add_argument("--method", choices=("tied", "annealed", "both"), default="tied",

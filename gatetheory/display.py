@@ -85,7 +85,7 @@ def dynamics_note(result, option=str):
     options to change, named by `option` (keyword names; the command line passes its --flag spelling)."""
     o = option
     d = result.diagnostics
-    opt, dmft, lyap = d.get("options", {}), d["dmft"], d["lyapunov"]
+    opt, dmft = d.get("options", {}), d["dmft"]
     advice = []
     if not dmft["converged"]:
         if dmft.get("decaying"):
@@ -94,16 +94,11 @@ def dynamics_note(result, option=str):
                           f"{opt.get('iterations')}) to see where it ends, and compare a larger start "
                           f"({o('branches')})")
         else:
-            advice.append(f"the variances still drift by {dmft['relative_drift']:.2g} (relative) between the last "
-                          f"two averaging blocks: raise {o('iterations')} (now {opt.get('iterations')}); if the drift "
-                          f"is noise, raise {o('paths')} (now {opt.get('paths')}); near a transition relaxation is "
-                          f"slow, so also lengthen {o('burn')} and {o('window')} (now {opt.get('burn')}, "
-                          f"{opt.get('window')})")
-    if not lyap["converged"]:
-        se = lyap.get("standard_error") or 0.0
-        advice.append(f"the Lyapunov exponent estimate still moves (drift {lyap.get('drift', float('nan')):.2g} "
-                      f"against 3 x its standard error {se:.2g}): raise {o('lyapunov_iterations')} (now "
-                      f"{opt.get('lyapunov_iterations', 'default')}) or {o('paths')}")
+            advice.append(f"after {dmft['passes_averaged']} averaged passes the estimates still drift or miss the "
+                          f"requested error (standard error {result.lyapunov_standard_error:.2g}): raise "
+                          f"{o('iterations')} (now {opt.get('iterations')}) or {o('paths')} (now {opt.get('paths')}); "
+                          f"near a transition correlations grow long: raise {o('max_window')} (now "
+                          f"{opt.get('max_window')})")
     return "; ".join(advice) + "." if advice else None
 
 

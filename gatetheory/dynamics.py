@@ -1,15 +1,24 @@
-"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2)."""
+"""dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2).
+
+Two solvers: cells that close on one Gaussian process at the given parameters (vanilla networks,
+constant gates; derive/dmft.py) are solved deterministically (numerics/dmft_gaussian.py, reference/anchors.md B1,
+C1); every other cell by sampling the single-site process (numerics/dmft.py). method="sampling"
+forces the general solver (the closed forms then check it).
+"""
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import OutsideTheoryError, ParameterError
+import numpy as np
+
+from .derive.dmft import gaussian_reduction, site_kernels
+from .errors import GateTheoryError, OutsideTheoryError, ParameterError
 from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
+from .numerics.dmft_gaussian import GaussianClosure
 from .version import versions
 
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
 #                 (noise floor of a static DMFT solution ~1e-4; gated_ct chaos with input: 1.6e-2)
-DEFAULTS = {"discrete": dict(paths=2000, window=256, burn=256, iterations=45),
-            "continuous": dict(paths=1500, window=400, burn=300, dt=0.1, iterations=45, lyapunov_iterations=40)}
+METHODS = ("auto", "sampling", "gaussian")
 
 
 @dataclass
@@ -29,6 +38,7 @@ class DynamicsResult:
     time_step: float
     correlations: dict = field(repr=False, default_factory=dict)
     diagnostics: dict = field(repr=False, default_factory=dict)
+    warm: dict = field(repr=False, default_factory=dict)
 
     @property
     def chaotic(self):
@@ -36,7 +46,7 @@ class DynamicsResult:
 
     @property
     def converged(self):
-        return self.diagnostics["dmft"]["converged"] and self.diagnostics["lyapunov"]["converged"]
+        return bool(self.diagnostics["dmft"]["converged"])
 
     @property
     def fluctuation(self):
@@ -45,9 +55,9 @@ class DynamicsResult:
 
     @property
     def branch(self):
-        """Where the DMFT iteration went from its start: quiescent (zero fixed point), static (converged
-        without temporal fluctuations: a fixed point), stationary (converged, fluctuating), collapsing
-        (variances still falling: the branch does not exist) or unconverged."""
+        """Where the DMFT went from its start: quiescent (zero fixed point), static (converged without
+        temporal fluctuations: a fixed point), stationary (converged, fluctuating), collapsing (variances
+        still falling: the branch does not exist) or unconverged."""
         report = self.diagnostics["dmft"]
         if report["quiescent"]:
             return "quiescent"
@@ -57,6 +67,7 @@ class DynamicsResult:
 
     def to_dict(self):
         out = asdict(self)
+        out.pop("warm")
         out.update(chaotic=self.chaotic, converged=self.converged, branch=self.branch)
         return out
 
@@ -85,37 +96,119 @@ class Branches:
         return branches_html(self)
 
 
-def dmft_options(time, options):
-    """DmftOptions from the per-time defaults and user overrides; unknown names are errors."""
+def dmft_options(options):
+    """DmftOptions from user overrides; unknown names are errors."""
     known = {f.name for f in fields(DmftOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ParameterError(f"unknown dynamics option(s) {unknown}; known: {', '.join(sorted(known))}")
-    return DmftOptions(**{**DEFAULTS[time], **options})
+    return DmftOptions(**options)
 
 
-def dynamics(model, progress=False, **options):
-    """Sampling DMFT of `model` (numerics/dmft.py): lambda_max, E[s^2], correlations and relaxation times;
-    `progress`: a bar over the DMFT passes on stderr (progress.py)."""
+def reduction_of(model):
+    """The Gaussian reduction of the model's cell at its parameter values (zero parameters dropped)."""
+    zeros = frozenset(p.name for p, v in model.values.items() if v == 0)
+    return gaussian_reduction(model.cell, zeros)
+
+
+def dynamics(model, method="auto", warm=None, progress=False, **options):
+    """Stationary DMFT of `model`: lambda_max, E[s^2], correlations and relaxation times (module doc).
+
+    warm: the `warm` of a result at a nearby point (continuation along a sweep: the sampling solver
+    starts from its correlations, kernel and exponent); progress: a bar over the passes on stderr."""
+    if method not in METHODS:
+        raise ParameterError(f"dynamics method must be one of {METHODS}, got {method!r}")
     cell = model.cell
     if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
         raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
                                  f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
-    opt = dmft_options(cell.time, options)
-    solution = SamplingDmft(cell, model.values, opt).solve(progress)
-    quiescent = solution.report["quiescent"]   # decays to the zero fixed point: no stationary fluctuations
+    opt = dmft_options(options)
+    reduction = None if method == "sampling" else reduction_of(model)
+    if method == "gaussian" and reduction is None:
+        raise OutsideTheoryError(f"{cell.name} does not close on one Gaussian process at these parameters "
+                                 "(method='gaussian' needs a vanilla-like or constant-gate cell)")
+    if reduction is not None:
+        return _closed_form(model, reduction, opt, versions())
+    solution = SamplingDmft(cell, model.values, opt, warm).solve(stop_quiescent=True, progress=progress)
+    report = solution.report
+    if solution.lyapunov is None:        # the zero fixed point: its exponent from the spectral theory
+        try:
+            exponent = _zero_fixed_point_exponent(model)
+        except GateTheoryError:
+            exponent = None
+        if exponent is not None and exponent < 0:
+            solution.lyapunov, solution.lyapunov_standard_error = exponent, 0.0
+            report["method"] = "zero fixed point (quiescent DMFT): spectral edge, theory.md sec. 3"
+        else:                            # decaying fields but no stable zero fixed point: the full iteration
+            solution = SamplingDmft(cell, model.values, dmft_options(options), warm).solve(progress=progress)
+            report = solution.report
+    history = report["history"]
+    totals = [sum(h["variance"]) for h in history][-4:]
+    report["decaying"] = bool(len(totals) > 1 and all(b < a for a, b in zip(totals, totals[1:])))
+    quiescent = report["quiescent"]      # decays to the zero fixed point: no stationary fluctuations
     times = {s: (None, None) if quiescent else relaxation_times(c, solution.time_step)
              for s, c in solution.state_correlations.items()}
-    report = solution.lyapunov_report
+    lyapunov = {"method": report["method"], "standard_error": solution.lyapunov_standard_error,
+                "replicas": report["lambda_replicas"], "unit": report["unit"], "converged": report["converged"]}
     return DynamicsResult(
         cell=cell.name, params=model.params, time=cell.time, lyapunov_max=solution.lyapunov,
-        lyapunov_standard_error=report.get("standard_error", 0.0), lyapunov_method=report["method"],
+        lyapunov_standard_error=solution.lyapunov_standard_error, lyapunov_method=report["method"],
         state_second_moments=solution.state_second_moments,
         relaxation_time={s: t[0] for s, t in times.items()}, integral_time={s: t[1] for s, t in times.items()},
         gate_statistics=solution.gate_statistics, time_step=solution.time_step,
         correlations={s: [float(v) for v in c] for s, c in solution.state_correlations.items()},
-        diagnostics={"dmft": solution.report, "lyapunov": report, "options": asdict(opt),
-                     "versions": versions()})
+        diagnostics={"dmft": report, "lyapunov": lyapunov, "options": asdict(opt),
+                     "state_second_moment_errors": solution.state_second_moment_errors, "versions": versions()},
+        warm=solution.warm)
+
+
+def _zero_fixed_point_exponent(model):
+    """Maximal exponent of the zero fixed point: log of its Jacobian's bulk radius (discrete) or its
+    spectral abscissa (continuous) (theory.md sec. 3; no heterogeneity at the zero state)."""
+    mf = model.mean_field()
+    zero = [i for i, s in enumerate(mf.solutions) if all(v == 0 for v in s.state_second_moments.values())]
+    if not zero:
+        raise OutsideTheoryError("the quiescent DMFT solution has no zero fixed point in the static mean field")
+    edge = model.spectrum(slow_eps=None, solution=zero[0], parts=("radius_bulk",)).radius_bulk
+    if model.cell.time == "continuous":
+        return float(edge)
+    if not edge > 0:
+        raise OutsideTheoryError(f"zero fixed point with spectral radius {edge}")
+    return float(np.log(edge))
+
+
+def _closed_form(model, reduction, opt, versions):
+    """DynamicsResult from the deterministic Gaussian solution (numerics/dmft_gaussian.py)."""
+    cell = model.cell
+    solution = GaussianClosure(reduction, cell, model.values).solve(opt.dt)
+    state = cell.states[0].name
+    corr = np.asarray(solution.state_correlation)
+    quiescent = solution.state_second_moment == 0.0
+    tau_e, tau_int = (None, None) if quiescent else relaxation_times(corr, solution.time_step)
+    report = dict(solution.report, converged=True, quiescent=quiescent, decaying=False)
+    lyapunov = {"method": report["method"], "standard_error": 0.0, "converged": True,
+                "unit": "per unit time" if cell.time == "continuous" else "per step"}
+    return DynamicsResult(
+        cell=cell.name, params=model.params, time=cell.time, lyapunov_max=solution.lyapunov,
+        lyapunov_standard_error=0.0, lyapunov_method=report["method"],
+        state_second_moments={state: solution.state_second_moment},
+        relaxation_time={state: tau_e}, integral_time={state: tau_int},
+        gate_statistics=_constant_gates(model), time_step=solution.time_step,
+        correlations={state: [float(v) for v in corr]},
+        diagnostics={"dmft": report, "lyapunov": lyapunov, "options": asdict(opt), "versions": versions})
+
+
+def _constant_gates(model):
+    """Gate statistics of a cell whose gates are constant at these parameters (a Gaussian reduction)."""
+    from .codegen import compile_expressions
+
+    kernels = site_kernels(model.cell)
+    if not kernels.gates:
+        return {}
+    values = compile_expressions(kernels.gates, kernels.args)(
+        *np.zeros(len(kernels.args) - len(model.cell.params)), *(model.values[p] for p in model.cell.params))
+    return {name: {"mean": float(v), "second_moment": float(v * v), "frozen_fraction": float(v < 0.05),
+                   "saturated_fraction": float(v > 0.95)} for name, v in zip(kernels.gate_names, values)}
 
 
 def branches(model, small=0.01, large=2.0, progress=False, **options):
@@ -126,4 +219,5 @@ def branches(model, small=0.01, large=2.0, progress=False, **options):
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (small, large)) \
             or not 0 < small < large:
         raise ParameterError(f"branches() needs initial scales 0 < small < large, got {small!r}, {large!r}")
-    return Branches(dynamics(model, progress, init=small, **options), dynamics(model, progress, init=large, **options))
+    return Branches(dynamics(model, progress=progress, init=small, **options),
+                    dynamics(model, progress=progress, init=large, **options))

@@ -39,15 +39,21 @@ SPECTRAL_QUANTITIES = {
 }
 OTHER_QUANTITIES = {
     "complexity": "annealed Kac-Rice complexity Sigma (sup over tilted site laws)",
-    "lyapunov_max": "maximal Lyapunov exponent from the dynamic mean field (minutes per point)",
+}
+DYNAMICS_QUANTITIES = {
+    "lyapunov_max": "maximal Lyapunov exponent from the dynamic mean field (warm-started along each row)",
+    "relaxation_time": "1/e time of the first state's connected correlation (dynamic mean field; NaN when quiescent)",
 }
 MOMENT_PREFIX = "moment_"     # moment_<state>: E[state^2] at the selected solution
+# dynamic mean field settings of a sweep (user options override): the sign and size of lambda to 5 %,
+# correlations followed over at most 4 times the default window (near a critical line they diverge)
+SWEEP_DYNAMICS = dict(tol=0.05, min_passes=4, max_window=4.0)
 
 
 def known_quantities(cell):
     """Every quantity name phase_diagram accepts for `cell`, with a description."""
     moments = {MOMENT_PREFIX + s.name: f"E[{s.name}^2] at the selected solution" for s in cell.states}
-    return {**MEAN_FIELD_QUANTITIES, **moments, **SPECTRAL_QUANTITIES, **OTHER_QUANTITIES}
+    return {**MEAN_FIELD_QUANTITIES, **moments, **SPECTRAL_QUANTITIES, **OTHER_QUANTITIES, **DYNAMICS_QUANTITIES}
 
 
 @dataclass
@@ -197,13 +203,21 @@ def evaluate_point(cell, params, options, warm=None):
         result = model.complexity(starts=[] if warm is None or warm.get("complexity") is None
                                   else [warm["complexity"]])
         values["complexity"], start = float(result.complexity), result.diagnostics.get("start")
-    if "lyapunov_max" in wanted:
-        values["lyapunov_max"] = float(model.dynamics(**options.dynamics).lyapunov_max)
+    dynamic = None
+    if wanted & set(DYNAMICS_QUANTITIES):
+        result = model.dynamics(warm=None if warm is None else warm.get("dynamics"), **options.dynamics)
+        values.update(lyapunov_max=float(result.lyapunov_max))
+        first = model.cell.states[0].name
+        tau = result.relaxation_time.get(first)
+        values["relaxation_time"] = float("nan") if tau is None else float(tau)
+        values = {q: v for q, v in values.items() if q in wanted}
+        dynamic = result.warm
     diagnostics = {"residual": sol.residual, "quadrature_error": mf.diagnostics["quadrature_error"],
                    "solutions_found": len(mf.solutions),
                    "slow_fraction_error": slow_error}
     warm = {"starts": [np.array(list(s.order_parameters.values())) for s in mf.solutions],
-            "base": mf.diagnostics["quadrature_nodes"], "complexity": start, "edge": edge, "slow": slow}
+            "base": mf.diagnostics["quadrature_nodes"], "complexity": start, "edge": edge, "slow": slow,
+            "dynamics": dynamic}
     return values, warm, diagnostics
 
 
@@ -279,7 +293,7 @@ def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None,
     if swept:
         raise ParameterError(f"{sorted(swept)} both swept and fixed")
     cell.resolve_params({**fixed, x_axis.name: x_axis.values[0], y_axis.name: y_axis.values[0]})
-    options = PointOptions(tuple(quantities), n=n, slow_eps=slow_eps, dynamics=dict(dynamics or {}))
+    options = PointOptions(tuple(quantities), n=n, slow_eps=slow_eps, dynamics={**SWEEP_DYNAMICS, **(dynamics or {})})
     derivation(cell)                     # derived once here; forked workers inherit the cache
     start = time.perf_counter()
     results, how = _run_all(solve_row, [(cell, fixed, x_axis, y_axis.name, yv, options) for yv in y_axis.values],

@@ -89,8 +89,8 @@ def test_spectrum_at_an_unstable_solution_says_so(chaotic):
 
 
 def test_unconverged_dynamics_advises_what_to_change(chaotic):
-    # 3 iterations on 256 paths cannot converge from the default start: the advice names the options
-    result = chaotic.dynamics(paths=256, window=32, burn=16, iterations=3, lyapunov_iterations=2)
+    # 3 full passes on 256 paths (fewer than min_passes) cannot converge: the advice names the options
+    result = chaotic.dynamics(method="sampling", paths=256, window=32, iterations=3, max_window=1.0)
     assert not result.converged
     note = dynamics_note(result)
     assert "raise iterations (now 3)" in note
@@ -108,7 +108,7 @@ def test_complexity_table():
 def test_branches_side_by_side(chaotic):
     from gatetheory.dynamics import branches
 
-    both = branches(chaotic, 0.01, 2.0, paths=256, window=32, burn=16, iterations=3, lyapunov_iterations=2)
+    both = branches(chaotic, 0.01, 2.0, paths=256, window=32, iterations=3, max_window=1.0)
     page = both._repr_html_()
     assert "small start" in page and "large start" in page and "bistable" in page
     assert f"{both.large.lyapunov_max:.6g}" in page

@@ -57,9 +57,10 @@ def bars(monkeypatch):
 
 def test_dynamics_counts_its_passes(bars):
     with redirect_stderr(_Terminal()):
-        gt.Model("vanilla", g=2.0).dynamics(progress=True, paths=256, window=32, burn=16, iterations=3,
-                                            lyapunov_iterations=6)
-    assert bars == [("dynamics vanilla", 5, 5)]   # 3 DMFT iterations + max(6 // 3, 2) passes (memoryless map)
+        gt.Model("gru", g=3.0).dynamics(progress=True, paths=128, window=32, iterations=4, min_passes=4,
+                                        max_window=1.0)
+    (desc, n, total), = bars
+    assert desc == "dynamics gru" and n == total and n > 4   # burn-in passes + 4 full passes
 
 
 def test_validate_counts_its_networks(bars):
@@ -72,7 +73,7 @@ def test_validate_counts_its_networks(bars):
 
 def test_no_bar_unless_asked(bars):
     with redirect_stderr(_Terminal()):
-        gt.Model("vanilla", g=2.0).dynamics(paths=256, window=32, burn=16, iterations=3, lyapunov_iterations=6)
+        gt.Model("gru", g=3.0).dynamics(paths=128, window=32, iterations=4, min_passes=4, max_window=1.0)
     assert bars == []
 
 

@@ -1,426 +1,774 @@
-"""Dynamic mean field by iterated sampling of the single-site process (theory.md sec. 2).
+"""Dynamic mean field by sampling the single-site process (theory.md sec. 2).
 
-Eissfeller-Opper: every field u_k(t) of a site is a zero-mean Gaussian process, independent of
-the site's own variables, with covariance E[u_k(t) u_l(t')] = C_kl(t - t') = E[f_k(t) f_l(t')]
-for two fields read by the same matrix (zero across matrices); xi are quenched per path. Paths
-of length burn + window are driven by fields drawn from the stationary (block Toeplitz)
-covariance, correlations are re-estimated on the window and mixed in with damping.
+Eissfeller-Opper: every field u_k(t) of a site is a zero-mean Gaussian process, independent of the
+site's own variables, with covariance E[u_k(t) u_l(t')] = C_kl(t - t') = E[f_k(t) f_l(t')] for two
+fields read by the same matrix (zero across matrices); xi are quenched per path. Matrices whose
+fields read the same sources share one correlation ("class").
 
-The maximal Lyapunov exponent is the growth rate of the two-replica difference: with
-K(t, t') = e^{lambda (t + t')} k(t - t'), the rescaled perturbation obeys
+Sampling. Fields are drawn by circulant embedding (FFT) from the stationary covariance, its static
+part (the limit at long lags) as a per-path constant: zero for sources that a symmetry of the site
+process makes odd, else estimated. Paths of length burn + window are iterated exactly in discrete
+time and by RK4 in continuous time (fields on a grid of dt / 2, the covariance interpolated there to
+fourth order: time-step bias O(dt^4)). The lag range grows until the connected correlations have
+decayed to 1e-3 (their tail area sets the filtered states' variances).
+
+Iteration. Every pass maps (C, k, lambda) to new correlations, a power-iterated kernel and a Newton
+step in lambda. Burn-in passes use common random phases (a deterministic map; the slowest mode, the
+correlation tail, is extrapolated where successive changes align); then passes with fresh Gaussian
+random numbers are averaged. The self-consistency has slow modes (the static susceptibility, close
+to 1 in leaky chaotic cells), so errors are batch means over passes combined with the passes'
+integrated autocorrelation time.
+
+Exponent (two replicas, K(t, t') = e^{lambda (t + t')} k(t - t')): the rescaled perturbation obeys
   discrete:   ds(t+1) = e^{-lambda} (A ds + B du),   continuous: d ds/dt = (A - lambda) ds + B du,
-with du Gaussian of covariance k_kl = E[df_k df_l], df_k = Rs_k ds + Ru_kl du_l (pencil blocks);
-lambda is where the largest eigenvalue of k -> k_new is 1 (power iteration and Newton in lambda).
+du Gaussian with covariance k_kl = E[df_k df_l], df = Rs ds + Ru du (pencil blocks); lambda is where
+the largest eigenvalue of k -> k_new is 1, rho = sum <df^2> / sum <du^2> its estimate per pass and
+d log rho / d lambda its propagated derivative.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import solve_ivp
-from scipy.linalg import eigh_tridiagonal
-from scipy.optimize import brentq
+from scipy.fft import fft, ifft, irfft, next_fast_len, rfft
 from scipy.special import ndtri
 
 from ..codegen import compile_expressions
-from ..derive.dmft import memoryless_gain
+from ..derive.dmft import input_noises, site_kernels
 from ..errors import CellError, ConvergenceError, ParameterError
 from ..limits import check_memory
-from ..functions import sigmoid
 from ..progress import progress_bar
-from ..sample import kernels
-from .quadrature import standard_normal_rule, tensor_rule
 
 FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md sec. 3.4)
-WARMUP_PATHS = 200      # iterations before the averaged ones use max(this, paths / 4) paths
-QUIESCENT = 1e-6        # field variances decaying below this: the state relaxes to the zero fixed point
-PLATEAU_MIN = 0.05      # smallest static part of a correlation kept, relative to its lag-0 value
-JITTERS = (1e-7, 1e-5, 1e-3)   # relative diagonal jitter tried before an eigenvalue clip
+QUIESCENT = 1e-6        # field variances below this (relative to the start): the zero fixed point
+LINEAR = 1e-3           # field variances below this are in the linear regime of the nonlinearities
+TAIL = 0.6              # connected correlations are tapered to zero from this fraction of the lag range
+DECAYED = 1e-3          # ... which must have fallen below this fraction of their lag-0 value by then (the
+#                         missing tail area of a slow exponential tail is then ~0.1 % of the total: it sets the
+#                         filtered state variance)
+RELIABLE = 0.03         # lowest connected correlation level (relative) the window check extrapolates from
+STATIC_SIGMAS = 3.0     # a static part of the tangent kernel is kept when it exceeds this many standard errors
+KERNEL_MIX = 0.8        # power iteration: k <- (1 - m) k + m k_new / rho
+LAMBDA_STEP = 0.25      # a Newton step moves lambda by at most this much per pass
+PREPASSES = 12          # at most this many burn-in passes (common random phases, half the paths; cold start)
+SETTLED = 1e-3          # ... which end when the correlations change by less than this (relative)
+ALIGNED = 0.9           # successive residuals this aligned (cosine) mark a slow mode to extrapolate
+EXTRAPOLATE = 10.0      # at most this many residuals per extrapolation
+WARM_PREPASSES = 3      # ... when warm-started from a nearby point
+DISCARD = 0.25          # fraction of the full passes dropped before averaging (relaxation from the burn-in)
+BATCHES = 4             # batch means per replica for standard errors
+BURN = 0.5              # burn-in of each path: at least this fraction of the lag range
 
 
 @dataclass
 class DmftOptions:
-    """Sampling DMFT settings: M paths, burn-in + window steps, damping, iterations and seeds."""
+    """Sampling DMFT settings (module doc): paths per pass, independent replicas among them, the measured
+    window and per-path burn-in (steps in discrete time, time units in continuous time; the window grows,
+    up to max_window times, while the correlations have not decayed within half of it), RK4 step dt,
+    at most `iterations` full passes, stopping once the exponent's standard error is below
+    max(tol_abs, tol |lambda|) after min_passes averaged passes; init scales the starting state and
+    fields; seed the random streams."""
 
-    paths: int = 2000
-    window: int = 256
-    burn: int = 128
-    dt: float = 0.1
-    iterations: int = 45
-    average: int = None      # iterations averaged at the end; default iterations // 3
-    damping: float = 1.0
+    paths: int = 1024
+    replicas: int = 1
+    window: float = None
+    burn: float = None
+    dt: float = 0.2
+    iterations: int = 80
+    tol: float = 0.015
+    tol_abs: float = 0.001
+    min_passes: int = 8
+    max_window: float = 16.0
     init: float = 1.0
-    tol: float = 0.02
-    lyapunov_iterations: int = 30
     seed: int = 0
 
     def check(self, continuous):
-        """Typed errors for out-of-range settings (and the default averaging length)."""
-        if self.average is None and isinstance(self.iterations, (int, np.integer)):
-            self.average = max(1, self.iterations // 3)
-        ints = dict(paths=(self.paths, 16), window=(self.window, 8), burn=(self.burn, 0),
-                    iterations=(self.iterations, 1), average=(self.average, 1),
-                    lyapunov_iterations=(self.lyapunov_iterations, 1), seed=(self.seed, 0))
+        """Typed errors for out-of-range settings; fills the per-time defaults of window and burn."""
+        if self.window is None:
+            self.window = 40.0 if continuous else 256
+        if self.burn is None:
+            self.burn = self.window / 4
+        ints = dict(paths=(self.paths, 16), replicas=(self.replicas, 1), iterations=(self.iterations, 1),
+                    min_passes=(self.min_passes, BATCHES),
+                    seed=(self.seed, 0))
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ParameterError(f"DMFT option {name} must be an integer >= {low}, got {value!r}")
-        if self.average > self.iterations:
-            raise ParameterError(f"DMFT option average ({self.average}) exceeds iterations ({self.iterations})")
-        for name, value, low, high in (("damping", self.damping, 0, 1), ("init", self.init, 0, np.inf),
-                                       ("tol", self.tol, 0, np.inf), ("dt", self.dt, 0, np.inf)):
-            if not (isinstance(value, (int, float)) and low < value <= high and np.isfinite(value)):
-                raise ParameterError(f"DMFT option {name} must lie in ({low}, {high}], got {value!r}")
-        if continuous and self.dt > 0.5:
-            raise ParameterError(f"DMFT time step dt = {self.dt} is too coarse for Heun integration (<= 0.5)")
+        if self.paths % (2 * self.replicas):
+            raise ParameterError(f"DMFT option paths ({self.paths}) must be a multiple of 2 x replicas "
+                                 f"({2 * self.replicas})")
+        for name, value, low, high in (("init", self.init, 0, np.inf), ("tol", self.tol, 0, np.inf),
+                                       ("tol_abs", self.tol_abs, 0, np.inf),
+                                       ("max_window", self.max_window, 0.999, np.inf),
+                                       ("dt", self.dt, 0, 1.0), ("window", self.window, 0, np.inf),
+                                       ("burn", self.burn, -1e-300, np.inf)):
+            if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))
+                                               and low < value <= high and np.isfinite(value)):
+                raise ParameterError(f"DMFT option {name} must lie in ({low:g}, {high:g}], got {value!r}")
+        step = self.dt if continuous else 1.0
+        if self.window / step < 16:
+            raise ParameterError(f"DMFT window {self.window} is shorter than 16 steps")
+
+
+# -- correlations, Gaussian fields --------------------------------------------------------------
+def cross_correlation(a, b, max_lag):
+    """c(tau) = <a(t + tau) b(t)> over paths and times, tau = 0..max_lag; a, b are (M, T)."""
+    t = a.shape[-1]
+    n = next_fast_len(t + max_lag + 1)
+    spec = rfft(a, n) * np.conj(rfft(b, n))
+    total = irfft(spec.sum(axis=0), n)[:max_lag + 1]
+    return total / (a.shape[0] * (t - np.arange(max_lag + 1)))
+
+
+def _replica_correlations(x, replicas, lags):
+    """C[r, k, l, tau] = <x_k(t + tau) x_l(t)> over the paths of each replica; x is (fields, M, T)."""
+    g, m, t = x.shape
+    n = next_fast_len(t + lags + 1)
+    spec = rfft(x.reshape(g, replicas, m // replicas, t), n, axis=-1)
+    cross = np.einsum("krpw,lrpw->rklw", spec, np.conj(spec))
+    out = irfft(cross, n, axis=-1)[..., :lags + 1]
+    return out / ((m // replicas) * (t - np.arange(lags + 1)))
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _psd(matrix):
+    """Nearest positive semi-definite matrices (eigenvalues clipped), over leading axes."""
+    w, v = np.linalg.eigh(0.5 * (matrix + np.swapaxes(matrix, -1, -2)))
+    return np.einsum("...ij,...j,...kj->...ik", v, np.clip(w, 0.0, None), v)
+
+
+def split_static(c, samples, static="test"):
+    """(connected part tapered to zero over the last 1 - TAIL of the lags, static part) of correlations
+    c (R, G, G, lags + 1). The static part (the mean over the tapered lags) is zero for static="zero" (a
+    correlation the cell's symmetry makes decay to zero), taken as estimated (made positive semi-definite)
+    for "free", and for "test" kept (smoothly) only where it exceeds STATIC_SIGMAS of its sampling error
+    (from the connected part and `samples`, the path-windows behind each estimate)."""
+    lags = c.shape[-1] - 1
+    start = int(TAIL * lags)
+    taper = np.ones(lags + 1)
+    taper[start:] = 0.5 * (1 + np.cos(np.pi * np.arange(lags + 1 - start) / (lags + 1 - start)))
+    if static == "zero":
+        return c * taper, np.zeros(c.shape[:-1])
+    tail = c[..., start:].mean(axis=-1)
+    if static == "free":
+        part = _psd(tail)
+    else:
+        conn = c - tail[..., None]
+        power = np.maximum(2 * np.sum(conn ** 2, axis=-1) - conn[..., 0] ** 2, 0.0)    # Bartlett: sum over lags
+        diag = np.einsum("...ii->...i", power)
+        noise = np.maximum(np.sqrt(np.sqrt(diag[..., :, None] * diag[..., None, :]) / samples), 1e-300)
+        part = _psd(tail * _smoothstep(np.abs(tail) / noise - STATIC_SIGMAS + 0.5))
+    return (c - part[..., None]) * taper, part
+
+
+def _midpoints(c):
+    """c on a grid twice as fine (even function of the lag; 4-point Lagrange midpoints, error O(h^4))."""
+    ext = np.concatenate([c[..., 1:2], c, c[..., -1:], c[..., -1:]], axis=-1)
+    mid = (-ext[..., :-3] + 9 * ext[..., 1:-2] + 9 * ext[..., 2:-1] - ext[..., 3:]) / 16
+    out = np.empty(c.shape[:-1] + (2 * c.shape[-1] - 1,))
+    out[..., ::2] = c
+    out[..., 1::2] = mid[..., :c.shape[-1] - 1]
+    return out
+
+
+class GaussianFields:
+    """Stationary Gaussian fields per replica by circulant embedding (module doc). `groups` lists the
+    field indices of each matrix, `classes` maps each group to its correlation class; the normals are
+    redrawn by refresh(rng) and kept until the next refresh (common random numbers)."""
+
+    def __init__(self, groups, classes, nf, replicas, paths, length, lags):
+        self.groups, self.classes, self.nf = groups, classes, nf
+        self.replicas, self.paths, self.length = replicas, paths, length
+        self.size = next_fast_len(length + lags + 1)
+
+    def refresh(self, rng, phases=False):
+        """New complex normals (real and imaginary parts make two paths) and static normals; with phases,
+        unit-modulus random phases and random signs instead (every path's periodogram is the spectrum: no
+        feedback of the draw into a correlation estimated from it under common random numbers)."""
+        half = self.paths // self.replicas // 2
+        if phases:
+            self.normals = [(np.sqrt(2) * np.exp(2j * np.pi * rng.random((self.replicas, len(g), half, self.size),
+                                                                         dtype=np.float32))).astype(np.complex64)
+                            for g in self.groups]
+            self.static_normals = [rng.choice([-1.0, 1.0], (self.replicas, len(g), self.paths // self.replicas))
+                                   for g in self.groups]
+            return self
+        self.normals = [rng.standard_normal((self.replicas, len(g), half, self.size, 2), dtype=np.float32)
+                        .view(np.complex64)[..., 0] for g in self.groups]
+        self.static_normals = [rng.standard_normal((self.replicas, len(g), self.paths // self.replicas))
+                               for g in self.groups]
+        return self
+
+    def _roots(self, c, static):
+        """Square roots of the circulant spectrum (R, size[, G, G]) / size and of the static part."""
+        size, lags = self.size, c.shape[-1] - 1
+        row = np.zeros(c.shape[:-1] + (size,))
+        row[..., :lags + 1] = c
+        row[..., size - lags:] = np.swapaxes(c, 1, 2)[..., :0:-1]
+        w_s, v_s = np.linalg.eigh(static)
+        static_root = v_s * np.sqrt(np.clip(w_s, 0.0, None))[..., None, :]
+        if c.shape[1] == 1:
+            return np.sqrt(np.clip(fft(row[:, 0, 0], axis=-1).real, 0.0, None) / size).astype(np.float32), static_root
+        spectrum = np.moveaxis(fft(row, axis=-1), -1, 1)                   # (R, size, G, G), Hermitian
+        w, v = np.linalg.eigh(0.5 * (spectrum + np.conj(np.swapaxes(spectrum, -1, -2))))
+        return (v * np.sqrt(np.clip(w, 0.0, None) / size)[..., None, :]).astype(np.complex64), static_root
+
+    def draw(self, connected, static):
+        """Fields (nf, length, M) from per-class connected correlations (R, G, G, lags + 1) on the field grid
+        and static parts (R, G, G)."""
+        out = np.empty((self.nf, self.length, self.paths), dtype=np.float32)    # single precision: far below
+        roots = {}                                                                  # the sampling error
+        for gi, (g, cls) in enumerate(zip(self.groups, self.classes)):
+            if cls not in roots:
+                roots[cls] = self._roots(connected[cls], static[cls])
+            root, static_root = roots[cls]
+            normals = self.normals[gi]
+            if len(g) == 1:
+                z = root[:, None, None, :] * normals                           # (R, 1, half, size)
+            else:
+                z = np.einsum("rwij,rjpw->ripw", root, normals)
+            paths = self.size * ifft(z, axis=-1)[..., :self.length]
+            real = np.concatenate([paths.real, paths.imag], axis=2)             # (R, G, m, length)
+            real += np.einsum("rij,rjp->rip", static_root, self.static_normals[gi])[..., None]
+            out[g] = np.moveaxis(real, 0, 1).reshape(len(g), self.paths, self.length).transpose(0, 2, 1)
+        return out
+
+
+# -- the single-site process ---------------------------------------------------------------------
+def _fill(buf, values):
+    """Rows of buf from a generated function's tuple (scalars broadcast)."""
+    for i, v in enumerate(values):
+        buf[i] = v
+    return buf
 
 
 class SiteProcess:
-    """Compiled single-site kernels of a cell: sources f_k, flow F, pencil blocks, definitions."""
+    """Compiled single-site kernels of a cell (derive/dmft.py) and the path integrator."""
 
     def __init__(self, cell, values):
-        self.cell, self.k = cell, kernels(cell)
+        self.cell = cell
+        kernels = site_kernels(cell)
         self.params = [values[p] for p in cell.params]
         self.ns, self.nf, self.nx = len(cell.states), len(cell.fields), len(cell.xis)
+        self.ne = len(input_noises(cell))
+        self.continuous = cell.time == "continuous"
+        self.step_fn = compile_expressions(kernels.step, kernels.args)
+        self.rates_fn = compile_expressions(kernels.rates, kernels.args)
+        self.outputs_fn = compile_expressions(kernels.outputs, kernels.args)
+        self.gates_fn = compile_expressions(kernels.gates, kernels.args) if kernels.gates else None
+        self.gate_names = kernels.gate_names
         groups = {}
         for k, f in enumerate(cell.fields):
             groups.setdefault(f.matrix, []).append(k)
         self.groups = list(groups.values())
-        self.continuous = cell.time == "continuous"
-        self.gates = [i for i, (_, e) in enumerate(cell.defines) if isinstance(cell.expand(e), sigmoid)]
+        sources = [tuple(str(s) for s in (cell.field_sources()[k] for k in g)) for g in self.groups]
+        keys = list(dict.fromkeys(sources))
+        self.classes = [keys.index(s) for s in sources]
+        self.class_fields = [self.groups[self.classes.index(c)] for c in range(len(keys))]
+        self.class_weight = [self.classes.count(c) for c in range(len(keys))]
+        odd = self._odd_fields(kernels)
+        self.static_modes = ["zero" if odd is not None and odd[f[0]] else "free" for f in self.class_fields]
 
-    def _args(self, s, u, xi):
-        return [*s, *u, *xi, *self.params]
+    def _odd_fields(self, kernels):
+        """Which fields' sources are odd under a symmetry of the single-site process: sign flips of states
+        and of whole groups of fields (exogenous zero-mean Gaussians, flip-invariant; the site's xi fixed)
+        under which the update is covariant, checked for every pattern at random points. The symmetric
+        solution has no static part in the correlations of odd sources (their paths' time averages vanish);
+        it is the stationary one while the static susceptibility is below 1 (fixed points with a static
+        part are the static mean field's). None without a non-trivial symmetry."""
+        rng = np.random.default_rng(12345)
+        points = 16
+        s = rng.standard_normal((self.ns, points))
+        u = rng.standard_normal((self.nf, points))
+        xi = rng.standard_normal((self.nx, points))
+        zero_s, zero_u = np.zeros((self.ns, points)), np.zeros((self.nf, points))
+        call = lambda s, u: [np.broadcast_to(v, (points,)) for v in  # noqa: E731
+                             self.step_fn(*s, *u, *zero_s, *zero_u, *zero_s, *xi, *np.zeros((self.ne, points)),
+                                          *self.params)]
+        base = call(s, u)
+        close = lambda a, b: np.allclose(a, b, rtol=1e-9, atol=1e-12)  # noqa: E731
+        best = None
+        for pattern in range(1, 2 ** (self.ns + len(self.groups))):
+            sign_s = np.array([-1.0 if pattern >> i & 1 else 1.0 for i in range(self.ns)])
+            sign_u = np.ones(self.nf)
+            for j, g in enumerate(self.groups):
+                sign_u[g] = -1.0 if pattern >> (self.ns + j) & 1 else 1.0
+            out = call(sign_s[:, None] * s, sign_u[:, None] * u)
+            if not all(close(out[i], sign_s[i] * base[i]) for i in range(self.ns)):
+                continue
+            odd = np.array([close(out[self.ns + k], -base[self.ns + k]) and not close(base[self.ns + k], 0)
+                            for k in range(self.nf)])
+            if best is None or odd.sum() > best.sum():
+                best = odd
+        return best
 
-    def sources(self, s, u, xi):
-        """f_k(s, u, xi) for every field, shape (nf, M)."""
-        m = s.shape[1]
-        args = self._args(s, u, xi)
-        return np.array([np.broadcast_to(src(*args)[0], (m,)) for src in self.k.sources])
+    def run(self, u, du, xi, s0, lam, dt, burn, record_states=True):
+        """Paths of states, sources, tangent sources and their lambda derivative over the window.
 
-    def flow(self, s, u, xi):
-        """F(s, u, xi): next state (discrete) or time derivative (continuous), shape (ns, M)."""
-        return np.array([np.broadcast_to(v, s.shape[1:]) for v in self.k.update(*self._args(s, u, xi))])
+        u, du: (nf, grid, M) fields (grid = steps, or 2 steps - 1 in continuous time); lam: (M,).
+        Returns states (W, ns, M) (or None), f, df, ddf (W, nf, M)."""
+        ns, nf, m = self.ns, self.nf, s0.shape[1]
+        steps = u.shape[1] if not self.continuous else (u.shape[1] + 1) // 2
+        window = steps - burn
+        f, df, ddf = (np.empty((window, nf, m)) for _ in range(3))
+        states = np.empty((window, ns, m)) if record_states else None
+        fixed = [*xi, *np.zeros((self.ne, m)), *self.params]
+        y = np.zeros((3 * ns, m))            # s, ds, dds
+        y[:ns] = s0
+        if not self.continuous:
+            buf = np.empty((3 * ns + 3 * nf, m))
+            decay = np.exp(-lam)
+            for n in range(steps):
+                out = _fill(buf, self.step_fn(*y[:ns], *u[:, n], *y[ns:2 * ns], *du[:, n], *y[2 * ns:], *fixed))
+                if n >= burn:
+                    j = n - burn
+                    f[j], df[j], ddf[j] = out[ns:ns + nf], out[2 * ns + nf:2 * ns + 2 * nf], out[3 * ns + 2 * nf:]
+                    if record_states:
+                        states[j] = y[:ns]
+                y[:ns] = out[:ns]
+                np.multiply(decay, out[ns + nf:2 * ns + nf], out=y[ns:2 * ns])
+                np.multiply(decay, out[2 * ns + 2 * nf:3 * ns + 2 * nf], out=y[2 * ns:])
+                y[2 * ns:] -= y[ns:2 * ns]
+                if n % 64 == 63 and not np.all(np.isfinite(y)):
+                    raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite "
+                                           f"by step {n + 1}")
+            return states, f, df, ddf
+        outs = np.empty((3 * nf, m))
+        half = 0.5 * dt
 
-    def blocks(self, s, u, xi):
-        """Pencil blocks A (ns,ns,M), B (ns,nf,M), Rs (nf,ns,M), Ru (nf,nf,M) at every path."""
-        values = iter(self.k.blocks(*self._args(s, u, xi)))
-        m = s.shape[1]
-        return [np.array([np.broadcast_to(next(values), (m,)) for _ in range(r * c)]).reshape(r, c, m)
-                for r, c in self.k.shapes]
+        def slope(i, y):
+            r = _fill(np.empty((3 * ns, m)), self.rates_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i],
+                                                          *y[2 * ns:], *fixed))
+            r[ns:] -= lam * y[ns:]
+            r[2 * ns:] -= y[ns:2 * ns]
+            return r
+        for n in range(steps):
+            i = 2 * n
+            if n >= burn:
+                j = n - burn
+                out = _fill(outs, self.outputs_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i], *y[2 * ns:],
+                                                  *fixed))
+                f[j], df[j], ddf[j] = out[:nf], out[nf:2 * nf], out[2 * nf:]
+                if record_states:
+                    states[j] = y[:ns]
+            if n == steps - 1:
+                break
+            k1 = slope(i, y)
+            k2 = slope(i + 1, y + half * k1)
+            k3 = slope(i + 1, y + half * k2)
+            k4 = slope(i + 2, y + dt * k3)
+            k2 += k3
+            k1 += k4
+            k1 += 2 * k2
+            y += (dt / 6) * k1
+            if n % 64 == 63 and not np.all(np.isfinite(y)):
+                raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite by "
+                                       f"t = {(n + 1) * dt:g}")
+        return states, f, df, ddf
 
     def gate_values(self, s, u, xi):
         """Values of the sigmoid gates among the definitions, shape (n_gates, M)."""
-        values = self.k.defines(*self._args(s, u, xi))
-        return np.array([np.broadcast_to(values[i], s.shape[1:]) for i in self.gates])
+        zeros = np.zeros_like(s)
+        dzero = np.zeros_like(u)
+        values = self.gates_fn(*s, *u, *zeros, *dzero, *zeros, *xi, *np.zeros((self.ne,) + s.shape[1:]),
+                               *self.params)
+        return np.array([np.broadcast_to(v, s.shape[1:]) for v in values])
 
 
-# -- correlations and Gaussian fields ------------------------------------------------------------
-def cross_correlation(a, b, max_lag):
-    """c(tau) = <a(t + tau) b(t)> over paths and times, tau = 0..max_lag; a, b are (M, T)."""
-    t = a.shape[1]
-    n = 1 << int(np.ceil(np.log2(2 * t)))
-    spec = np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n))
-    total = np.fft.irfft(spec.sum(axis=0), n)[:max_lag + 1]
-    return total / (a.shape[0] * (t - np.arange(max_lag + 1)))
-
-
-def group_correlations(f, groups, max_lag):
-    """C[k][l](tau) = <f_k(t + tau) f_l(t)> for fields k, l of each matrix group, (|G|, |G|, lags).
-
-    Over the last quarter of the lags: their mean (the plateau), or 0 where that mean is within
-    3 standard deviations of the tail values or below PLATEAU_MIN of the lag-0 scale (a decayed
-    correlation whose noise would otherwise act as a static drive)."""
-    out = []
-    for g in groups:
-        c = np.array([[cross_correlation(f[k], f[l], max_lag) for l in g] for k in g])
-        tail = 3 * max_lag // 4
-        mean, spread = np.mean(c[:, :, tail:], axis=2), np.std(c[:, :, tail:], axis=2)
-        scale = np.sqrt(np.abs(np.diagonal(c[:, :, 0])))
-        keep = (np.abs(mean) > 3 * spread) & (np.abs(mean) > PLATEAU_MIN * np.outer(scale, scale))
-        c[:, :, tail:] = np.where(keep, mean, 0.0)[:, :, None]
-        out.append(c)
-    return out
-
-
-def toeplitz_factor(c, length):
-    """Factor F with F F^T = [C_kl(t - t')] on `length` times (block Toeplitz; Cholesky with jitter).
-
-    c has shape (|G|, |G|, lags); lags beyond the estimate keep the last value (the plateau)."""
-    size, lags = c.shape[0], c.shape[2]
-    idx = np.minimum(np.arange(length), lags - 1)
-    diff = np.arange(length)[:, None] - np.arange(length)[None, :]
-    lag = idx[np.abs(diff)]
-    cov = np.zeros((size * length, size * length))
-    for k in range(size):
-        for l in range(size):
-            block = np.where(diff >= 0, c[k, l][lag], c[l, k][lag])
-            cov[k * length:(k + 1) * length, l * length:(l + 1) * length] = block
-    cov = 0.5 * (cov + cov.T)
-    scale = max(float(np.max(np.diag(cov))), QUIESCENT)
-    for jitter in JITTERS:
-        try:
-            return np.linalg.cholesky(cov + jitter * scale * np.eye(cov.shape[0]))
-        except np.linalg.LinAlgError:
-            continue
-    w, v = np.linalg.eigh(cov)   # an estimate far from positive definite: clip its negative part
-    return v * np.sqrt(np.clip(w, 0.0, None))
-
-
-def sample_fields(corr, groups, nf, length, normals):
-    """Gaussian field paths u (nf, M, length) for all groups from their correlations and fixed normals."""
-    m = normals.shape[1]
-    u = np.zeros((nf, m, length))
-    offset, factors = 0, {}
-    for g, c in zip(groups, corr):
-        size = len(g) * length
-        key = c.tobytes()   # fields reading the same source share their covariance
-        if key not in factors:
-            factors[key] = toeplitz_factor(c, length)
-        draw = factors[key] @ normals[offset:offset + size]
-        u[g] = draw.reshape(len(g), length, m).transpose(0, 2, 1)
-        offset += size
-    return u
-
-
-# -- single-site paths ---------------------------------------------------------------------------
-def run_paths(site, u, xi, s0, dt):
-    """States (ns, M, L) and sources (nf, M, L) of the single-site process driven by fields u."""
-    length, m = u.shape[2], u.shape[1]
-    states, sources = np.empty((site.ns, m, length)), np.empty((site.nf, m, length))
-    s = s0
-    for n in range(length):
-        states[:, :, n] = s
-        sources[:, :, n] = site.sources(s, u[:, :, n], xi)
-        if n == length - 1:
-            break
-        rate = site.flow(s, u[:, :, n], xi)
-        s = s + 0.5 * dt * (rate + site.flow(s + dt * rate, u[:, :, n + 1], xi)) if site.continuous else rate
-        if not np.all(np.isfinite(s)):
-            raise ConvergenceError(f"DMFT single-site paths of {site.cell.name} became non-finite at step {n + 1}")
-    return states, sources
-
-
-def _apply(A, B, ds, du):
-    """A ds + B du per path."""
-    return np.einsum("abm,bm->am", A, ds) + np.einsum("akm,km->am", B, du)
-
-
-def run_tangent(site, states, u, xi, du, lam, dt):
-    """Rescaled source perturbations df (nf, M, L) of the linearised replica difference (module doc)
-    and their derivative d(df)/d(lambda), propagated with the same scheme."""
-    length, m = u.shape[2], u.shape[1]
-    ds, dds = np.zeros((site.ns, m)), np.zeros((site.ns, m))
-    df, ddf = np.empty((site.nf, m, length)), np.empty((site.nf, m, length))
-    here = site.blocks(states[:, :, 0], u[:, :, 0], xi)
-    zero = np.zeros_like(du[:, :, 0])
-    for n in range(length):
-        A, B, Rs, Ru = here
-        df[:, :, n] = np.einsum("kbm,bm->km", Rs, ds) + np.einsum("klm,lm->km", Ru, du[:, :, n])
-        ddf[:, :, n] = np.einsum("kbm,bm->km", Rs, dds)
-        if n == length - 1:
-            break
-        nxt = site.blocks(states[:, :, n + 1], u[:, :, n + 1], xi)
-        if site.continuous:
-            k1 = _apply(A, B, ds, du[:, :, n]) - lam * ds
-            j1 = _apply(A, B, dds, zero) - lam * dds - ds
-            pred, dpred = ds + dt * k1, dds + dt * j1
-            k2 = _apply(nxt[0], nxt[1], pred, du[:, :, n + 1]) - lam * pred
-            j2 = _apply(nxt[0], nxt[1], dpred, zero) - lam * dpred - pred
-            ds, dds = ds + 0.5 * dt * (k1 + k2), dds + 0.5 * dt * (j1 + j2)
-        else:
-            ds = np.exp(-lam) * _apply(A, B, ds, du[:, :, n])
-            dds = -ds + np.exp(-lam) * _apply(A, B, dds, zero)
-        if not np.all(np.isfinite(ds)):
-            raise ConvergenceError(f"two-replica DMFT of {site.cell.name}: perturbation diverged at step {n + 1}")
-        here = nxt
-    return df, ddf
-
-
-# -- the stationary solution ---------------------------------------------------------------------
+# -- the solver ----------------------------------------------------------------------------------
 @dataclass
 class DmftSolution:
-    """Stationary DMFT: field correlations, state correlations, moments, gates, exponent, report."""
+    """Stationary DMFT: correlations, moments (with standard errors), gates, exponent, report, warm start."""
 
     time_step: float
     field_correlations: list
     state_correlations: dict
     state_second_moments: dict
+    state_second_moment_errors: dict
     gate_statistics: dict
-    lyapunov: float = None
-    lyapunov_report: dict = field(default_factory=dict)
+    lyapunov: float
+    lyapunov_standard_error: float
     report: dict = field(default_factory=dict)
+    warm: dict = field(default_factory=dict, repr=False)
 
 
 class SamplingDmft:
-    """Iterated-sampling DMFT of one cell at one parameter point (module doc)."""
+    """Sampling DMFT of one cell at one parameter point (module doc).
 
-    def __init__(self, cell, values, options=None):
+    Passes with fresh random numbers iterate (C, k, lambda) -> (C_new, power-iterated k, Newton step in
+    lambda). The first passes (burn-in; PREPASSES, fewer when warm-started) use a quarter of the paths; of
+    the full passes the first third is discarded as well and the rest averaged. The iteration stops when
+    the exponent's standard error is below max(tol_abs, tol |lambda|) and the averaged passes show no
+    drift, or after `iterations` full passes."""
+
+    def __init__(self, cell, values, options=None, warm=None):
         if not cell.fields:
             raise CellError(f"cell {cell.name} has no random coupling U_k[...]: there is no field to average")
         self.site = SiteProcess(cell, values)
         self.opt = options or DmftOptions()
         self.opt.check(self.site.continuous)
         self.dt = self.opt.dt if self.site.continuous else 1.0
-        self.length = self.opt.burn + self.opt.window
-        self.max_lag = self.opt.window // 2
-        o, site = self.opt, self.site     # Toeplitz factors (and eigh's copies), paths of the kept iterations
-        check_memory(8 * (3 * sum((len(g) * self.length) ** 2 for g in site.groups) +
-                          (o.average + 4) * (2 * site.nf + site.ns) * o.paths * self.length),
-                     f"the DMFT of {cell.name} ({o.paths} paths of {self.length} steps)")
-        rng = np.random.default_rng(self.opt.seed)
-        m = self.opt.paths
-        # quenched normals: shuffled normal quantiles (exact site law of xi up to O(1/M^2))
-        self.xi = np.array([rng.permutation(ndtri((np.arange(m) + 0.5) / m))
-                            for _ in range(self.site.nx)]).reshape(self.site.nx, m)   # (0, M) without xi
-        self.s0 = self.opt.init * rng.standard_normal((self.site.ns, m))
-        self.rng = rng
+        self.r = self.opt.replicas
+        self.warm = warm or {}
+        self.window = int(round(max(self.opt.window, self.warm.get("window", 0)) / self.dt))
+        self.pass_index = 0
+        self._setup(self.opt.paths // 2 // (2 * self.r) * 2 * self.r or 2 * self.r)
 
-    def _normals(self, paths=None):
-        return self.rng.standard_normal((self.site.nf * self.length, paths or self.opt.paths))
-
-    def _initial_correlations(self):
-        """Independent fields of variance init^2, white (discrete) or with unit correlation time
-        (continuous): a large start, so that chaotic branches are found first."""
-        lags = np.arange(self.max_lag + 1)
-        shape = np.exp(-lags * self.dt) if self.site.continuous else (lags == 0).astype(float)
-        return [np.eye(len(g))[:, :, None] * self.opt.init ** 2 * shape for g in self.site.groups]
-
-    def _window(self, x):
-        return x[..., self.opt.burn:]
-
-    def _estimate(self, corr, paths=None):
-        """One sampling pass (on the first `paths` paths): new field correlations and the paths."""
-        m = paths or self.opt.paths
-        u = sample_fields(corr, self.site.groups, self.site.nf, self.length, self._normals(m))
-        states, sources = run_paths(self.site, u, self.xi[:, :m], self.s0[:, :m], self.dt)
-        new = group_correlations(self._window(sources), self.site.groups, self.max_lag)
-        return new, u, states
-
-    def solve(self, progress=False):
-        """Damped iteration C <- (1 - a) C + a C_sampled to the stationary solution (theory.md sec. 2);
-        the first iterations run on a quarter of the paths, the last `average` on all and are averaged.
-        `progress`: a bar over the iterations and the exponent's passes (progress.py)."""
-        corr, history, kept = self._initial_correlations(), [], []
-        o = self.opt
-        warm = min(o.paths, max(WARMUP_PATHS, o.paths // 4))
-        memoryless = memoryless_gain(self.site.cell) is not None     # then the passes are a cross-check only
-        passes = max(self.opt.lyapunov_iterations // (3 if memoryless else 1), 2)
-        bar = progress_bar(o.iterations + passes, f"dynamics {self.site.cell.name}", "pass", progress)
-        for it in range(o.iterations):
-            bar.update()
-            new, u, states = self._estimate(corr, None if it >= o.iterations - o.average else warm)
-            history.append([float(np.trace(c[:, :, 0])) for c in new])
-            if it >= o.iterations - o.average:
-                kept.append((new, u, states))
-            corr = [(1 - o.damping) * c + o.damping * n for c, n in zip(corr, new)]
-        corr = [np.mean([k[0][i] for k in kept], axis=0) for i in range(len(corr))]
-        u, states = kept[-1][1], kept[-1][2]
-        solution = self._summarise(corr, kept, history)
-        closed = self.memoryless_lyapunov(corr)
-        with bar:
-            solution.lyapunov, solution.lyapunov_report = self.lyapunov(u, states, passes, bar.update)
-        if closed is not None:
-            report = solution.lyapunov_report
-            report.update(two_replica=solution.lyapunov, two_replica_standard_error=report["standard_error"],
-                          standard_error=None, method="closed form 1/2 log E[(Rs B)^2] (memoryless map)")
-            solution.lyapunov = closed
-        return solution
-
-    def memoryless_lyapunov(self, corr, nodes=161):
-        """lambda = 1/2 log E[(Rs B)^2] by quadrature over u ~ N(0, C(0)) and xi ~ N(0, 1) (reference/anchors.md C1)."""
-        cell = self.site.cell
-        gain = memoryless_gain(cell)
-        if gain is None:
-            return None
-        args = [cell.fields[0].symbol, *cell.xis, *cell.params]
-        fn = compile_expressions([gain], args)
-        x, w = tensor_rule(nodes if not cell.xis else 48, 1 + len(cell.xis))
-        values = fn(np.sqrt(max(corr[0][0, 0, 0], 0.0)) * x[0], *x[1:], *self.site.params)[0]
-        return float(0.5 * np.log(np.sum(w * np.broadcast_to(values, w.shape))))
-
-    def _summarise(self, corr, kept, history):
-        """Moments, state correlations, gate statistics and the convergence report."""
+    def _setup(self, paths):
+        """Lags, path length and field samplers for the current window and number of paths."""
         s = self.site
-        win = np.concatenate([self._window(k[2]) for k in kept], axis=1)       # (ns, M*avg, T)
-        moments = {x.name: float(np.mean(win[i] ** 2)) for i, x in enumerate(s.cell.states)}
-        corrs = {x.name: cross_correlation(win[i], win[i], self.max_lag) for i, x in enumerate(s.cell.states)}
-        return DmftSolution(self.dt, corr, corrs, moments, self._gates(kept),
-                            report=self._report(np.array(history)))
+        self.paths, self.m = paths, paths // self.r
+        self.lags = self.window // 2
+        self.burn = int(round(max(self.opt.burn / self.dt, BURN * self.lags)))
+        self.steps = self.burn + self.window
+        fine = 2 if s.continuous else 1
+        grid = fine * (self.steps - 1) + 1
+        self.fields = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
+        self.tangent = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
+        # normals of both samplers, the FFT's complex paths, fields and tangents, states and their tangents
+        check_memory(8 * paths * self.fields.size * (4 * s.nf + 4 * s.ns + 4),
+                     f"the DMFT of {s.cell.name} ({paths} paths of {grid} steps)")
 
-    def _gates(self, kept):
-        """Mean and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of every sigmoid gate."""
-        s, out = self.site, {}
-        if not s.gates:
-            return out
-        samples = []
-        for _, u, states in kept:
-            for n in range(self.opt.burn, self.length, max(1, self.opt.window // 16)):
-                samples.append(s.gate_values(states[:, :, n], u[:, :, n], self.xi))
-        values = np.concatenate(samples, axis=1)
-        for i, name in zip(range(len(s.gates)), (s.cell.defines[j][0].name for j in s.gates)):
-            v = values[i]
-            out[name] = {"mean": float(np.mean(v)), "second_moment": float(np.mean(v * v)),
-                         "frozen_fraction": float(np.mean(v < FROZEN)),
-                         "saturated_fraction": float(np.mean(v > 1 - FROZEN))}
-        return out
+    def _refresh(self, common=False):
+        """Random numbers: fresh Gaussian ones (stream [seed, pass]), or with common=True the same random
+        phases every time (stream [seed, 0]; the burn-in's deterministic map)."""
+        if not common:
+            self.pass_index += 1
+        rng = np.random.default_rng([self.opt.seed, 0 if common else self.pass_index])
+        self.fields.refresh(rng, phases=common)
+        self.tangent.refresh(rng, phases=common)
+        # quenched normals: shuffled normal quantiles per replica (exact site law of xi up to O(1/m^2))
+        q = ndtri((np.arange(self.m) + 0.5) / self.m)
+        self.xi = np.array([np.concatenate([rng.permutation(q) for _ in range(self.r)])
+                            for _ in range(self.site.nx)])
+        self.s0 = self.opt.init * rng.standard_normal((self.site.ns, self.paths))
 
-    def _report(self, history):
-        """Convergence of the lag-0 field variances: the drift between the means of the last two averaging
-        blocks is below tol or below 3 per-iteration standard deviations (sampling noise); `decaying`
-        when every variance fell between the blocks (with no convergence: a branch collapsing to zero)."""
-        a = self.opt.average
-        last = history[-a:]
-        prev = history[-2 * a:-a] if len(history) >= 2 * a else history[:1]
-        scale = np.maximum(np.abs(np.mean(last, axis=0)), QUIESCENT)
-        change = (np.mean(last, axis=0) - np.mean(prev, axis=0)) / scale
-        drift = float(np.max(np.abs(change)))
-        noise = float(np.max(np.std(last, axis=0) / scale))
-        quiescent = bool(np.all(np.mean(last, axis=0) < QUIESCENT) and np.all(last[-1] < last[0]))
-        return {"iterations": len(history), "relative_drift": drift, "relative_noise": noise,
-                "decaying": bool(np.all(change < 0)),
-                "quiescent": quiescent, "converged": quiescent or drift < max(self.opt.tol, 3 * noise),
-                "field_variance_history": history.tolist(), "paths": self.opt.paths,
-                "window": self.opt.window, "burn": self.opt.burn, "dt": self.dt, "seed": self.opt.seed}
+    # -- packing the iterate ---------------------------------------------------------------------
+    def _shapes(self):
+        return [(self.r, len(g), len(g), self.lags + 1) for g in self.site.class_fields]
 
-    # -- two-replica exponent ---------------------------------------------------------------------
-    def _growth(self, k, lam, u, states, normals):
-        """rho(lambda) = sum_k <df_k^2> / sum_k <du_k^2> on the window (ratio of sample moments, so the
-        sampling error of du cancels), d log rho / d lambda, and the new kernel k_new."""
-        du = sample_fields(k, self.site.groups, self.site.nf, self.length, normals)
-        df, ddf = run_tangent(self.site, states, u, self.xi, du, lam, self.dt)
-        df, ddf = self._window(df), self._window(ddf)
-        new = group_correlations(df, self.site.groups, self.max_lag)
-        power = float(np.mean(df ** 2))
-        rho = power / float(np.mean(self._window(du) ** 2))
-        return rho, 2 * float(np.mean(df * ddf)) / power, new
+    def _pack(self, corr, kern, lam):
+        return np.concatenate([c.ravel() for c in corr] + [k.ravel() for k in kern] + [lam])
 
-    def lyapunov(self, u, states, passes, tick=lambda: None):
-        """Maximal exponent: Newton on log rho(lambda) = 0 with power iteration on k (module doc).
+    def _unpack(self, x):
+        out, i = [], 0
+        for shape in self._shapes() * 2:
+            n = int(np.prod(shape))
+            out.append(x[i:i + n].reshape(shape))
+            i += n
+        k = len(self._shapes())
+        corr = [0.5 * (c + np.swapaxes(c, 1, 2)) if c.shape[1] > 1 else c for c in out[:k]]
+        return corr, out[k:], x[i:]
 
-        Each pass gives lambda* = lambda - log rho / slope; the estimate is their mean over the
-        second half of the passes (sampling noise of k), with its standard error."""
-        normals = self._normals()   # common random numbers: rho(lambda) is smooth in lambda
-        # start with white plus static parts: leaky (shifted-disk) linearisations grow fastest at
-        # frequency 0, chaotic memoryless ones with white perturbations
-        start = 0.5 * (np.eye(1, self.max_lag + 1) + 1.0)
-        k = [np.eye(len(g))[:, :, None] * start for g in self.site.groups]
-        lam, trace = 0.0, []
-        for _ in range(passes):
-            tick()
-            rho, slope, new = self._growth(k, lam, u, states, normals)
-            if not (rho > 0 and np.isfinite(rho) and np.isfinite(slope)):
-                raise ConvergenceError(f"two-replica DMFT of {self.site.cell.name}: perturbation kernel "
-                                       f"vanished or diverged (rho = {rho:.3g}) at lambda = {lam:.4g}")
-            step = float(np.clip(-np.log(rho) / slope if slope < 0 else 0.5 * np.log(rho), -0.5, 0.5))
-            trace.append({"lambda": lam, "log_rho": float(np.log(rho)), "slope": slope, "estimate": lam + step})
-            k = [0.2 * c + 0.8 * n / rho for c, n in zip(k, new)]   # lightly damped power iteration
-            lam += step
-        tail = np.array([t["estimate"] for t in trace[len(trace) // 2:]])
-        se = float(np.std(tail) / np.sqrt(max(1, tail.size - 1)))
-        drift = abs(float(np.mean(tail[: tail.size // 2 or 1]) - np.mean(tail[tail.size // 2:])))
-        return float(np.mean(tail)), {"method": "two-replica sampling DMFT",
-                                      "converged": drift < 3 * se + 1e-4, "standard_error": se,
-                                      "drift": drift, "iterations": trace,
-                                      "unit": "per unit time" if self.site.continuous else "per step"}
+    def _start(self):
+        """Initial correlations: independent fields of variance init^2, white (discrete) or with unit
+        correlation time (continuous); kernel white plus static; lambda 0. A warm start (a solution at a
+        nearby point) replaces them, except its correlations when it was quiescent (zero fields stay zero)."""
+        lags = np.arange(self.lags + 1) * self.dt
+        shape = np.exp(-lags) if self.site.continuous else (lags == 0).astype(float)
+        eye = [np.eye(len(g))[None, :, :, None] for g in self.site.class_fields]
+        corr = [np.repeat(e * self.opt.init ** 2 * shape, self.r, axis=0) for e in eye]
+        kern = [np.repeat(e * 0.5 * ((lags == 0) + 1.0), self.r, axis=0) for e in eye]
+        lam = np.zeros(self.r)
+        warm = self.warm
+        if warm.get("lags") is not None and len(warm["corr"]) == len(corr) and len(warm["lam"]) == self.r:
+            kern, lam = [self._resize(k) for k in warm["kern"]], np.array(warm["lam"], float)
+            if np.sum(self._variance(warm["corr"])) > 0:
+                corr = [self._resize(c) for c in warm["corr"]]
+        return corr, kern, lam
+
+    def _resize(self, c):
+        """A correlation on this solver's lag range (cut, or continued by its last value)."""
+        c = np.asarray(c, float)
+        n = c.shape[-1]
+        if n >= self.lags + 1:
+            return c[..., :self.lags + 1].copy()
+        return np.concatenate([c, np.repeat(c[..., -1:], self.lags + 1 - n, axis=-1)], axis=-1)
+
+    # -- one pass ----------------------------------------------------------------------------------
+    def _pass(self, x, record_states=False, common=False):
+        """Random numbers (fresh, or common: _refresh); fields from the iterate x = (C, k, lambda), paths;
+        returns the next iterate (new correlations, power-iterated kernel, Newton-stepped lambda) and the
+        pass's paths."""
+        self._refresh(common)
+        if getattr(self, "bar", None) is not None:
+            self.bar.update()
+        corr, kern, lam = self._unpack(x)
+        s, fine = self.site, 2 if self.site.continuous else 1
+        samples = self.m * self.window
+        grids = []
+        kernel_modes = ["zero" if mode == "zero" else "test" for mode in s.static_modes]   # same parity as f
+        for cov, modes in ((corr, s.static_modes), (kern, kernel_modes)):
+            parts = [split_static(c, samples, mode) for c, mode in zip(cov, modes)]
+            grids.append(([_midpoints(p[0]) if fine == 2 else p[0] for p in parts], [p[1] for p in parts]))
+        u = self.fields.draw(*grids[0])
+        du = self.tangent.draw(*grids[1])
+        states, f, df, ddf = s.run(u, du, self.xi, self.s0, np.repeat(lam, self.m), self.dt, self.burn,
+                                   record_states)
+        new_corr, new_kern = [], []
+        for fields in s.class_fields:
+            new_corr.append(_replica_correlations(np.moveaxis(f[:, fields], 0, -1), self.r, self.lags))
+            new_kern.append(_replica_correlations(np.moveaxis(df[:, fields], 0, -1), self.r, self.lags))
+        # rho(lambda) = sum <df^2> / sum <du^2> per replica (sample moments: du's sampling error cancels)
+        weights = np.zeros(s.nf)
+        for c, fields in enumerate(s.class_fields):
+            weights[fields] = s.class_weight[c]
+        du_w = du[:, fine * self.burn::fine].reshape(s.nf, -1, self.r, self.m)
+        per = lambda v: np.einsum("k,wkrp->r", weights, v.reshape(v.shape[0], s.nf, self.r, self.m))  # noqa: E731
+        power = per(df ** 2)
+        rho = power / np.einsum("k,kwrp->r", weights, du_w ** 2)
+        slope = 2 * per(df * ddf) / power
+        if not (np.all(np.isfinite(rho)) and np.all(rho > 0)):
+            raise ConvergenceError(f"two-replica DMFT of {s.cell.name}: perturbation kernel vanished or diverged "
+                                   f"(rho = {rho})")
+        step = np.clip(np.where(slope < 0, -np.log(rho) / np.where(slope < 0, slope, -1.0), 0.5 * np.log(rho)),
+                       -LAMBDA_STEP, LAMBDA_STEP)
+        kern_new = [(1 - KERNEL_MIX) * k + KERNEL_MIX * n / rho[:, None, None, None] for k, n in zip(kern, new_kern)]
+        estimate = lam + step
+        return self._pack(new_corr, kern_new, estimate), {"states": states, "u": u, "step": step,
+                                                          "variance": self._variance(new_corr), "lambda": estimate}
+
+    def _variance(self, corr):
+        """Total lag-0 field variance per replica."""
+        return np.sum([np.einsum("rkk->r", np.asarray(c)[..., 0]) for c in corr], axis=0)
+
+    # -- the iteration -----------------------------------------------------------------------------
+    def solve(self, stop_quiescent=False, progress=False):
+        """Burn-in: common random phases on half the paths, the correlations' slowest mode extrapolated
+        (_accelerate; the window grows where the lag range does not hold the correlations' decay); then
+        fresh full passes, averaged (class doc). With stop_quiescent, a solution whose fields vanish (the
+        zero fixed point) is returned right away without exponent (lyapunov None: the caller takes the zero
+        fixed point's from the spectral theory). progress: a bar over the passes (progress.py)."""
+        self.bar = progress_bar(self.opt.iterations + PREPASSES, f"dynamics {self.site.cell.name}", "pass", progress)
+        with self.bar:
+            solution = self._solve(stop_quiescent)
+            self.bar.total = self.bar.n          # the stop rule ends the run before the estimate
+            return solution
+
+    def _solve(self, stop_quiescent):
+        x = self._pack(*self._start())
+        history = []
+        scale0 = max(float(np.mean(self._variance(self._unpack(x)[0]))), 1e-300)
+        size = sum(int(np.prod(s)) for s in self._shapes())
+        quiescent, good, previous, totals = False, None, None, []
+        for it in range(PREPASSES if self.warm.get("lags") is None else WARM_PREPASSES):
+            try:
+                gx, info = self._pass(x, common=True)
+            except ConvergenceError:
+                if good is None:
+                    raise
+                x, previous = 0.5 * (x + good), None      # an extrapolation too far: back off
+                continue
+            good = x
+            history.append(self._record(info, 0))
+            corr, kern, lam = self._unpack(gx)
+            totals.append(float(np.sum(info["variance"])))
+            quiescent = quiescent or self._vanishing(totals, scale0 * self.r)
+            if quiescent:
+                x = self._pack([np.zeros_like(c) for c in corr], kern, lam)
+                continue
+            cap = int(round(self.opt.max_window * self.opt.window / self.dt))
+            window = min(self._needed_window(corr + kern), max(cap, self.window)) if it >= 2 else self.window
+            if window > self.window:
+                self.window = window
+                self._setup(self.paths)
+                x = self._pack([self._resize(c) for c in corr], [self._resize(k) for k in kern], lam)
+                size, previous = sum(int(np.prod(s)) for s in self._shapes()), None
+                continue
+            residual = gx[:size] - x[:size]
+            change = np.max(np.abs(residual)) / max(float(np.max(np.abs(x[:size]))), 1e-300)
+            x = gx.copy()
+            x[:size] += self._accelerate(residual, previous) * residual
+            previous = residual
+            if change < SETTLED and it >= 2:
+                break
+        corr, kern, lam = self._unpack(x)
+        if quiescent and stop_quiescent:
+            return self._quiescent(x, history)
+        self._setup(self.opt.paths)
+        x = self._pack(corr, kern, lam)
+        return self._average(x, history, quiescent)
+
+    def _quiescent(self, x, history):
+        """The zero fixed point: zero moments and correlations, no exponent (solve's doc)."""
+        names = [v.name for v in self.site.cell.states]
+        corr, kern, lam = self._unpack(x)
+        report = {"method": "sampling DMFT (quiescent: zero fixed point)", "converged": True, "quiescent": True,
+                  "iterations": len(history), "passes_averaged": 0, "lambda_replicas": [], "paths": self.opt.paths,
+                  "replicas": self.r, "window": self.window * self.dt, "burn": self.burn * self.dt, "dt": self.dt,
+                  "seed": self.opt.seed, "history": history, "unit": "per unit time" if self.site.continuous
+                  else "per step"}
+        warm = {"corr": corr, "kern": kern, "lam": lam, "lags": self.lags, "window": self.window * self.dt}
+        zeros = {n: 0.0 for n in names}
+        return DmftSolution(self.dt, [np.zeros(c.shape[1:]) for c in corr], {n: np.zeros(self.lags + 1) for n in names},
+                            zeros, dict(zeros), {}, None, None, report, warm)
+
+    @staticmethod
+    def _vanishing(totals, scale):
+        """The field variances go to zero (the quiescent zero fixed point): below QUIESCENT of the start, or
+        in the linear regime (below LINEAR, or 1e-3 of the start) and falling in each of the last three
+        passes: there the map is the zero fixed point's linearisation, which contracts when that fixed
+        point is stable (the caller checks it)."""
+        if totals[-1] < QUIESCENT * scale:
+            return True
+        small = totals[-1] < max(LINEAR, 1e-3 * scale)
+        return bool(len(totals) >= 4 and small and np.all(np.diff(totals[-4:]) < 0))
+
+    @staticmethod
+    def _accelerate(residual, previous):
+        """Extra step along the residual when two successive residuals of the (common random number) map
+        are aligned (cosine > ALIGNED): a slow mode with ratio c = <r, r_prev> / |r_prev|^2 is moved to its
+        fixed point by c / (1 - c) residuals (at most EXTRAPOLATE); 0 otherwise."""
+        if previous is None:
+            return 0.0
+        dot, norm = float(residual @ previous), float(previous @ previous)
+        cosine = dot / max(np.sqrt(float(residual @ residual) * norm), 1e-300)
+        ratio = dot / max(norm, 1e-300)
+        if cosine > ALIGNED and 0 < ratio < 1:
+            return min(ratio / (1 - ratio), EXTRAPOLATE)
+        return 0.0
+
+    def _record(self, info, phase):
+        return {"phase": phase, "lambda": info["lambda"].tolist(), "variance": info["variance"].tolist(),
+                "window": self.window * self.dt, "paths": self.paths}
+
+    def _average(self, x, history, quiescent):
+        """Full passes: the first DISCARD of them dropped, the rest averaged; stop rule in the class doc."""
+        lams, variances, moments, corrs, gates = [], [], [], [], []
+        se, settled = np.inf, False
+        for _ in range(self.opt.iterations):
+            x, info = self._pass(x, record_states=True)
+            history.append(self._record(info, 1))
+            if quiescent:
+                corr, kern, lam = self._unpack(x)
+                x = self._pack([np.zeros_like(c) for c in corr], kern, lam)
+            lams.append(info["lambda"])
+            states = np.moveaxis(info["states"], 0, -1)                    # (ns, M, W)
+            moments.append(np.mean(states.reshape(self.site.ns, self.r, self.m, -1) ** 2, axis=(2, 3)))
+            corrs.append([cross_correlation(st, st, self.lags) for st in states])
+            gates.append(self._gate_values(info["states"], info["u"]))
+            first = int(DISCARD * len(lams))
+            variances.append(info["variance"])
+            if len(lams) - first >= self.opt.min_passes:
+                series = np.array(lams[first:])
+                se = self._standard_error(series, np.array(variances[first:]))
+                settled = self._settled(series) and self._settled(np.array(variances[first:]))
+                if settled and se <= max(self.opt.tol_abs, self.opt.tol * abs(float(series.mean()))):
+                    break
+        first = int(DISCARD * len(lams))
+        return self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
+                               np.array(variances[first:]), history, quiescent, se, settled)
+
+    @staticmethod
+    def _batches(series, count):
+        """Means of `count` contiguous blocks of passes, per replica (flattened); series (passes, R)."""
+        blocks = np.array_split(np.arange(series.shape[0]), count)
+        return np.concatenate([series[b].mean(axis=0) for b in blocks if b.size])
+
+    def _standard_error(self, series, companion=None):
+        """Standard error of a mean over passes and replicas (series (passes, R)): the larger of batch means
+        (BATCHES blocks per replica) and sd sqrt(tau / (passes R)), tau the integrated autocorrelation time
+        (Sokal's window, c = 5) of this series or of `companion` (the field variances: their slow modes
+        drive every answer), whichever is longer."""
+        if series.shape[0] * series.shape[1] < 2:
+            return np.inf
+        means = self._batches(series, min(BATCHES, series.shape[0]))
+        batch = float(np.std(means, ddof=1) / np.sqrt(means.size))
+        tau = max(_autocorrelation_time(series), 1.0 if companion is None else _autocorrelation_time(companion))
+        return max(batch, float(np.std(series, ddof=1) * np.sqrt(tau / series.size)))
+
+    def _settled(self, series):
+        """No drift: the means of the first and second halves of the averaged passes agree within 2.5
+        standard errors of their difference (batch means within each half); series (passes, R)."""
+        half = series.shape[0] // 2
+        if half < 2:
+            return False
+        first, second = series[:half], series[half:]
+        spread = np.hypot(self._standard_error(first), self._standard_error(second))
+        return bool(abs(second.mean() - first.mean()) <= 2.5 * spread + 1e-12)
+
+    def _needed_window(self, cov):
+        """A window whose lag range holds the decay of every correlation: the lag where the replica-mean
+        connected part falls to DECAYED of its lag-0 value, extrapolated exponentially from the last lag
+        where it is still above max(RELIABLE, 5 sampling errors), must lie within TAIL of the lags."""
+        need, samples = 0.0, self.paths * self.window
+        for c in cov:
+            d = np.einsum("rkkl->kl", c) / c.shape[0]
+            conn = d - d[:, -1:]
+            for row in conn:
+                if not row[0] > 0:
+                    continue
+                noise = np.sqrt(max(2 * np.sum(row ** 2) - row[0] ** 2, 0.0) / samples) / row[0]
+                below = np.nonzero(row / row[0] < max(RELIABLE, 5 * noise))[0]
+                if not below.size:
+                    need = max(need, 2.0 * self.lags / TAIL)
+                    continue
+                j = max(int(below[0]), 1)
+                value = max(row[j] / row[0], 1e-3)
+                need = max(need, j * np.log(1 / DECAYED) / max(np.log(1 / value), 1e-3) / TAIL)
+        if need <= self.lags:
+            return self.window
+        return int(2 ** np.ceil(np.log2(2 * need / self.window))) * self.window
+
+    # -- results -----------------------------------------------------------------------------------
+    def _summarise(self, x, lams, moments, corrs, gates, variances, history, quiescent, se, settled):
+        s = self.site
+        corr, kern, lam = self._unpack(x)
+        names = [v.name for v in s.cell.states]
+        state_moments = {n: float(moments[:, i].mean()) for i, n in enumerate(names)}
+        errors = {n: self._standard_error(moments[:, i], variances) for i, n in enumerate(names)}
+        state_corr = {n: np.mean([c[i] for c in corrs], axis=0) for i, n in enumerate(names)}
+        report = {"method": "sampling DMFT (two replicas)", "converged": bool(settled or quiescent),
+                  "quiescent": quiescent, "iterations": len(history), "passes_averaged": len(lams),
+                  "lambda_replicas": lams.mean(axis=0).tolist(), "paths": self.opt.paths, "replicas": self.r,
+                  "window": self.window * self.dt, "burn": self.burn * self.dt, "dt": self.dt,
+                  "seed": self.opt.seed, "history": history,
+                  "unit": "per unit time" if s.continuous else "per step"}
+        warm = {"corr": corr, "kern": kern, "lam": lam, "lags": self.lags, "window": self.window * self.dt}
+        return DmftSolution(self.dt, [np.mean(c, axis=0) for c in corr], state_corr, state_moments, errors,
+                            self._gate_summary(gates), float(lams.mean()), se, report, warm)
+
+    def _gate_values(self, states, u):
+        """Gate values at 16 times of the window, (n_gates, 16 M), or None for a cell without gates."""
+        s = self.site
+        if s.gates_fn is None:
+            return None
+        fine = 2 if s.continuous else 1
+        picks = range(0, states.shape[0], max(1, states.shape[0] // 16))
+        return np.concatenate([s.gate_values(states[j], u[:, fine * (self.burn + j)], self.xi) for j in picks],
+                              axis=1)
+
+    def _gate_summary(self, gates):
+        """Mean, second moment and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of every gate."""
+        if gates[0] is None:
+            return {}
+        values = np.concatenate(gates, axis=1)
+        return {name: {"mean": float(np.mean(v)), "second_moment": float(np.mean(v * v)),
+                       "frozen_fraction": float(np.mean(v < FROZEN)),
+                       "saturated_fraction": float(np.mean(v > 1 - FROZEN))}
+                for v, name in zip(values, self.site.gate_names)}
+
+
+def _autocorrelation_time(series):
+    """Integrated autocorrelation time of a series (passes, R), pooled over the replicas: the larger of
+    1 + 2 sum_k rho_k up to the first k >= 5 tau (Sokal's automatic window) and the AR(1) value
+    (1 + rho_1) / (1 - rho_1) (with few passes, a slow mode shows in rho_1 before the sum resolves it)."""
+    x = series - series.mean(axis=0)
+    n = x.shape[0]
+    var = float(np.mean(x * x))
+    if not var > 0 or n < 3:
+        return 1.0
+    rho = [float(np.mean(x[k:] * x[:-k])) * n / (n - k) / var for k in range(1, n // 2)]
+    tau = 1.0
+    for k, r in enumerate(rho, 1):
+        tau += 2 * r
+        if k >= 5 * tau:
+            break
+    first = min(max(rho[0], 0.0), 0.98) if rho else 0.0
+    return max(tau, (1 + first) / (1 - first), 1.0)
 
 
 # -- shared post-processing (theory and sampled twin) --------------------------------------------
@@ -439,49 +787,3 @@ def relaxation_times(corr, dt):
     e_time = dt * (j - 1 + (c[j - 1] - np.exp(-1)) / (c[j - 1] - c[j]))
     zero = np.nonzero(c <= 0)[0]
     return float(e_time), float(dt * (np.sum(c[:zero[0]]) - 0.5))
-
-
-# -- SCS closed form (reference/anchors.md B1), the reference for continuous vanilla --------------------------
-def _scs_correlation(fn, d0, nodes=161):
-    """D -> <fn(x) fn(y)> for jointly Gaussian x, y with variance d0 and covariance D (2-d Gaussian rule)."""
-    x, w = standard_normal_rule(nodes)
-
-    def pair(d):
-        d = np.clip(d, 0.0, d0)
-        inner = fn(np.sqrt(d) * x[:, None] + np.sqrt(d0 - d) * x[None, :]) @ w
-        return float(w @ inner ** 2)
-    return pair
-
-
-def scs_reference(g, grid=0.02, half_width=60.0):
-    """SCS 1988: Delta0 from Delta0^2/2 = g^2 Var Phi, Delta'' = Delta - g^2 C_phi, and
-    lambda = -1 + sqrt(1 - E0) with E0 the ground state of -d^2 + 1 - g^2 C_phi'(Delta(tau))."""
-    if not g > 1:
-        raise ParameterError(f"the SCS chaotic solution needs g > 1, got g = {g}")
-    x, w = standard_normal_rule(161)
-
-    def energy(d0):
-        Phi = np.log(np.cosh(np.sqrt(d0) * x))
-        return d0 ** 2 / 2 - g ** 2 * (w @ Phi ** 2 - (w @ Phi) ** 2)
-    d0 = brentq(energy, 1e-6, 10 * g ** 2)
-    c_phi = _scs_correlation(np.tanh, d0)
-    c_dphi = _scs_correlation(lambda v: 1.0 / np.cosh(v) ** 2, d0)
-
-    def turns(t, y):
-        return y[1]
-
-    def crosses(t, y):
-        return y[0]
-    turns.terminal, turns.direction, crosses.terminal = True, 1, True
-    # the homoclinic orbit is integrated until it numerically turns back or crosses zero; past
-    # that Delta is ~1e-5 and is set to 0 (the potential's limit)
-    sol = solve_ivp(lambda t, y: [y[1], y[0] - g ** 2 * c_phi(y[0])], (0, half_width), [d0, -1e-12],
-                    max_step=grid, rtol=1e-10, atol=1e-12, dense_output=True, events=(turns, crosses))
-    taus = np.arange(0, half_width, grid)
-    delta = np.where(taus <= sol.t[-1], np.clip(sol.sol(np.minimum(taus, sol.t[-1]))[0], 0.0, None), 0.0)
-    potential = 1 - g ** 2 * np.array([c_dphi(d) for d in delta])
-    v = np.concatenate([potential[:0:-1], potential])
-    e0 = eigh_tridiagonal(2 / grid ** 2 + v, -np.ones(v.size - 1) / grid ** 2, select="i",
-                          select_range=(0, 0))[0][0]
-    return {"delta0": float(d0), "tau": taus, "delta": delta, "E0": float(e0),
-            "lyapunov": float(-1 + np.sqrt(1 - e0))}
