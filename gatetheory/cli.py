@@ -95,6 +95,20 @@ def _cmd_spectrum(args):
                                   f"{exc}") from None
 
 
+# The DMFT's settings on the command line (numerics/dmft.py DmftOptions; --json reports the values used).
+DMFT_FLAGS = (("paths", int, "single-site paths per pass"), ("replicas", int, "independent replicas among them"),
+              ("window", float, "measured window (steps; time units in continuous time)"),
+              ("burn", float, "burn-in per path (same units)"), ("iterations", int, "at most this many full passes"),
+              ("seed", int, "random streams"), ("dt", float, "RK4 step (continuous time)"),
+              ("init", float, "scale of the starting state and fields"),
+              ("tol", float, "stop when the exponent's standard error is below tol |lambda|"),
+              ("min-passes", int, "averaged passes before stopping"),
+              ("max-window", float, "the window grows up to this factor while correlations have not decayed"))
+DMFT_DEFAULTS = {"paths": 1024, "replicas": 1, "window": "256 steps, or 40 in continuous time",
+                 "burn": "window / 4", "iterations": 80, "seed": 0, "dt": 0.2, "init": 1.0, "tol": 0.015,
+                 "min-passes": 8, "max-window": 16.0}
+
+
 def _cmd_dynamics(args):
     from .dynamics import branches, dynamics
     from .model import Model
@@ -102,7 +116,7 @@ def _cmd_dynamics(args):
     options = {k: v for k, v in dict(paths=args.paths, replicas=args.replicas, window=args.window, burn=args.burn,
                                      dt=args.dt, iterations=args.iterations, seed=args.seed, init=args.init,
                                      tol=args.tol, min_passes=args.min_passes, max_window=args.max_window,
-                                     method=args.method).items() if v is not None}
+                                     method=args.solver).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
     if args.method != "tied":
         return _annealed(args, model, options)
@@ -151,7 +165,7 @@ def _annealed(args, model, options):
         out = annealed.to_dict() if tied is None else {
             "tied": tied.to_dict(), "annealed": annealed.to_dict(),
             "lyapunov_max": {"tied": tied.lyapunov_max, "annealed": annealed.lyapunov_max}}
-        print(json.dumps(out, indent=2))
+        print(_json(out, "dynamics"))
         return
     if tied is not None:
         print("tied:     " + _dynamics_line(tied))
@@ -179,7 +193,7 @@ def _cmd_critical(args):
     result = critical(args.cell, args.vary, name.strip(), target, parse_sets(args.set), interval, args.points,
                       n=args.n)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(_json(result.to_dict(), "critical"))
         return
     print(f"cell {result.cell}: {result.vary} = {result.value:.6g} +- {result.uncertainty:.2g} gives "
           f"{result.quantity} = {result.achieved:.6g} (target {result.target:g}; {result.method}); "
@@ -298,12 +312,13 @@ def _cmd_phase(args):
     if args.out:
         _phase_figure(diagram, quantities[0], [b for b in boundaries if b.quantity == quantities[0]], args.out)
     d = diagram.diagnostics
-    if args.json:             # failed points are NaN in "values" (null); wall-clock times left out (determinism)
+    if args.json:     # failed points are NaN in "values" and the per-point diagnostics (null); wall-clock times
+        #               left out (determinism)
         steady = {k: v for k, v in d.items() if k not in ("seconds", "seconds_per_point")}
         print(_json({"cell": diagram.cell, "x": {diagram.x.name: diagram.x.values},
                      "y": {diagram.y.name: diagram.y.values}, "fixed": diagram.fixed, "values": diagram.values,
                      "boundaries": [b.__dict__ for b in boundaries], "diagnostics": steady},
-                    "phase diagram", nullable=("values",)))
+                    "phase diagram", nullable=("values", "diagnostics")))
         return
     print(f"cell {diagram.cell}: {len(diagram.y.values)} x {len(diagram.x.values)} grid in {d['seconds']:.1f} s "
           f"({1e3 * d['seconds_per_point']:.1f} ms per point, workers {d['workers']}); "
@@ -410,13 +425,11 @@ def build_parser():
     p.add_argument("--plot", metavar="FILE", help="draw boundary and sampled eigenvalues to FILE")
     p.add_argument("--plot-n", type=int, default=500, help="width of the sampled network drawn")
     p = _cell_command(sub, "dynamics", "dynamic mean field: Lyapunov exponent, moments, relaxation times")
-    for name, kind in (("paths", int), ("replicas", int), ("window", float), ("burn", float), ("iterations", int),
-                       ("seed", int), ("dt", float), ("init", float), ("tol", float), ("min-passes", int),
-                       ("max-window", float)):
-        p.add_argument(f"--{name}", type=kind, help=f"DMFT option {name.replace('-', '_')} (default: DmftOptions; "
-                       "--json reports the values used)")
-    p.add_argument("--method", choices=("auto", "sampling", "gaussian"), help="auto (default): the deterministic "
-                   "Gaussian closed form where the cell reduces to one, else sampling")
+    for name, kind, meaning in DMFT_FLAGS:
+        p.add_argument(f"--{name}", type=kind, help=f"{meaning} (default: {DMFT_DEFAULTS[name]})")
+    p.add_argument("--solver", choices=("auto", "sampling", "gaussian"), help="the tied-weight DMFT's solver; "
+                   "auto (default): the deterministic Gaussian closed form where the cell reduces to one, else "
+                   "sampling the single-site process")
     p.add_argument("--branches", metavar="SMALL,LARGE", help="run from a small and a large initial scale and "
                    "report both branches and whether they coexist (bistability)")
     p.add_argument("--method", choices=("tied", "annealed", "both"), default="tied",

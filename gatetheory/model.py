@@ -87,7 +87,7 @@ class Model:
         self.values = self.cell.resolve_params(params)
 
     def __repr__(self):
-        return f"Model({self.cell.name!r}, " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()) + ")"
+        return f"Model({self.cell.name!r}, " + ", ".join(f"{k}={float(v)!r}" for k, v in self.params.items()) + ")"
 
     def _repr_markdown_(self):
         from .display import model_markdown

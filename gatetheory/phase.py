@@ -225,8 +225,8 @@ def evaluate_point(cell, params, options, warm=None):
 def solve_row(cell, fixed, x, y_name, y, options):
     """One row of the grid (y fixed), left to right with continuation; failures become NaN + message."""
     rows = {q: np.full(len(x.values), np.nan) for q in options.quantities}
-    diag = {k: np.full(len(x.values), np.nan) for k in ("residual", "quadrature_error", "solutions_found",
-                                                         "slow_fraction_error")}
+    diag = {k: np.full(len(x.values), np.nan) for k in ("residual", "quadrature_error", "solutions_found")
+            + (("slow_fraction_error",) if "slow_fraction" in options.quantities else ())}
     failures, warm = [], None
     for i, xv in enumerate(x.values):
         params = {**fixed, x.name: float(xv), y_name: float(y)}
@@ -238,8 +238,8 @@ def solve_row(cell, fixed, x, y_name, y, options):
             continue
         for q, v in values.items():
             rows[q][i] = v
-        for k, v in d.items():
-            diag[k][i] = np.nan if v is None else v
+        for k in diag:
+            diag[k][i] = np.nan if d[k] is None else d[k]
     return rows, diag, failures
 
 

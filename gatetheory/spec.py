@@ -12,6 +12,8 @@ MAX_EXPRESSION_LENGTH = 4000
 MAX_DEPTH = 60
 MAX_EXPONENT = 64
 MAX_CONSTANT = 1e12
+MIN_CONSTANT = 1e-100   # nonzero constants below this in magnitude (e.g. 1e-29**64) make SymPy's exact
+#                         factorisation work on numbers of thousands of digits (a hang)
 MAX_RATIONAL_BITS = 512  # numerator/denominator size of an exact constant computed while parsing
 
 _BINARY = {
@@ -101,10 +103,11 @@ class _Builder:
         if value.is_Rational and max(abs(value.p).bit_length(), value.q.bit_length()) > MAX_RATIONAL_BITS:
             raise UnsafeExpressionError(f"{self.where}: a constant needs more than {MAX_RATIONAL_BITS} bits")
         approx = value.evalf(15)
-        if not (approx.is_Number and approx.is_real and approx.is_finite) or abs(approx) > MAX_CONSTANT:
+        if not (approx.is_Number and approx.is_real and approx.is_finite) or abs(approx) > MAX_CONSTANT \
+                or 0 < abs(approx) < MIN_CONSTANT:
             shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
-            raise CellError(f"{self.where}: constant {shown} is not a finite real number "
-                            f"below {MAX_CONSTANT:g} in magnitude")
+            raise CellError(f"{self.where}: constant {shown} is not a finite real number between "
+                            f"{MIN_CONSTANT:g} and {MAX_CONSTANT:g} in magnitude (or 0)")
 
     def _build(self, node, depth):
         if depth > MAX_DEPTH:
@@ -136,8 +139,9 @@ class _Builder:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.refuse(node, f"the literal {value!r}")
-        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
-            raise CellError(f"{self.where}: constant {value!r} is not a finite number below {MAX_CONSTANT:g}")
+        if not math.isfinite(value) or abs(value) > MAX_CONSTANT or 0 < abs(value) < MIN_CONSTANT:
+            raise CellError(f"{self.where}: constant {value!r} is not a finite number between {MIN_CONSTANT:g} and "
+                            f"{MAX_CONSTANT:g} in magnitude (or 0)")
         return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
 
     def name(self, node):

@@ -32,16 +32,45 @@ def test_help_says_what_cell_accepts_and_every_default(command):
                 assert f"(default: {action.default})" in text, (command, action.option_strings[0])
 
 
+def test_dynamics_help_states_the_solver_defaults():
+    """The help's DMFT defaults are DmftOptions' (the command line does not import the solver for --help)."""
+    from dataclasses import fields
+
+    from gatetheory.cli import DMFT_DEFAULTS
+    from gatetheory.numerics.dmft import DmftOptions
+
+    options = DmftOptions()
+    for f in fields(DmftOptions):
+        flag = f.name.replace("_", "-")
+        if flag in DMFT_DEFAULTS and f.default is not None:
+            assert DMFT_DEFAULTS[flag] == f.default, flag
+    options.check(continuous=False)
+    assert f"{options.window:g} steps" in DMFT_DEFAULTS["window"] and options.burn == options.window / 4
+    options = DmftOptions()
+    options.check(continuous=True)
+    assert f"{options.window:g} in continuous time" in DMFT_DEFAULTS["window"]
+    text = _help("dynamics")
+    assert all(f"(default: {v})" in text for v in DMFT_DEFAULTS.values())
+
+
 def test_seeds_have_help():
     assert "--seeds SEEDS sampled networks (coupling seeds 0, 1, ...) per width (default: 3)" in _help("validate")
 
 
-def test_result_is_printed_before_a_failed_plot(capsys, tmp_path):
-    code = main(["spectrum", "gru", "--n", "60", "--plot-n", "30", "--plot", str(tmp_path / "missing" / "x.png")])
+def test_result_is_printed_before_a_failed_plot(capsys, tmp_path, monkeypatch):
+    """A path that cannot be written is refused before the work (test_robust.py); a plot that fails
+    afterwards (here: the figure code raises) keeps the printed result."""
+    from gatetheory import cli
+
+    def broken(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cli, "_spectrum_figure", broken)
+    code = main(["spectrum", "gru", "--n", "60", "--plot-n", "30", "--plot", str(tmp_path / "x.png")])
     out, err = capsys.readouterr()
     assert code == 2
     assert out.startswith("cell gru (mean-field solution #0): spectral radius at N=60")
-    assert "the result above stands, but the plot" in err and "No such file or directory" in err
+    assert "the result above stands, but the plot" in err and "disk full" in err
 
 
 def test_plot_is_written_after_the_result(capsys, tmp_path):
@@ -57,8 +86,8 @@ def test_spectrum_at_an_unstable_solution_says_so(capsys):
 
 
 def test_unconverged_dynamics_ends_with_advice(capsys):
-    assert main(["dynamics", "vanilla", "--set", "g=2", "--paths", "256", "--window", "32", "--burn", "16",
-                 "--iterations", "3", "--lyapunov-iterations", "2"]) == 0
+    assert main(["dynamics", "gru", "--set", "g=3", "--solver", "sampling", "--paths", "256", "--window", "32",
+                 "--iterations", "3", "--max-window", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("converged: False")
     assert lines[1].startswith("  note: ") and "raise --iterations (now 3)" in lines[1]

@@ -151,7 +151,9 @@ def test_continuation_picks_up_a_branch_born_from_zero():
     for i, g in enumerate(d.x.values):
         fresh = Model("vanilla", g=g, sigma_b=0.0)
         assert d["moment_x"][0, i] == pytest.approx(fresh.mean_field().state_second_moments["x"], abs=1e-12)
-        assert d["radius"][0, i] == pytest.approx(fresh.spectrum(slow_eps=None, parts=("radius",)).radius, rel=1e-9)
+        # the row's edge climb starts from its neighbour's peak, the fresh one from the rays: both stop within
+        # EDGE_XTOL = 1e-9 (relative to the bulk's size) of the extreme, so they agree to a few 1e-9
+        assert d["radius"][0, i] == pytest.approx(fresh.spectrum(slow_eps=None, parts=("radius",)).radius, rel=1e-8)
     assert 0 < d["moment_x"][0, 2] < 0.01 and d["moment_x"][0, 0] == 0.0     # a branch still near q = 0
 
 

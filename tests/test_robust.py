@@ -284,16 +284,16 @@ def test_sampled_widths_and_dmft_sizes_are_estimated(capsys):
 
 def test_fewer_dmft_paths_than_the_warm_up(capsys):
     """--paths below the 200 warm-up paths broadcast (1, 200) into (1, 64)."""
-    result = clean_json(capsys, "dynamics", "vanilla", "--paths", "64", "--iterations", "3", "--window", "32",
-                        "--burn", "8", "--lyapunov-iterations", "2", "--json")
+    result = clean_json(capsys, "dynamics", "vanilla", "--solver", "sampling", "--paths", "64", "--iterations", "3",
+                        "--window", "32", "--burn", "8", "--min-passes", "4", "--max-window", "1", "--json")
     assert np.isfinite(result["lyapunov_max"])
 
 
 def test_dmft_of_a_cell_without_quenched_normals(tmp_path, capsys):
     """A cell with no xi_ name: the quenched normals were a 1-D empty array, indexed as (0, M)."""
     path = cell_file(tmp_path, "tanh(g * U_h[h]) + 0.1 * b**2", params="g = 0.477\nb = 0.5", time="continuous")
-    result = clean_json(capsys, "dynamics", path, "--paths", "64", "--iterations", "4", "--window", "32", "--burn",
-                        "16", "--lyapunov-iterations", "3", "--json")
+    result = clean_json(capsys, "dynamics", path, "--solver", "sampling", "--paths", "64", "--iterations", "4",
+                        "--window", "32", "--burn", "16", "--min-passes", "4", "--max-window", "1", "--json")
     assert np.isfinite(result["lyapunov_max"])
 
 

@@ -170,6 +170,8 @@ def payloads(sentinel):
         ("((1 + 1/10**12)**64)**64", "bits"),
         ("1e999", "not a finite number"),
         ("1/0", "not a finite real number"),
+        ("0.1 * 1.29e-29**64", "not a finite real number between 1e-100"),     # exact factorisation hung on it
+        ("1e-200", "not a finite number between 1e-100"),
         ("h/0", "not finite"),
         ("sqrt(-1)", "not a finite real number"),
         ("h" + " + h" * 2000, "longer than 4000 characters"),

@@ -87,17 +87,17 @@ def site_kernels(cell):
     return _KERNELS[key]
 
 
-# -- Gaussian reductions (anchors B1, C1) ---------------------------------------------------------
+# -- Gaussian reductions (reference/anchors.md B1, C1) ---------------------------------------------------------
 @dataclass(frozen=True)
 class GaussianReduction:
     """A one-state cell whose dynamic mean field closes on one Gaussian process X(t).
 
     kind "filtered_field": F = leak s + sum_k b_k u_k + sum_j c_j xi_j + sum_i n_i eta_i + const, every
-    field source a function of s alone: X = s is Gaussian (SCS; anchors B1, B3, B4), the drive has
+    field source a function of s alone: X = s is Gaussian (SCS; reference/anchors.md B1, B3, B4), the drive has
     covariance sum_groups E[phi_g(X) phi_g(X')] + static + white, phi_g = sum_{k in g} b_k f_k.
     kind "filtered_nonlinearity": F = leak s + Psi(v), v = sum_k r_k u_k + sum_j r_j xi_j + sum_i r_i eta_i,
     every source e_k s: X = v is Gaussian with covariance gamma2 C_s + static + white, C_s the filtered
-    covariance of Psi(v) (the discrete vanilla map of anchors C1 when leak = 0).
+    covariance of Psi(v) (the discrete vanilla map of reference/anchors.md C1 when leak = 0).
     `x` is the symbol the one-variable expressions `phis` (with derivatives `dphis`) are written in."""
 
     kind: str

@@ -87,7 +87,7 @@ class DmftOptions:
             self.window = 40.0 if continuous else 256
         if self.burn is None:
             self.burn = self.window / 4
-        ints = dict(paths=(self.paths, 16), replicas=(self.replicas, 1), iterations=(self.iterations, 1),
+        ints = dict(paths=(self.paths, 16), replicas=(self.replicas, 1), iterations=(self.iterations, 2),
                     min_passes=(self.min_passes, BATCHES),
                     seed=(self.seed, 0))
         for name, (value, low) in ints.items():
@@ -659,6 +659,8 @@ class SamplingDmft:
                 if settled and se <= max(self.opt.tol_abs, self.opt.tol * abs(float(series.mean()))):
                     break
         first = int(DISCARD * len(lams))
+        if not np.isfinite(se):                # fewer averaged passes than min_passes: the error of those run
+            se = self._standard_error(np.array(lams[first:]), np.array(variances[first:]))
         return self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
                                np.array(variances[first:]), history, quiescent, se, settled)
 

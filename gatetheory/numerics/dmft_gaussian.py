@@ -1,7 +1,7 @@
 """Deterministic dynamic mean field of cells that close on one Gaussian process X (derive/dmft.py).
 
 Continuous "filtered_field" cells (dx/dt = -kappa x + drive; SCS and its biased and driven variants,
-anchors B1, B3, B4): the centred state covariance Delta(tau) moves as a particle,
+reference/anchors.md B1, B3, B4): the centred state covariance Delta(tau) moves as a particle,
     Delta'' = kappa^2 Delta - c2 - Q(Delta),   Q(Delta) = sum_g E[phi_g(X) phi_g(X')],
 in the potential V with V' = -(kappa^2 Delta - c2 - Q), from Delta0 with slope -w2 / 2 (white input of
 intensity w2) to rest at the maximum Delta_inf of V (the smallest zero of V' in [0, Delta0]); energy
@@ -9,7 +9,7 @@ conservation w2^2 / 8 + V(Delta0) = V(Delta_inf) fixes Delta0. The exponent is l
 sqrt(-E_min), E_min the ground state of -d^2/dtau^2 - W(tau), W = sum_g E[phi_g'(X) phi_g'(X')] (SCS's
 Schroedinger problem). For fixed Delta0, Q and W are Chebyshev interpolants in Delta.
 
-Discrete cells (anchors C1, leaky and constant-gate maps): the covariance X(tau) on the integer lags is
+Discrete cells (reference/anchors.md C1, leaky and constant-gate maps): the covariance X(tau) on the integer lags is
 the root of X = Phi(X) (the AR(1) filter s' = a s + D applied exactly in frequency space), found by
 Newton's method with the exact Jacobian Phi' = filter o (diag W + dQ/dX(0) e_0^T) (the plain iteration
 has eigenvalues near 1); lambda solves (e^lambda S+ - a)(e^lambda S- - a) k = W k, the ground state of a
@@ -170,7 +170,7 @@ class GaussianClosure:
             lam, e_min = self._schrodinger(self.interpolant(self.dphi, d0, 0.0, d0)(delta))
             drive = self.kappa ** 2 * delta[::every] - self.static - force(delta[::every])
         return GaussianSolution(float(tau[every] - tau[0]), delta[::every] + self.mean ** 2, drive, lam,
-                                {"method": "SCS potential (anchors B1, B3)", "delta0": float(d0),
+                                {"method": "SCS potential (reference/anchors.md B1, B3)", "delta0": float(d0),
                                  "delta_inf": float(rest), "static": static, "E_min": e_min,
                                  "mean": float(self.mean)})
 
@@ -313,7 +313,7 @@ class GaussianClosure:
         new, state, drive = self._map(x) if x[0] > 0 else (x, np.zeros_like(x), np.zeros_like(x))
         well = self._scale() * (self._pairs(self.dphi, x) if x[0] > 0 else self.pair(self.dphi, 0.0, np.zeros(x.size)))
         return GaussianSolution(1.0, state, drive, self._exponent(well),
-                                {"method": "Gaussian lag map (anchors C1)", "lags": lags, "newton_steps": steps,
+                                {"method": "Gaussian lag map (reference/anchors.md C1)", "lags": lags, "newton_steps": steps,
                                  "x_variance": float(x[0]), "static": bool(np.abs(x - x[0]).max() < 1e-9 * x[0])
                                  if x[0] > 0 else True})
 

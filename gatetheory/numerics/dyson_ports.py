@@ -185,7 +185,7 @@ def prepare_ports(sites):
     Lc = np.moveaxis(np.concatenate([Rs[:, :, read_states], Ru[:, :, read_fields]], axis=2), 0, -1)
     mu, F = _poles(sites, keep, B, read_states)
     w = weights[keep]
-    if not len(fields):                         # nothing couples the sites: the poles are atoms
+    if not len(fields) or not Lc.shape[1]:      # nothing couples the sites (or reads a field): the poles are atoms
         empty = np.zeros((0, 0, len(w)))
         return Ports(mu, F, None, read_states, read_fields, Lc, np.zeros((0, 2), int), empty, empty, w, ns, True)
     group = {f: name for name, idx in sites.groups.items() for f in idx}
