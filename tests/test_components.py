@@ -126,3 +126,17 @@ def test_edge_density_is_the_dyson_density_at_the_edge(cell, params, angle):
         values.append(density(sites, np.array([c.real - h, c.real + h]), np.array([c.imag - h, c.imag + h])).density[0, 0])
     at_edge = values[0] - (values[1] - values[0]) * 0.02 / 0.03
     assert sites.edge_density(edge) == pytest.approx(at_edge, rel=0.04)
+
+
+def test_a_cloud_inside_an_annulus_keeps_the_main_bulk():
+    """LSTM with a closed output gate (beta_o = -1): a cloud at 0 (the h rows' poles, half the
+    eigenvalues) sits in the hole of an annular main bulk. The centre lies outside the support, but the
+    components hold only half the eigenvalues, so the bulk's outer edge sets the radius (it was once
+    dropped: 0.62). Sampled networks N = 600, seeds 0-1 (validation claim_gates_radius --quick):
+    0.7193 +- 0.0039; within max(2 %, 3 standard errors)."""
+    params = dict(g=2.0, alpha_f=1.5, beta_f=0.0, alpha_i=1.5, beta_i=0.0, alpha_o=1.5, beta_o=-1.0, sigma_b=0.5)
+    result = Model("lstm", **params).spectrum(n=600, slow_eps=None)
+    (cloud,) = result.diagnostics["components"]
+    assert cloud["seed"] == [0.0, 0.0] and cloud["mass"] == pytest.approx(0.5)
+    assert result.radius_bulk > 0.7 > cloud["extreme"]
+    assert abs(result.radius - 0.7193) <= max(0.02 * 0.7193, 3 * 0.0039 / np.sqrt(2))

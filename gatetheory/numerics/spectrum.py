@@ -364,9 +364,20 @@ def width_radius(sites, n, continuous, warm=None):
     center = bulk_center(sites)
     edge = width_edge(sites, n, continuous, warm, floor=site_extreme, center=center)
     clouds, values = _width_components(sites, n, continuous, center, edge.size)
-    if clouds and sites.transfer_radius(center) < 1.0:
+    if _components_are_the_support(sites, center, clouds):
         edge = Edge(-np.inf, edge.size, edge.radii)     # the centre lies between components: they are the bulk
     return max(edge.value, site_extreme, *values), edge, clouds
+
+
+WHOLE_MASS = 0.99   # components holding this fraction of the eigenvalues are the whole support
+
+
+def _components_are_the_support(sites, center, clouds):
+    """The detached components are the whole 2-D support (no main bulk around the centre): the centre
+    lies outside the support and the components hold (nearly) all eigenvalues. With less mass in them
+    the rest is a main bulk around a hole (an LSTM's output gate makes an annulus around a cloud at 0),
+    whose outer edge the rays from the centre still trace."""
+    return bool(clouds) and sites.transfer_radius(center) < 1.0 and sum(c.mass for c in clouds) >= WHOLE_MASS
 
 
 def _width_components(sites, n, continuous, center, size):
@@ -529,7 +540,7 @@ def trace_support(sites, continuous, n_rays=48):
     bulk = trace_boundary(sites, n_rays=n_rays)
     size = float(np.nanmedian(bulk.radii)) if np.isfinite(bulk.radii).any() else outer_scale(sites, bulk.center)
     clouds = detached_components(sites, bulk.center, size, _measure(continuous), n_rays=n_rays)
-    if clouds and sites.transfer_radius(bulk.center) < 1.0:       # the centre lies between components
+    if _components_are_the_support(sites, bulk.center, clouds):   # the centre lies between components
         return Boundary(bulk.center, bulk.angles, np.full(len(bulk.angles), np.nan)), clouds
     return _trimmed(sites, bulk, clouds), clouds
 
