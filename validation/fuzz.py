@@ -300,7 +300,8 @@ def _cell_command(rng, cell, commands=None):
     if command in ("meanfield", "spectrum", "complexity", "dynamics", "validate"):
         argv.append("--json")
     if command == "dynamics":
-        argv += ["--paths", "64", "--iterations", "4", "--window", "32", "--burn", "16", "--lyapunov-iterations", "3"]
+        argv += ["--paths", "64", "--iterations", "4", "--window", "32", "--burn", "16", "--min-passes", "4",
+                 "--max-window", "1"]
     if command == "validate":
         argv += ["--sizes", "40", "--seeds", "1"]
     return argv
@@ -379,7 +380,7 @@ def gen_cli(rng, commands=None):
     elif command == "dynamics":
         argv += ["--paths", rng.choice(["0", "16", "64", "1000000000", "x"]), "--iterations", rng.choice(["0", "2", "3"]),
                  "--window", rng.choice(["0", "8", "32", "100000000"]), "--burn", rng.choice(["-1", "0", "8"]),
-                 "--lyapunov-iterations", "2"]
+                 "--min-passes", rng.choice(["0", "4", "8"]), "--max-window", rng.choice(["0.5", "1", "1e9"])]
         if rng.random() < 0.3:
             argv += ["--dt", rng.choice(floats)]
         if rng.random() < 0.3:

@@ -72,7 +72,7 @@ QUICK = dict(n=600, seeds=2, gains=[1.6, 1.9, 2.2], inputs=[0.0, 0.6], facts=("j
 FACTS = ("jump", "bistable", "input")
 SMALL, LARGE = 0.01, 2.0                 # DMFT option init (scale of the initial state and fields)
 SMALL_SCALE, LARGE_SCALE = 0.05, 2.0     # sampled initial states, iid N(0, scale^2) in h, z and r
-THEORY = dict(paths=1000, window=400, burn=200, dt=0.1, iterations=60, lyapunov_iterations=20)
+THEORY = dict(paths=1024, window=40.0, burn=20.0, dt=0.1, iterations=60)   # window, burn in time units
 THEORY_SEEDS = 2
 EXTEND = 3           # iteration factor for a DMFT run still drifting at the end (settle)
 SAMPLE = dict(t=100.0, burn=50.0, dt=0.1)
@@ -111,7 +111,7 @@ def settle(model, result, options):
     summary = branch_summary(result)
     if result.branch in ("collapsing", "unconverged"):
         opts = result.diagnostics["options"]
-        longer = dict(options, iterations=EXTEND * options["iterations"], average=options["iterations"] // 3)
+        longer = dict(options, iterations=EXTEND * options["iterations"])
         summary = dict(branch_summary(dynamics(model, init=opts["init"], seed=opts["seed"], **longer)),
                        first_branch=result.branch, first_lyapunov=result.lyapunov_max)
     return summary
@@ -143,7 +143,7 @@ def predict(runs, static):
 
 
 def theory_options(quick):
-    return dict(THEORY, **(dict(paths=400, iterations=40) if quick else {}))
+    return dict(THEORY, **(dict(paths=512, iterations=40) if quick else {}))
 
 
 def theory_point(params, n, quick):
