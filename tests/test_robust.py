@@ -3,10 +3,8 @@ typed errors checked before the work; expression growth and memory are bounded; 
 finite and strict; generated code raises no warnings; the code cache runs nothing it did not write;
 the same command gives the same bytes."""
 
-import contextlib
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from gatetheory.limits import wall_clock_limit
 from gatetheory import codegen
 from gatetheory.cellfile import MAX_CELL_FILE_BYTES, read_cell_file
 from gatetheory.cells import get_cell
@@ -30,23 +29,14 @@ GRU_TOML = REPO / "gatetheory" / "cells" / "toml" / "gru.toml"
 HANG_SECONDS = 60   # the issue's bound: these runs take seconds, so reaching it means a hang
 
 
-@contextlib.contextmanager
-def time_limit(seconds=HANG_SECONDS):
-    def expire(signum, frame):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+class Hang(AssertionError):
+    """A run went past HANG_SECONDS: a hang."""
 
 
 def run(capsys, *argv):
     with warnings.catch_warnings():
         warnings.simplefilter("error")                  # no warning may reach the user
-        with time_limit():
+        with wall_clock_limit(HANG_SECONDS, Hang):
             code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
