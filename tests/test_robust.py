@@ -282,6 +282,26 @@ def test_sampled_widths_and_dmft_sizes_are_estimated(capsys):
     one_line_error(capsys, "dynamics", "gru", "--paths", "1000000000", names=["DMFT", "memory budget"])
 
 
+@pytest.mark.parametrize("gain, names", [("exp(1e3 * g)", ["variance is inf"]),
+                                         ("softplus(1e5 * g)", ["Gaussian closure", "memory budget"])])
+def test_closed_form_dmft_of_an_enormous_gain(tmp_path, capsys, gain, names):
+    """Fuzzing (validation/fuzz.py): a vanilla-like cell whose gain overflows (an OverflowError) or whose
+    field variance asks the closed form for millions of quadrature nodes per axis (637 TiB)."""
+    path = cell_file(tmp_path, "tanh(g * U_h[d * h])", define={"d": gain})
+    one_line_error(capsys, "dynamics", path, "--json", names=names)
+
+
+def test_a_gain_of_a_thousand_in_a_two_state_cell(tmp_path, capsys):
+    """Fuzzing: g = 1000 made the per-site Jacobian blocks NaN on part of the site law and the transfer
+    operator's eigenvalue solve raised LinAlgError. Now a clean answer or one typed line naming the block."""
+    path = cell_file(tmp_path, {"h": "(1 - z0) * h + z0 * erf(a)", "c": "(1 - z0) * c + z0 * tanh(h + a)"},
+                     define={"z0": "tanh(alpha_0 * U_g0[c] + beta_0)", "a": "g * U_h[(h * z0)] + sigma_b * xi_a"},
+                     params="g = 1000\nsigma_b = 1.26\nalpha_0 = -0.443\nbeta_0 = -0.391", states='["h", "c"]')
+    code, out, err = run(capsys, "spectrum", path, "--json")
+    assert (code == 0 and err == "") or (code == 2 and err.startswith("gatetheory: error: the per-site Jacobian block")
+                                         and len(err.splitlines()) == 1), err
+
+
 def test_fewer_dmft_paths_than_the_warm_up(capsys):
     """--paths below the 200 warm-up paths broadcast (1, 200) into (1, 64)."""
     result = clean_json(capsys, "dynamics", "vanilla", "--solver", "sampling", "--paths", "64", "--iterations", "3",
