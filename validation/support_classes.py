@@ -172,14 +172,15 @@ def markdown(report):
              "A run with --only replaces its points' rows; the others keep the run named under Points (their "
              "theory is the engine's at that run).", "",
              "| point | cell | params | N | theory radius | radius_bulk | components (seed: mass) | "
-             "seeds | sampled (mean ± sd) | error | z | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "seeds | sampled (mean ± sd) | error | z | verdict |", "|" + "---|" * 12]
     for p in report["points"]:
         for n, row in p["sizes"].items():
             v = row["verdict"]
             comps = "; ".join(f"{c['seed'][0]:.4g}: {c['mass']:.2f}" for c in row["components"]) or "none"
             lines.append(f"| {p['id']} | {p['cell']} | {', '.join(f'{k}={x:g}' for k, x in p['params'].items())} | "
-                         f"{n} | {v['theory']:.5f} | {row['radius_bulk']:.5f} | {comps} | {len(p['seeds'])} | {v['mean']:.5f} ± "
-                         f"{v['sd']:.5f} | {v['error']:+.5f} | {v['z']:+.2f} | {'PASS' if v['passed'] else 'FAIL'} |")
+                         f"{n} | {v['theory']:.5f} | {row['radius_bulk']:.5f} | {comps} | {len(p['seeds'])} | "
+                         f"{v['mean']:.5f} ± {v['sd']:.5f} | {v['error']:+.5f} | {v['z']:+.2f} | "
+                         f"{'PASS' if v['passed'] else 'FAIL'} |")
     lines += ["", "## Points", ""]
     for p in report["points"]:
         lines.append(f"- **{p['id']}** ({p['group']}): {p['note']}. Sampled largest eigenvalue real in "
