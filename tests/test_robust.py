@@ -292,6 +292,22 @@ def test_a_gain_of_a_thousand_in_a_two_state_cell(tmp_path, capsys):
                                          and len(err.splitlines()) == 1), err
 
 
+def test_kac_rice_on_a_fractional_power_of_the_state(tmp_path, capsys):
+    """Fuzzing: h**0.5 is NaN where h < 0 (half the site law); the Kac-Rice eigen-solve raised LinAlgError."""
+    path = cell_file(tmp_path, "tanh(g * U_h[d * h])", define={"d": "h**0.5"})
+    one_line_error(capsys, "complexity", path, "--json", names=["Kac-Rice", "not finite"])
+
+
+def test_sampling_dmft_whose_tangent_power_vanishes(tmp_path, capsys):
+    """Fuzzing: erf(h) * h has no linear part, the tangent's power is 0 and 0 / 0 printed a RuntimeWarning
+    before the (typed) error; now only the error line (or a clean result)."""
+    path = cell_file(tmp_path, "tanh(g * U_h[d * h])", define={"d": "erf(h)"})
+    code, out, err = run(capsys, "dynamics", path, "--json", "--paths", "64", "--iterations", "4", "--window", "32",
+                         "--burn", "16", "--min-passes", "4", "--max-window", "1")
+    assert (code == 0 and err == "") or (code == 2 and len(err.splitlines()) == 1
+                                         and err.startswith("gatetheory: error: ")), err
+
+
 def test_fewer_dmft_paths_than_the_warm_up(capsys):
     """--paths below the 200 warm-up paths broadcast (1, 200) into (1, 64)."""
     result = clean_json(capsys, "dynamics", "vanilla", "--solver", "sampling", "--paths", "64", "--iterations", "3",
