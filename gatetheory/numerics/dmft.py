@@ -518,9 +518,9 @@ class SamplingDmft:
             weights[fields] = s.class_weight[c]
         du_w = du[:, fine * self.burn::fine].reshape(s.nf, -1, self.r, self.m)
         per = lambda v: np.einsum("k,wkrp->r", weights, v.reshape(v.shape[0], s.nf, self.r, self.m))  # noqa: E731
-        power = per(df ** 2)
-        rho = power / np.einsum("k,kwrp->r", weights, du_w ** 2)
-        with np.errstate(invalid="ignore", divide="ignore"):     # power 0: rho is refused just below
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # a tangent that vanished (0 / 0)
+            power = per(df ** 2)                                              # or blew up: rho is refused below
+            rho = power / np.einsum("k,kwrp->r", weights, du_w ** 2)
             slope = 2 * per(df * ddf) / power
         if not (np.all(np.isfinite(rho)) and np.all(rho > 0)):
             raise ConvergenceError(f"two-replica DMFT of {s.cell.name}: perturbation kernel vanished or diverged "
