@@ -1,5 +1,9 @@
 """dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2).
 
+Driven networks (design.md "Inputs"): the input noises enter the single-site process fresh per path
+and step (white noise in continuous time) and the exponent is conditional on them (state and tangent
+read the same input).
+
 Two solvers: cells that close on one Gaussian process at the given parameters (vanilla networks,
 constant gates; derive/dmft.py) are solved deterministically (numerics/dmft_gaussian.py, reference/anchors.md B1,
 C1); every other cell by sampling the single-site process (numerics/dmft.py). method="sampling"
@@ -23,7 +27,12 @@ METHODS = ("auto", "sampling", "gaussian")
 
 @dataclass
 class DynamicsResult:
-    """Theory of the stationary dynamics: exponent, moments, correlations, relaxation, gates."""
+    """Theory of the stationary dynamics: exponent, moments, correlations, relaxation, gates.
+
+    local_expansion: the instantaneous Jacobian's bulk edge over the stationary state (spectral abscissa
+    in continuous time, log spectral radius in discrete time; reference/anchors.md B3's g^2 <phi'^2> = 1
+    line is where it crosses 0); exact for the cells that close on one Gaussian process, None for the
+    others (not derived for a general cell yet)."""
 
     cell: str
     params: dict
@@ -36,6 +45,7 @@ class DynamicsResult:
     integral_time: dict
     gate_statistics: dict
     time_step: float
+    local_expansion: float = None
     correlations: dict = field(repr=False, default_factory=dict)
     diagnostics: dict = field(repr=False, default_factory=dict)
     warm: dict = field(repr=False, default_factory=dict)
@@ -119,9 +129,6 @@ def dynamics(model, method="auto", warm=None, progress=False, **options):
     if method not in METHODS:
         raise ParameterError(f"dynamics method must be one of {METHODS}, got {method!r}")
     cell = model.cell
-    if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
-        raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
-                                 f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
     opt = dmft_options(options)
     reduction = None if method == "sampling" else reduction_of(model)
     if method == "gaussian" and reduction is None:
@@ -194,7 +201,7 @@ def _closed_form(model, reduction, opt, versions):
         state_second_moments={state: solution.state_second_moment},
         relaxation_time={state: tau_e}, integral_time={state: tau_int},
         gate_statistics=_constant_gates(model), time_step=solution.time_step,
-        correlations={state: [float(v) for v in corr]},
+        local_expansion=solution.local_expansion, correlations={state: [float(v) for v in corr]},
         diagnostics={"dmft": report, "lyapunov": lyapunov, "options": asdict(opt), "versions": versions})
 
 
