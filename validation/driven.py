@@ -10,7 +10,7 @@ spread and the theory's own. Sampled runs are cached in validation/results/cache
 cell, parameters, width, seed and run length), so a rerun only recomputes the theory.
 Writes validation/results/driven.{json,md} (driven_quick.* with --quick).
 
-    nice -n 10 python -m validation.driven [--n 1000] [--seeds 3] [--quick] [--sampled-only]
+    nice -n 10 python -m validation.driven [--n 1000] [--seeds 3] [--quick] [--sampled-only | --theory-only]
 """
 
 import argparse
@@ -41,7 +41,7 @@ POINTS = [   # (cell, params, what the point is)
     ("lstm", dict(g=2.0, sigma_x=0.5), "LSTM"),
     ("lstm", dict(g=1.5, beta_f=1.5, sigma_x=0.5), "LSTM, slowish forget gate"),
 ]
-SAMPLE = {"discrete": dict(steps=1500, burn=500), "continuous": dict(t=200.0, dt=0.05, burn=50.0)}
+SAMPLE = {"discrete": dict(steps=1000, burn=300), "continuous": dict(t=100.0, dt=0.05, burn=25.0)}
 QUICK_SAMPLE = {"discrete": dict(steps=600, burn=200), "continuous": dict(t=100.0, dt=0.05, burn=25.0)}
 
 
@@ -85,6 +85,24 @@ def sampled(cache, cell, params, n, seeds, options):
     return out
 
 
+def _theory_sources():
+    """A hash of the DMFT's sources: cached theory values are reused only for the code that made them."""
+    root = Path(__file__).resolve().parent.parent / "gatetheory"
+    files = ["dynamics.py", "numerics/dmft.py", "numerics/dmft_gaussian.py", "derive/dmft.py", "onestep.py"]
+    return hashlib.sha256(b"".join((root / f).read_bytes() for f in files)).hexdigest()[:16]
+
+
+def cached_theory(cell, params):
+    """theory() through validation/results/cache/driven_theory.json, keyed by the point and _theory_sources."""
+    path = CACHE.with_name("driven_theory.json")
+    key = hashlib.sha256(repr((cell, sorted(params.items()), _theory_sources())).encode()).hexdigest()[:20]
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if key not in data:
+        data = {**(json.loads(path.read_text()) if path.exists() else {}), key: theory(cell, params)}
+        path.write_text(json.dumps(data, separators=(",", ":")))
+    return data[key]
+
+
 def theory(cell, params):
     """The driven DMFT at one point (its time and standard errors) and the annealed maps (discrete cells)."""
     model = Model(cell, **params)
@@ -112,7 +130,7 @@ def theory(cell, params):
 def run_point(cache, cell, params, n, seeds, quick):
     runs = QUICK_SAMPLE if quick else SAMPLE
     tied = sampled(cache, cell, params, n, seeds, runs[Model(cell).cell.time])
-    dmft, annealed = theory(cell, params)
+    dmft, annealed = cached_theory(cell, params)
     checks = {"lyapunov": agrees(dmft["lyapunov"], dmft["lyapunov_standard_error"], tied["lyapunov"], seeds)}
     for s, value in dmft["second_moments"].items():
         checks[f"E[{s}^2]"] = agrees(value, dmft["second_moment_standard_errors"][s], tied["second_moments"][s], seeds)
@@ -176,7 +194,13 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="N = 300, 2 seeds, shorter runs")
     parser.add_argument("--sampled-only", action="store_true", help="fill the sampled-run cache and stop")
+    parser.add_argument("--theory-only", action="store_true", help="fill the theory cache and stop")
     args = parser.parse_args()
+    if args.theory_only:
+        for cell, params, _ in POINTS:
+            dmft, _ = cached_theory(cell, params)
+            print(f"{cell} {params}: DMFT {dmft['lyapunov']:.4f} ({dmft['seconds']:.0f} s)", flush=True)
+        return
     n, seeds = (300, 2) if args.quick else (args.n, args.seeds)
     cache = RunCache(CACHE)
     start = time.time()
