@@ -43,14 +43,16 @@ def _tied_lyapunov(model, options):
 
 
 def _local_expansion(model, options):
-    """The instantaneous Jacobian's bulk edge over the stationary state (DynamicsResult.local_expansion;
-    checked before any DMFT runs: derived for the cells with a Gaussian reduction only)."""
+    """The instantaneous Jacobian's bulk edge over the stationary state (DynamicsResult.local_expansion):
+    a target only where the DMFT has a closed form (checked before it runs); elsewhere it is a Monte Carlo
+    estimate without a standard error, which the bisection could not stop on honestly."""
     from .dynamics import reduction_of
 
     result = _dynamics(model, options) if reduction_of(model) is not None else None
     if result is None or result.local_expansion is None:
-        raise OutsideTheoryError(f"local expansion is derived only for cells that close on one Gaussian process "
-                                 f"(vanilla-like or constant gates), not for {model.cell.name} at these parameters")
+        raise OutsideTheoryError(f"local expansion is a critical target only for cells that close on one Gaussian "
+                                 f"process (vanilla-like or constant gates), not for {model.cell.name} at these "
+                                 f"parameters (dynamics() reports its sampled estimate)")
     return result.local_expansion, 0.0
 
 

@@ -411,6 +411,7 @@ class DmftSolution:
     lyapunov_standard_error: float
     report: dict = field(default_factory=dict)
     warm: dict = field(default_factory=dict, repr=False)
+    sites: dict = field(default_factory=dict, repr=False)   # site_sample() of the last pass
 
 
 class SamplingDmft:
@@ -671,6 +672,7 @@ class SamplingDmft:
             moments.append(np.mean(states.reshape(self.site.ns, self.r, self.m, -1) ** 2, axis=(2, 3)))
             corrs.append([cross_correlation(st, st, self.lags) for st in states])
             gates.append(self._gate_values(info["states"], info["u"], info["eta"]))
+            sites = self._site_sample(info["states"], info["u"], info["eta"])
             first = int(DISCARD * len(lams))
             variances.append(info["variance"])
             if len(lams) - first >= self.opt.min_passes:
@@ -682,8 +684,10 @@ class SamplingDmft:
         first = int(DISCARD * len(lams))
         if not np.isfinite(se):                # fewer averaged passes than min_passes: the error of those run
             se = self._standard_error(np.array(lams[first:]), np.array(variances[first:]))
-        return self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
-                               np.array(variances[first:]), history, quiescent, se, settled)
+        solution = self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
+                                   np.array(variances[first:]), history, quiescent, se, settled)
+        solution.sites = sites
+        return solution
 
     @staticmethod
     def _batches(series, count):
@@ -767,6 +771,18 @@ class SamplingDmft:
         fine = 2 if s.continuous else 1
         return np.concatenate([s.gate_values(states[j], u[:, fine * (self.burn + j)], self.xi, eta.get(j))
                                for j in self._gate_picks()], axis=1)
+
+    def _site_sample(self, states, u, eta):
+        """Stationary site values at the gate times of a pass: states (ns, K), fields (nf, K), xi (nx, K) and
+        inputs (ne, K; zero in continuous time, where the drift's Jacobian is the instantaneous one)."""
+        s = self.site
+        fine = 2 if s.continuous else 1
+        picks = list(self._gate_picks())
+        zero = np.zeros((s.ne, self.paths))
+        return {"states": np.concatenate([states[j] for j in picks], axis=1),
+                "fields": np.concatenate([u[:, fine * (self.burn + j)] for j in picks], axis=1),
+                "xi": np.tile(self.xi, len(picks)),
+                "eta": np.concatenate([eta.get(j, zero) for j in picks], axis=1)}
 
     def _gate_summary(self, gates):
         """Mean, second moment and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of every gate."""
