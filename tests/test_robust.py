@@ -282,6 +282,15 @@ def test_sampled_widths_and_dmft_sizes_are_estimated(capsys):
     one_line_error(capsys, "dynamics", "gru", "--paths", "1000000000", names=["DMFT", "memory budget"])
 
 
+@pytest.mark.parametrize("gain, names", [("exp(1e3 * g)", ["variance is inf"]),
+                                         ("softplus(1e5 * g)", ["Gaussian closure", "memory budget"])])
+def test_closed_form_dmft_of_an_enormous_gain(tmp_path, capsys, gain, names):
+    """Fuzzing (validation/fuzz.py): a vanilla-like cell whose gain overflows (an OverflowError) or whose
+    field variance asks the closed form for millions of quadrature nodes per axis (637 TiB)."""
+    path = cell_file(tmp_path, "tanh(g * U_h[d * h])", define={"d": gain})
+    one_line_error(capsys, "dynamics", path, "--json", names=names)
+
+
 def test_fewer_dmft_paths_than_the_warm_up(capsys):
     """--paths below the 200 warm-up paths broadcast (1, 200) into (1, 64)."""
     result = clean_json(capsys, "dynamics", "vanilla", "--solver", "sampling", "--paths", "64", "--iterations", "3",

@@ -32,7 +32,8 @@ from scipy.optimize import brentq
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from ..codegen import compile_expressions
-from ..errors import ConvergenceError, NoFixedPointError, OutsideTheoryError
+from ..errors import ConvergenceError, NoFixedPointError, NonFiniteError, OutsideTheoryError
+from ..limits import check_memory
 from .quadrature import composite_normal_rule, standard_normal_rule
 
 DEGREE = 40                # Chebyshev degree in the covariance (interpolation error ~1e-9, tanh at variance 5)
@@ -51,9 +52,14 @@ def gaussian_rule(var):
     """Nodes and weights for E over N(0, 1) of a tanh-like function of sqrt(var) z: Gauss-Hermite at small
     variance, composite Gauss-Legendre with panels growing like sqrt(var) (relative error < 1e-7 up to
     var = 20 for the two-time products of tanh')."""
+    if not np.isfinite(var):
+        raise NonFiniteError(f"the dynamic mean field's field variance is {var} (the cell's gains overflow)")
     if var <= 0.5:
         return standard_normal_rule(64)
-    return composite_normal_rule(10 * int(np.ceil(8 + 6 * np.sqrt(var))))
+    nodes = 10 * int(np.ceil(8 + 6 * np.sqrt(min(var, 1e30))))
+    check_memory(16.0 * nodes ** 2, f"the Gaussian closure's two-time quadrature at field variance {var:.3g} "
+                 f"({nodes} nodes per axis)")
+    return composite_normal_rule(nodes)
 
 
 @dataclass
@@ -101,6 +107,8 @@ class GaussianClosure:
         sqrt|cov| z0 + sqrt(var0 - |cov|) z1, X' with +-z0 and its own z1."""
         cov = np.clip(np.atleast_1d(np.asarray(cov, float)), -var0, var0)
         x, w = gaussian_rule(var0)
+        check_memory(24.0 * cov.size * x.size ** 2, f"the Gaussian closure's two-time quadrature ({cov.size} lags, "
+                     f"{x.size} nodes per axis)")
         a = np.sqrt(np.abs(cov))[:, None, None]
         b = np.sqrt(np.maximum(var0 - np.abs(cov), 0.0))[:, None, None]
         total = np.zeros(cov.shape)
