@@ -781,7 +781,7 @@ class SamplingDmft:
         zero = np.zeros((s.ne, self.paths))
         return {"states": np.concatenate([states[j] for j in picks], axis=1),
                 "fields": np.concatenate([u[:, fine * (self.burn + j)] for j in picks], axis=1),
-                "xi": np.tile(self.xi, len(picks)),
+                "xi": np.tile(self.xi, len(picks)) if s.nx else np.zeros((0, self.paths * len(picks))),
                 "eta": np.concatenate([eta.get(j, zero) for j in picks], axis=1)}
 
     def _gate_summary(self, gates):
