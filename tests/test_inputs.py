@@ -286,3 +286,14 @@ def test_what_the_driven_theory_does_not_cover_is_a_typed_error():
         Model("gru", sigma_x=0.5).dynamics(method="gaussian")
     with pytest.raises(OutsideTheoryError, match="local expansion"):
         critical("gru", "g", "local_expansion", 0.0, fixed=dict(sigma_x=0.5), points=2)
+
+
+def test_phase_sweeps_dynamics_quantities_of_a_driven_network():
+    """A driven network has no fixed point: a sweep of DMFT quantities alone skips the mean field (B3's
+    lambda at sigma_x = 1: -0.10725 at g = 1.5, +0.00814 at g = 2; at sigma_x = 0.5, g = 2: 0.08092)."""
+    from gatetheory.phase import phase_diagram
+
+    diagram = phase_diagram("vanilla_ct", ("g", 1.5, 2.0, 2), ("sigma_x", 0.5, 1.0, 2), quantities=("lyapunov_max",),
+                            workers=1)
+    assert np.asarray(diagram.values["lyapunov_max"])[1] == pytest.approx([-0.10725, 0.00814], abs=1e-5)
+    assert np.asarray(diagram.values["lyapunov_max"])[0, 1] == pytest.approx(0.08092, abs=1e-5)

@@ -26,7 +26,7 @@ from gatetheory.errors import GateTheoryError
 from gatetheory.lyapunov import sample_dynamics
 from gatetheory.model import Model, versions
 from gatetheory.sample import SampledNetwork
-from validation.annealed_vs_sampled import ANNEALED, KEEP_GATE, _frozen, _mean_sd, agrees
+from validation.annealed_vs_sampled import ANNEALED, KEEP_GATE, _frozen, _mean_sd, _pm, agrees
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = RESULTS / "cache" / "driven.json"
@@ -140,10 +140,6 @@ def run_point(cache, cell, params, n, seeds, quick):
             "dmft": dmft, "annealed": annealed, "tied": tied,
             "checks": {k: {"passed": v[0], "standard_error": v[1]} for k, v in checks.items()},
             "passed": all(v[0] for v in checks.values())}
-
-
-def _pm(pair):
-    return f"{pair[0]:.4f} ± {pair[1]:.4f}"
 
 
 def _num(value, se=None):
