@@ -42,6 +42,7 @@ POINTS = [   # (cell, params, what the point is)
     ("lstm", dict(g=1.5, beta_f=1.5, sigma_x=0.5), "LSTM, slowish forget gate"),
 ]
 SAMPLE = {"discrete": dict(steps=1000, burn=300), "continuous": dict(t=100.0, dt=0.05, burn=25.0)}
+FOLLOW_UP_SEEDS = 2   # coupling seeds of the 2N check at points that disagree at N
 QUICK_SAMPLE = {"discrete": dict(steps=600, burn=200), "continuous": dict(t=100.0, dt=0.05, burn=25.0)}
 
 
@@ -181,6 +182,20 @@ def markdown(results, command):
                      f"{_pm(t['lyapunov'])} | {_num(a.get('lyapunov'))} | {dm} | {tm} | {am} | {' | '.join(frozen)} | "
                      f"{_num(d['local_expansion'])} | {'yes' if r['passed'] else 'no: ' + ', '.join(failed)} | "
                      f"{d['seconds']:.0f} |")
+    follow = [r for r in rows if "larger" in r]
+    if follow:
+        lines += ["", "## Points that disagree at N, checked at 2N", "",
+                  "| cell | point | E[s^2] DMFT | E[s^2] tied, N | E[s^2] tied, 2N | lambda tied, 2N | agrees at 2N |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in follow:
+            big, states = r["larger"], list(r["dmft"]["second_moments"])
+            lines.append(
+                f"| {r['cell']} | {', '.join(f'{k}={v:g}' for k, v in r['params'].items())} | "
+                + "; ".join(f"{s} {r['dmft']['second_moments'][s]:.4f}" for s in states) + " | "
+                + "; ".join(f"{s} {_pm(r['tied']['second_moments'][s])}" for s in states) + " | "
+                + "; ".join(f"{s} {_pm(big['tied']['second_moments'][s])}" for s in states)
+                + f" (N = {big['n']}, {big['seeds']} seeds) | {_pm(big['tied']['lyapunov'])} | "
+                + ", ".join(f"{s} {'yes' if ok else 'no'}" for s, ok in big["second_moments_agree"].items()) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -212,6 +227,14 @@ def main():
         r = points[-1]
         print(f"{cell} {params}: DMFT {r['dmft']['lyapunov']:.4f}, tied {_pm(r['tied']['lyapunov'])}; "
               f"passed {r['passed']} ({time.time() - start:.0f} s)", flush=True)
+    for r in points:     # where N disagrees: the same check at 2N (finite size, or the theory?)
+        if not r["passed"]:
+            runs = (QUICK_SAMPLE if args.quick else SAMPLE)[Model(r["cell"]).cell.time]
+            larger = sampled(cache, r["cell"], r["params"], 2 * n, FOLLOW_UP_SEEDS, runs)
+            r["larger"] = {"n": 2 * n, "seeds": FOLLOW_UP_SEEDS, "tied": larger,
+                           "second_moments_agree": {s: agrees(v, r["dmft"]["second_moment_standard_errors"][s],
+                                                              larger["second_moments"][s], FOLLOW_UP_SEEDS)[0]
+                                                    for s, v in r["dmft"]["second_moments"].items()}}
     results = {"n": n, "seeds": seeds, "points": points, "passed": all(r["passed"] for r in points),
                "sample": QUICK_SAMPLE if args.quick else SAMPLE, "annealed": ANNEALED,
                "seconds": time.time() - start, "versions": versions()}
