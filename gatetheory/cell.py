@@ -224,12 +224,13 @@ class Cell:
         if not self.fields:
             raise CellError(f"cell {self.name} has no random coupling U_name[...]: its sites never interact, so "
                             "there is no network for the theory to describe (every cell needs at least one)")
-        per_site = set(self.states) | {d for d, _ in self.defines} | {f.symbol for f in self.fields} | \
-            set(self.xis) | set(self.etas)
-        for f in self.fields:
-            if not (f.source.free_symbols & per_site):
-                raise CellError(f"cell {self.name}: coupling {f.matrix} is applied to {f.source}, which has no "
-                                f"per-site variable (state, definition, field, xi_ or eta_)")
+        per_site = set(self.states) | {f.symbol for f in self.fields} | set(self.xis) | set(self.etas)
+        for f in self.fields:       # definitions substituted: a definition may be a constant ("d = 0")
+            expanded = self.expand(f.source, inputs=True)
+            if not (expanded.free_symbols & per_site):
+                shown = f"{f.source}" + ("" if expanded == f.source else f" (= {expanded} once definitions are substituted)")
+                raise CellError(f"cell {self.name}: coupling {f.matrix} is applied to {shown}, which has no "
+                                f"per-site variable (state, field, xi_ or eta_)")
 
     def _check_white_noise(self):
         """In continuous time an input eta is white noise: it may only enter the time derivatives, and

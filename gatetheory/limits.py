@@ -3,7 +3,9 @@ the user asks for (network widths, tensor grids over many Gaussians, pairs of fi
 before they are made and refused beyond a memory budget; solvers whose work grows faster than
 linearly with a cell's structure are refused beyond a stated size. Both raise ResourceLimitError."""
 
+import contextlib
 import os
+import signal
 
 from .errors import ParameterError, ResourceLimitError
 
@@ -45,3 +47,18 @@ def check_size(size, limit, what):
     if size > limit:
         raise ResourceLimitError(f"{what} is {size}, beyond the limit of {limit} (README: Limits): the work grows "
                                  f"faster than linearly with it")
+
+
+@contextlib.contextmanager
+def wall_clock_limit(seconds, error=TimeoutError):
+    """Raise error("no answer within ... s") in the main thread once `seconds` of wall time have passed
+    (SIGALRM; for harnesses that bound a run: the fuzz tests, the training study's theory)."""
+    def expire(signum, frame):
+        raise error(f"no answer within {seconds:g} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

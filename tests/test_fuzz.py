@@ -5,10 +5,8 @@ file executed. The generators are validation/fuzz.py's (its long run, in subproc
 memory limits: python -m validation.fuzz); Hypothesis drives them through its `randoms()`,
 derandomised so the default suite is reproducible. A few cases run the installed entry point."""
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from gatetheory.cli import main
+from gatetheory.limits import wall_clock_limit
 from validation import fuzz
 
 RUN_SECONDS = 60          # a run past this is a hang (the issue's bound; these runs take under 5 s)
@@ -39,19 +38,6 @@ class Hang(Exception):
     """A run went past RUN_SECONDS."""
 
 
-@contextlib.contextmanager
-def time_limit(seconds):
-    def expire(signum, frame):
-        raise Hang(f"no answer within {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def run_in_process(case, capsys):
     """Run a case through gatetheory.cli.main: (outcome, reason) per fuzz.judge, warnings counted as
     lines on stderr and an escaping exception as a traceback."""
@@ -61,7 +47,7 @@ def run_in_process(case, capsys):
         note(f"gatetheory {' '.join(argv)}")
         for name, data in case.files.items():
             note(f"{name}: {data[:3000]!r}")
-        with warnings.catch_warnings(record=True) as caught, time_limit(RUN_SECONDS):
+        with warnings.catch_warnings(record=True) as caught, wall_clock_limit(RUN_SECONDS, Hang):
             warnings.simplefilter("always")
             try:
                 code = main(argv)

@@ -275,6 +275,8 @@ STRUCTURAL = [
      "coupling U_h is applied to g, which has no per-site variable"),
     ("coupling of a constant", dict(update='h = "tanh(g * U_h[h]) + U_x[1]"'), CellError,
      "coupling U_x is applied to 1, which has no per-site variable"),
+    ("coupling of a definition that is zero", dict(define='d = "0"', update='h = "tanh(g * U_h[d * h])"'), CellError,
+     "coupling U_h is applied to d*h (= 0 once definitions are substituted), which has no per-site variable"),
     ("function not called", dict(update='h = "tanh * h"'), CellError, "function tanh must be called"),
     ("duplicate states", dict(states='["h", "h"]'), CellError, "duplicate state names ['h', 'h']"),
     ("definition clashes with parameter", dict(define='g = "tanh(h)"'), CellError,

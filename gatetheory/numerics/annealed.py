@@ -28,6 +28,7 @@ import numpy as np
 from scipy.optimize import root
 
 from ..codegen import compile_expressions
+from ..errors import NonFiniteError
 from .meanfield import nodes_per_dim
 from .quadrature import _tensor, composite_normal_rule, sobol_normal
 
@@ -123,6 +124,11 @@ class KacRice:
             args = states + args
         a = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._rows(*args)], -1)
         F = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._integrands(*args)], -1)
+        for name, values in (("Jacobian rows", a), ("integrands", F)):
+            bad = ~np.all(np.isfinite(values), axis=-1)
+            if bad.any():
+                raise NonFiniteError(f"the Kac-Rice {name} are not finite on {float(w[bad].sum()):.3g} of the site law "
+                                     "(a domain error, e.g. a fractional power of a negative value, or an overflow)")
         return y, w, np.moveaxis(a.reshape(w.shape + self.rows_shape), 0, -1), F.reshape(w.shape + (self.no,))
 
     # -- Hubbard-Stratonovich blocks ---------------------------------------------------------------

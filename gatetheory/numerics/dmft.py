@@ -542,7 +542,8 @@ class SamplingDmft:
         per = lambda v: np.einsum("k,wkrp->r", weights, v.reshape(v.shape[0], s.nf, self.r, self.m))  # noqa: E731
         power = per(df ** 2)
         rho = power / np.einsum("k,kwrp->r", weights, du_w ** 2)
-        slope = 2 * per(df * ddf) / power
+        with np.errstate(invalid="ignore", divide="ignore"):     # power 0: rho is refused just below
+            slope = 2 * per(df * ddf) / power
         if not (np.all(np.isfinite(rho)) and np.all(rho > 0)):
             raise ConvergenceError(f"two-replica DMFT of {s.cell.name}: perturbation kernel vanished or diverged "
                                    f"(rho = {rho})")

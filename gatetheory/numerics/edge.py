@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from ..errors import NonFiniteError
 from ..codegen import compile_expressions
 from ..limits import check_memory
 from .meanfield import finite_call
@@ -71,7 +72,10 @@ class SiteArrays:
         if expansion is not None:
             radii = expansion.spectral_radius(lam.reshape(-1)).reshape(lam.shape)
         else:
-            radii = np.max(np.abs(np.linalg.eigvals(self.transfer_operator(lam))), axis=-1)
+            op = self.transfer_operator(lam)
+            finite = np.all(np.isfinite(op), axis=(-2, -1))      # not finite: lambda on a site's pole, where
+            radii = np.full(finite.shape, np.inf)                 # rho(K) diverges (inside the support)
+            radii[finite] = np.max(np.abs(np.linalg.eigvals(op[finite])), axis=-1)
         return radii if lam.ndim else float(radii)
 
     def edge_density(self, lam, sites=None):
@@ -507,6 +511,12 @@ def site_arrays(equations, q, param_values, budget=SITE_BUDGET, truncate=None, q
         arr = np.stack(values[k:k + size], -1) if size else np.zeros(w.shape + (0,))
         out.append(arr.reshape(w.shape + (rows, cols)))
         k += size
+    for name, arr in zip(("A", "B", "Rs", "Ru"), out):
+        bad = ~np.all(np.isfinite(arr), axis=(-2, -1))
+        if bad.any():
+            raise NonFiniteError(f"the per-site Jacobian block {name} (theory.md sec. 3) is not finite on "
+                                 f"{float(w[bad].sum()):.3g} of the site law (an overflow or a pole of the "
+                                 f"cell's derivatives at these parameters)")
     return SiteArrays(*out, w, blocks.groups)
 
 

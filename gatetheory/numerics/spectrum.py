@@ -145,10 +145,12 @@ def edge_extreme(sites, start, continuous, scale):
             last = (a0, b0, f_last, step_a / 2, step_b / 2)
             a, b = a0 + step_a / 2, b0 + step_b / 2
             continue
+        if not np.all(np.isfinite([f0, fap, fam, fbp, fbm, fpp])):
+            return None                               # a stencil point on a site's pole
         fa, fb = (fap - fam) / (2 * ha), (fbp - fbm) / (2 * hb)
         faa, fbb = (fap - 2 * f0 + fam) / ha ** 2, (fbp - 2 * f0 + fbm) / hb ** 2
         fab = (fpp - fap - fbp + f0) / (ha * hb)      # one-sided: it only shapes the step, not the end point
-        if not (fa < 0 and np.all(np.isfinite([f0, fap, fam, fbp, fbm, fpp]))):
+        if not fa < 0:
             return None
         slope = -fb / fa
         curvature = -(fbb + 2 * fab * slope + faa * slope ** 2) / fa

@@ -2,14 +2,13 @@
 autonomous network (zero input) and the driven one (inputs of the task's strength sigma_x)."""
 
 import math
-import signal
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
 from gatetheory import Model
 from gatetheory.errors import GateTheoryError
+from gatetheory.limits import wall_clock_limit
 
 SLOW_EPS = 0.05
 COMPLEXITY_BUDGET = 30.0    # s; the Kac-Rice Dyson solve stalled for minutes at gru_torch g=4, alpha_z=20
@@ -20,24 +19,10 @@ KEEP_GATE = {"gru_torch": ("z", "saturated_fraction"), "lstm": ("f", "saturated_
              "gru": ("z", "frozen_fraction")}
 
 
-@contextmanager
-def _time_limit(seconds):
-    """Raise TimeoutError in the main thread once `seconds` of wall time have passed (SIGALRM)."""
-    def expire(signum, frame):
-        raise TimeoutError(f"over {seconds:g} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _bounded(compute, seconds):
     """(compute(), None), or (None, reason) when it takes longer than `seconds`."""
     try:
-        with _time_limit(seconds):
+        with wall_clock_limit(seconds):
             return compute(), None
     except TimeoutError:
         return None, f"timed out after {seconds:g} s"
