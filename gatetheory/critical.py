@@ -1,10 +1,12 @@
 """Critical initialisation: the value of one parameter at which a theory quantity reaches a target
 (design.md, `gatetheory critical`): radius = 1 (edge of stability of the fixed point, theory.md sec. 3),
-lyapunov_max = 0 (edge of chaos, tied-weight DMFT), a time scale (xi_grad = T: gradients survive T steps,
+lyapunov_max = 0 (edge of chaos, tied-weight DMFT), local_expansion = 0 (the instantaneous Jacobian's
+edge over the stationary state: reference/anchors.md B3's local-expansion line), a time scale (xi_grad = T: gradients survive T steps,
 reference/input-driven.md sec. 0 item 4), or the annealed maps' counterparts.
 
 The search scans the parameter's range on a grid, keeps every sign change of quantity - target and
-polishes the crossing nearest the starting value: scipy.optimize.brentq for deterministic quantities,
+polishes the crossing nearest the starting value (by linear interpolation in its grid interval):
+scipy.optimize.brentq for deterministic quantities,
 bisection for the sampled ones (DMFT, annealed maps), where it stops once the midpoint is within two
 standard errors of the target and reports the parameter's uncertainty (standard error / |slope|).
 """
@@ -16,7 +18,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .cells import get_cell
-from .errors import GateTheoryError, NoCrossingError, ParameterError
+from .errors import GateTheoryError, NoCrossingError, OutsideTheoryError, ParameterError
 
 SPREAD = 5.0        # default range: the starting value +- SPREAD * max(1, |value|), within the cell's bounds
 XTOL = 1e-6         # brentq tolerance (relative to the range) for deterministic quantities
@@ -40,6 +42,20 @@ def _tied_lyapunov(model, options):
     return result.lyapunov_max, result.lyapunov_standard_error or 0.0
 
 
+def _local_expansion(model, options):
+    """The instantaneous Jacobian's bulk edge over the stationary state (DynamicsResult.local_expansion):
+    a target only where the DMFT has a closed form (checked before it runs); elsewhere it is a Monte Carlo
+    estimate without a standard error, which the bisection could not stop on honestly."""
+    from .dynamics import reduction_of
+
+    result = _dynamics(model, options) if reduction_of(model) is not None else None
+    if result is None or result.local_expansion is None:
+        raise OutsideTheoryError(f"local expansion is a critical target only for cells that close on one Gaussian "
+                                 f"process (vanilla-like or constant gates), not for {model.cell.name} at these "
+                                 f"parameters (dynamics() reports its sampled estimate)")
+    return result.local_expansion, 0.0
+
+
 def _annealed(name):
     def evaluate(model, options):
         r = model.annealed_maps(**options.get("annealed", {}))
@@ -59,10 +75,10 @@ def _annealed(name):
 QUANTITIES = {   # name -> (kind, evaluate(model, options) -> (value, standard error)); "relaxation_time_<state>" too
     "radius": ("static", _static("radius")), "radius_bulk": ("static", _static("radius_bulk")),
     "slow_fraction": ("static", _static("slow_fraction")),
-    "lyapunov_max": ("tied", _tied_lyapunov),
+    "lyapunov_max": ("tied", _tied_lyapunov), "local_expansion": ("closed", _local_expansion),
     **{q: ("annealed", _annealed(q)) for q in ("annealed_lyapunov", "m1", "xi_grad", "xi_q", "xi_c")},
 }
-POINTS = {"static": 17, "annealed": 9, "tied": 5}
+POINTS = {"static": 17, "closed": 17, "annealed": 9, "tied": 5}   # closed: the DMFT's closed forms only (cheap)
 
 
 def _quantity(cell, name):
@@ -156,7 +172,7 @@ def critical(cell, vary, target, value, fixed=None, interval=None, points=None, 
         span = f"from {min(seen):.4g} to {max(seen):.4g}" if seen else "nowhere computable"
         raise NoCrossingError(f"{target} does not cross {value:g} for {vary} in [{lo:g}, {hi:g}] ({target} {span} "
                               f"on {len(grid)} points); widen the range or change the other parameters")
-    a, b, fa, fb = min(crossings, key=lambda c: abs(0.5 * (c[0] + c[1]) - start))
+    a, b, fa, fb = min(crossings, key=lambda c: abs(c[0] - c[2][0] * (c[1] - c[0]) / (c[3][0] - c[2][0]) - start))
     root, uncertainty, bracket, method = _polish(f, kind, a, b, fa, fb, hi - lo)
     point = {**{p.name: v for p, v in cell.resolve_params(fixed).items()}, vary: root}
     achieved = next((r[target] for r in reversed(record) if r["value"] == root and target in r), None)
@@ -167,8 +183,9 @@ def critical(cell, vary, target, value, fixed=None, interval=None, points=None, 
 
 
 def _polish(f, kind, a, b, fa, fb, width):
-    """The crossing in [a, b]: brentq (deterministic), or bisection to within 2 standard errors (sampled)."""
-    if kind == "static":
+    """The crossing in [a, b]: brentq (deterministic: static quantities, and the DMFT where its closed form
+    answers with standard error 0), or bisection to within 2 standard errors (sampled)."""
+    if kind == "static" or fa[1] == 0 == fb[1]:
         def g(x):
             value = f(x)[0]
             if value is None:

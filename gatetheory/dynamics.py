@@ -1,5 +1,9 @@
 """dynamics(model): stationary dynamic mean field, maximal Lyapunov exponent, relaxation times (theory.md sec. 2).
 
+Driven networks (design.md "Inputs"): the input noises enter the single-site process fresh per path
+and step (white noise in continuous time) and the exponent is conditional on them (state and tangent
+read the same input).
+
 Two solvers: cells that close on one Gaussian process at the given parameters (vanilla networks,
 constant gates; derive/dmft.py) are solved deterministically (numerics/dmft_gaussian.py, reference/anchors.md B1,
 C1); every other cell by sampling the single-site process (numerics/dmft.py). method="sampling"
@@ -16,6 +20,8 @@ from .numerics.dmft import DmftOptions, SamplingDmft, relaxation_times
 from .numerics.dmft_gaussian import GaussianClosure
 from .version import versions
 
+LAW_SITES = 16384   # sampled stationary sites standing in for the site law of local_expansion (Monte Carlo error
+#                     of the edge ~ 1 / sqrt(sites): about 0.005 for vanilla networks at 4096)
 STATIC = 1e-3   # time-fluctuating share of E[s^2] below which a converged solution is a fixed point
 #                 (noise floor of a static DMFT solution ~1e-4; gated_ct chaos with input: 1.6e-2)
 METHODS = ("auto", "sampling", "gaussian")
@@ -23,7 +29,13 @@ METHODS = ("auto", "sampling", "gaussian")
 
 @dataclass
 class DynamicsResult:
-    """Theory of the stationary dynamics: exponent, moments, correlations, relaxation, gates."""
+    """Theory of the stationary dynamics: exponent, moments, correlations, relaxation, gates.
+
+    local_expansion: the instantaneous Jacobian's bulk edge over the stationary state (spectral abscissa
+    in continuous time, log spectral radius in discrete time; reference/anchors.md B3's g^2 <phi'^2> = 1
+    line is where it crosses 0); exact for the cells that close on one Gaussian process, a Monte Carlo
+    estimate over the sampling DMFT's stationary sites for the others (local_expansion()); None for a
+    quiescent solution."""
 
     cell: str
     params: dict
@@ -36,6 +48,7 @@ class DynamicsResult:
     integral_time: dict
     gate_statistics: dict
     time_step: float
+    local_expansion: float = None
     correlations: dict = field(repr=False, default_factory=dict)
     diagnostics: dict = field(repr=False, default_factory=dict)
     warm: dict = field(repr=False, default_factory=dict)
@@ -119,9 +132,6 @@ def dynamics(model, method="auto", warm=None, progress=False, **options):
     if method not in METHODS:
         raise ParameterError(f"dynamics method must be one of {METHODS}, got {method!r}")
     cell = model.cell
-    if cell.driving_inputs(model.values):   # until the driven DMFT lands: never the autonomous answer silently
-        raise OutsideTheoryError(f"the dynamic mean field of a network driven by input noise "
-                                 f"({', '.join(cell.driving_inputs(model.values))}) is not available yet")
     opt = dmft_options(options)
     reduction = None if method == "sampling" else reduction_of(model)
     if method == "gaussian" and reduction is None:
@@ -150,16 +160,49 @@ def dynamics(model, method="auto", warm=None, progress=False, **options):
              for s, c in solution.state_correlations.items()}
     lyapunov = {"method": report["method"], "standard_error": solution.lyapunov_standard_error,
                 "replicas": report["lambda_replicas"], "unit": report["unit"], "converged": report["converged"]}
+    local = None if quiescent or not solution.sites else local_expansion(model, solution.sites)
     return DynamicsResult(
         cell=cell.name, params=model.params, time=cell.time, lyapunov_max=solution.lyapunov,
         lyapunov_standard_error=solution.lyapunov_standard_error, lyapunov_method=report["method"],
         state_second_moments=solution.state_second_moments,
         relaxation_time={s: t[0] for s, t in times.items()}, integral_time={s: t[1] for s, t in times.items()},
-        gate_statistics=solution.gate_statistics, time_step=solution.time_step,
+        gate_statistics=solution.gate_statistics, time_step=solution.time_step, local_expansion=local,
         correlations={s: [float(v) for v in c] for s, c in solution.state_correlations.items()},
         diagnostics={"dmft": report, "lyapunov": lyapunov, "options": asdict(opt),
                      "state_second_moment_errors": solution.state_second_moment_errors, "versions": versions()},
         warm=solution.warm)
+
+
+def local_expansion(model, sites, size=LAW_SITES):
+    """Bulk edge of the instantaneous Jacobian J(t) = blockdiag(A_i) + B_i U (Rs_i, Ru_i) over the stationary
+    site law (theory.md sec. 3's support, blocks at `size` sampled site values of the DMFT, inputs included in
+    discrete time, the drift's in continuous time): its spectral abscissa, or its log spectral radius."""
+    from .codegen import compile_expressions
+    from .derive.pencil import jacobian_blocks
+    from .numerics.edge import SiteArrays
+    from .numerics.spectrum import extreme, trace_support
+
+    cell = model.cell
+    continuous = cell.time == "continuous"
+    blocks = jacobian_blocks(cell, inputs=bool(cell.driving_inputs(model.values)))
+    args = [*cell.states, *(f.symbol for f in cell.fields), *cell.xis, *cell.etas, *cell.params]
+    take = np.linspace(0, sites["states"].shape[1] - 1, min(size, sites["states"].shape[1])).astype(int)
+    values = [v[:, take].astype(float) for v in (sites["states"], sites["fields"], sites["xi"], sites["eta"])]
+    flat = compile_expressions(blocks.entries(), args)(*(row for v in values for row in v),
+                                                       *(model.values[p] for p in cell.params))
+    arrays, k = [], 0
+    for m in blocks.matrices():
+        rows, cols = m.shape
+        entries = [np.broadcast_to(e, take.shape) for e in flat[k:k + rows * cols]]
+        arrays.append(np.stack(entries, -1).reshape(take.size, rows, cols) if entries
+                      else np.zeros((take.size, rows, cols)))
+        k += rows * cols
+    law = SiteArrays(*arrays, np.full(take.size, 1.0 / take.size), blocks.groups)
+    bulk, clouds = trace_support(law, continuous)
+    edge = max([extreme(bulk.points, continuous)] + [extreme(c.points, continuous) for c in clouds])
+    if continuous:
+        return float(edge)
+    return float(np.log(edge)) if edge > 0 else None
 
 
 def _zero_fixed_point_exponent(model):
@@ -194,7 +237,7 @@ def _closed_form(model, reduction, opt, versions):
         state_second_moments={state: solution.state_second_moment},
         relaxation_time={state: tau_e}, integral_time={state: tau_int},
         gate_statistics=_constant_gates(model), time_step=solution.time_step,
-        correlations={state: [float(v) for v in corr]},
+        local_expansion=solution.local_expansion, correlations={state: [float(v) for v in corr]},
         diagnostics={"dmft": report, "lyapunov": lyapunov, "options": asdict(opt), "versions": versions})
 
 

@@ -174,6 +174,8 @@ def evaluate_point(cell, params, options, warm=None):
 
     model = Model(cell, **params)
     wanted = set(options.quantities)
+    if wanted <= set(DYNAMICS_QUANTITIES):     # no fixed point needed (a driven network has none)
+        return _dynamics_point(model, wanted, options, warm)
     lazy = not wanted & {"settles", "stable", "diagonal_extreme", "boundary_transfer"}
     if warm is None or "solutions" in wanted:
         mf = model.mean_field(lazy=lazy)
@@ -205,13 +207,8 @@ def evaluate_point(cell, params, options, warm=None):
         values["complexity"], start = float(result.complexity), result.diagnostics.get("start")
     dynamic = None
     if wanted & set(DYNAMICS_QUANTITIES):
-        result = model.dynamics(warm=None if warm is None else warm.get("dynamics"), **options.dynamics)
-        values.update(lyapunov_max=float(result.lyapunov_max))
-        first = model.cell.states[0].name
-        tau = result.relaxation_time.get(first)
-        values["relaxation_time"] = float("nan") if tau is None else float(tau)
-        values = {q: v for q, v in values.items() if q in wanted}
-        dynamic = result.warm
+        more, dynamic = _dynamics_values(model, wanted, options, warm)
+        values.update(more)
     diagnostics = {"residual": sol.residual, "quadrature_error": mf.diagnostics["quadrature_error"],
                    "solutions_found": len(mf.solutions),
                    "slow_fraction_error": slow_error}
@@ -219,6 +216,24 @@ def evaluate_point(cell, params, options, warm=None):
             "base": mf.diagnostics["quadrature_nodes"], "complexity": start, "edge": edge, "slow": slow,
             "dynamics": dynamic}
     return values, warm, diagnostics
+
+
+def _dynamics_values(model, wanted, options, warm):
+    """The wanted DMFT quantities at one point and the DMFT's warm start for the next."""
+    result = model.dynamics(warm=None if warm is None else warm.get("dynamics"), **options.dynamics)
+    tau = result.relaxation_time.get(model.cell.states[0].name)
+    values = {"lyapunov_max": float(result.lyapunov_max),
+              "relaxation_time": float("nan") if tau is None else float(tau)}
+    return {q: v for q, v in values.items() if q in wanted}, result.warm
+
+
+def _dynamics_point(model, wanted, options, warm):
+    """evaluate_point when only DMFT quantities are wanted: no mean-field search (mean-field diagnostics NaN)."""
+    values, dynamic = _dynamics_values(model, wanted, options, warm)
+    diagnostics = {"residual": float("nan"), "quadrature_error": float("nan"), "solutions_found": float("nan"),
+                   "slow_fraction_error": None}
+    return values, {"starts": None, "base": None, "complexity": None, "edge": None, "slow": None,
+                    "dynamics": dynamic}, diagnostics
 
 
 @single_blas_thread

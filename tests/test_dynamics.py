@@ -62,10 +62,18 @@ def test_zero_fixed_points_and_the_discrete_edge_of_chaos():
 
 
 def test_gaussian_reductions_are_found_where_a_cell_closes():
-    """vanilla maps and constant gates close on one Gaussian process; active gates and two-state cells do not."""
-    def reduction(name, **zero):
+    """vanilla maps and constant gates close on one Gaussian process; active gates and two-state cells do not;
+    with input, the vanilla cells still close (white part sigma_x^2, in units of the field: / g^2 in the
+    map), gates that read the input do not."""
+    def reduction(name, driven=False, **zero):
         cell = get_cell(name)
-        return gaussian_reduction(cell, frozenset(zero))
+        return gaussian_reduction(cell, frozenset(zero) | (frozenset() if driven else {"sigma_x"}))
+    def white(expr):
+        return float(expr.xreplace({s: {"sigma_x": 0.7, "g": 2.0}[s.name] for s in expr.free_symbols}))
+    assert white(reduction("vanilla_ct", driven=True).white) == pytest.approx(0.49)
+    assert white(reduction("vanilla", driven=True).white) == pytest.approx(0.49 / 4)
+    assert reduction("vanilla").white == 0
+    assert reduction("gru", driven=True, alpha_z=0, alpha_r=0) is None
     assert reduction("vanilla").kind == "filtered_nonlinearity"
     assert reduction("vanilla_ct").kind == "filtered_field"
     assert reduction("gru", alpha_z=0, alpha_r=0).kind == "filtered_nonlinearity"

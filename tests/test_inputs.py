@@ -211,3 +211,89 @@ def test_driven_vanilla_ct_is_anchor_b3(g, c0, lam):
     assert np.mean([r.state_second_moments["x"] for r in runs]) == pytest.approx(c0, rel=0.03)
     mean = np.mean([r.lyapunov_max for r in runs])
     assert mean == pytest.approx(lam, abs=0.015) and np.sign(mean) == np.sign(lam)
+
+
+# --------------------------------------------------------------------------------------------
+# The driven dynamic mean field (dynamics.py, numerics/dmft.py, numerics/dmft_gaussian.py)
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sigma, g, c0, lam", [(0.5, 2.0, 1.93633, 0.08092), (1.0, 1.5, 1.11810, -0.10725),
+                                               (1.0, 1.75, 1.53268, -0.04171), (1.0, 2.0, 2.09199, 0.00814),
+                                               (1.0, 2.5, 3.58287, 0.08895)])
+def test_driven_vanilla_ct_closed_form_is_anchor_b3(sigma, g, c0, lam):
+    """reference/anchors.md B3 (Schuecker, Goedeke & Helias 2018), white noise of intensity sigma^2: the SCS
+    potential with initial slope -sigma^2 / 2 and the Schroedinger ground state. The table's last digit
+    (the closed form is deterministic; its quadrature and interpolation errors are ~1e-9)."""
+    result = Model("vanilla_ct", g=g, sigma_x=sigma).dynamics()
+    assert result.lyapunov_method.startswith("SCS potential")
+    assert result.state_second_moments["x"] == pytest.approx(c0, abs=1e-5)
+    assert result.lyapunov_max == pytest.approx(lam, abs=1e-5)
+
+
+@pytest.mark.parametrize("sigma, g_loc", [(0.25, 1.14494), (0.5, 1.27356), (1.0, 1.49936), (1.5, 1.69723)])
+def test_local_expansion_line_is_anchor_b3(sigma, g_loc):
+    """B3's local-expansion line g^2 <phi'^2>_{c0} = 1: local_expansion = -1 + g sqrt(<phi'^2>) vanishes at the
+    table's g (to its last digit: slope d(local)/dg ~ 0.7, so |local| < 1e-5)."""
+    result = Model("vanilla_ct", g=g_loc, sigma_x=sigma).dynamics()
+    assert abs(result.local_expansion) < 1e-5
+
+
+def test_driven_chaos_transition_is_anchor_b3():
+    """`critical vanilla_ct --vary g --target lyapunov_max=0 --set sigma_x=1`: g_c = 1.95566 (B3's table; the
+    closed form's crossing is polished by brentq, so the table's last digit sets the tolerance)."""
+    from gatetheory.critical import critical
+
+    result = critical("vanilla_ct", "g", "lyapunov_max", 0.0, fixed=dict(sigma_x=1.0), interval=(1.8, 2.1), points=3)
+    assert result.value == pytest.approx(1.95566, abs=2e-5)
+    assert result.method == "scipy.optimize.brentq"
+
+
+def test_sampling_dmft_reproduces_the_driven_vanilla_map():
+    """The sampling solver with fresh inputs per path and step against the closed form (anchors C1: lambda =
+    -0.061510, E[x^2] = 0.41733): within 3 of its standard errors plus 0.002 (256 paths: se ~6e-4)."""
+    model = Model("vanilla", g=np.sqrt(2.0), sigma_x=np.sqrt(0.3))
+    exact = model.dynamics()
+    result = model.dynamics(method="sampling", paths=256, window=128)
+    assert exact.lyapunov_max == pytest.approx(-0.061510, abs=1e-6)
+    assert result.lyapunov_max == pytest.approx(exact.lyapunov_max, abs=3 * result.lyapunov_standard_error + 0.002)
+    assert result.state_second_moments["x"] == pytest.approx(
+        exact.state_second_moments["x"], abs=3 * result.diagnostics["state_second_moment_errors"]["x"] + 0.002)
+    # local expansion over 4096 sampled sites (16 times x 256 paths): Monte Carlo error ~0.005 in 1/2 log E[phi'^2]
+    assert exact.local_expansion == pytest.approx(exact.lyapunov_max, abs=1e-12)    # memoryless: J's radius is e^lambda
+    assert result.local_expansion == pytest.approx(exact.local_expansion, abs=0.015)
+
+
+def test_driven_gru_dmft_matches_a_sampled_network():
+    """Driven GRU (g = 1.5, sigma_x = 1; the tied exponent differs from the annealed maps' -0.439): DMFT against
+    one N = 300 network. Tolerances: lambda within 3 combined se + 0.005 (the quick validation's N = 300 runs sit
+    0.004 below the DMFT: finite size), E[h^2] and the gates' mean within 3 % (issue 18)."""
+    result = Model("gru", g=1.5, sigma_x=1.0).dynamics(paths=256, window=128)
+    sample = sample_dynamics(SampledNetwork("gru", 300, seed=0, g=1.5, sigma_x=1.0), steps=400, burn=100)
+    se = np.hypot(result.lyapunov_standard_error, sample.standard_errors[0])
+    assert result.lyapunov_max == pytest.approx(sample.lyapunov_max, abs=3 * se + 0.005)
+    assert result.lyapunov_max > -0.35          # tied, not the annealed -0.439
+    assert result.state_second_moments["h"] == pytest.approx(sample.state_second_moments["h"], rel=0.03)
+    for gate in ("z", "r"):
+        assert result.gate_statistics[gate]["mean"] == pytest.approx(sample.gate_statistics[gate]["mean"], rel=0.03)
+
+
+def test_what_the_driven_theory_does_not_cover_is_a_typed_error():
+    """A driven GRU has no Gaussian closed form (its gates read the input), and local expansion is derived only
+    for the cells that have one."""
+    from gatetheory.critical import critical
+
+    with pytest.raises(OutsideTheoryError, match="Gaussian"):
+        Model("gru", sigma_x=0.5).dynamics(method="gaussian")
+    with pytest.raises(OutsideTheoryError, match="local expansion"):
+        critical("gru", "g", "local_expansion", 0.0, fixed=dict(sigma_x=0.5), points=2)
+
+
+def test_phase_sweeps_dynamics_quantities_of_a_driven_network():
+    """A driven network has no fixed point: a sweep of DMFT quantities alone skips the mean field (B3's
+    lambda at sigma_x = 1: -0.10725 at g = 1.5, +0.00814 at g = 2; at sigma_x = 0.5, g = 2: 0.08092)."""
+    from gatetheory.phase import phase_diagram
+
+    diagram = phase_diagram("vanilla_ct", ("g", 1.5, 2.0, 2), ("sigma_x", 0.5, 1.0, 2), quantities=("lyapunov_max",),
+                            workers=1)
+    assert np.asarray(diagram.values["lyapunov_max"])[1] == pytest.approx([-0.10725, 0.00814], abs=1e-5)
+    assert np.asarray(diagram.values["lyapunov_max"])[0, 1] == pytest.approx(0.08092, abs=1e-5)

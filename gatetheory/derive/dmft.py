@@ -61,29 +61,30 @@ def _symbols(prefix, items):
 _KERNELS, _REDUCTIONS = {}, {}
 
 
-def _site_kernels(cell):
-    blocks = jacobian_blocks(cell)
+def _site_kernels(cell, inputs):
+    blocks = jacobian_blocks(cell, inputs)
     s = list(cell.states)
     u = [f.symbol for f in cell.fields]
     ds, du, dds = _symbols("ds", s), _symbols("du", u), _symbols("dds", s)
     args = (*s, *u, *ds, *du, *dds, *cell.xis, *input_noises(cell), *cell.params)
-    F = list(cell.flow())
-    f = list(cell.field_sources())
+    F = list(cell.flow(inputs=inputs))
+    f = list(cell.field_sources(inputs))
     vds, vdu, vdds = sp.Matrix(ds), sp.Matrix(du) if u else sp.zeros(0, 1), sp.Matrix(dds)
     T = list(blocks.A * vds + (blocks.B * vdu if u else sp.zeros(len(s), 1)))
     Tf = list(blocks.Rs * vds + blocks.Ru * vdu) if u else []
     D = list(blocks.A * vdds)
     Df = list(blocks.Rs * vdds) if u else []
-    gates = [(d, cell.expand(e)) for d, e in cell.defines if isinstance(cell.expand(e), sigmoid)]
+    gates = [(d, cell.expand(e, inputs)) for d, e in cell.defines if isinstance(cell.expand(e, inputs), sigmoid)]
     return SiteKernels(args, tuple(F + f + T + Tf + D + Df), tuple(F + T + D), tuple(f + Tf + Df),
                        tuple(d.name for d, _ in gates), tuple(e for _, e in gates))
 
 
-def site_kernels(cell):
-    """SiteKernels of a cell, derived once per definition (fingerprint)."""
-    key = cell.fingerprint()
+def site_kernels(cell, inputs=False):
+    """SiteKernels of a cell, derived once per definition (fingerprint): of the autonomous cell (eta
+    arguments unread), or with inputs=True reading the input noises (a driven cell, design.md "Inputs")."""
+    key = (cell.fingerprint(), bool(inputs))
     if key not in _KERNELS:
-        _KERNELS[key] = _site_kernels(cell)
+        _KERNELS[key] = _site_kernels(cell, bool(inputs))
     return _KERNELS[key]
 
 
@@ -139,8 +140,8 @@ def _reduction(cell, zeros):
     fields = [f.symbol for f in cell.fields]
     xis, etas = list(cell.xis), list(input_noises(cell))
     per_site = {s, *fields, *xis, *etas}
-    flow = sp.sympify(cell.flow()[0]).xreplace(sub)
-    sources = [sp.sympify(e).xreplace(sub) for e in cell.field_sources()]
+    flow = sp.sympify(cell.flow(inputs=True)[0]).xreplace(sub)
+    sources = [sp.sympify(e).xreplace(sub) for e in cell.field_sources(inputs=True)]
     leak = sp.diff(flow, s)
     if not _free_of(leak, per_site):
         return None

@@ -250,7 +250,8 @@ class SiteProcess:
 
     def __init__(self, cell, values):
         self.cell = cell
-        kernels = site_kernels(cell)
+        self.driven = bool(cell.driving_inputs(values))
+        kernels = site_kernels(cell, self.driven)
         self.params = [values[p] for p in cell.params]
         self.ns, self.nf, self.nx = len(cell.states), len(cell.fields), len(cell.xis)
         self.ne = len(input_noises(cell))
@@ -273,30 +274,32 @@ class SiteProcess:
         self.static_modes = ["zero" if odd is not None and odd[f[0]] else "free" for f in self.class_fields]
 
     def _odd_fields(self, kernels):
-        """Which fields' sources are odd under a symmetry of the single-site process: sign flips of states
-        and of whole groups of fields (exogenous zero-mean Gaussians, flip-invariant; the site's xi fixed)
-        under which the update is covariant, checked for every pattern at random points. The symmetric
-        solution has no static part in the correlations of odd sources (their paths' time averages vanish);
-        it is the stationary one while the static susceptibility is below 1 (fixed points with a static
-        part are the static mean field's). None without a non-trivial symmetry."""
+        """Which fields' sources are odd under a symmetry of the single-site process: sign flips of states,
+        of whole groups of fields and (driven) of input noises (exogenous zero-mean Gaussians, flip-invariant;
+        the site's xi fixed) under which the update is covariant, checked for every pattern at random points.
+        The symmetric solution has no static part in the correlations of odd sources (their paths' time
+        averages vanish); it is the stationary one while the static susceptibility is below 1 (fixed points
+        with a static part are the static mean field's). None without a non-trivial symmetry."""
         rng = np.random.default_rng(12345)
         points = 16
         s = rng.standard_normal((self.ns, points))
         u = rng.standard_normal((self.nf, points))
         xi = rng.standard_normal((self.nx, points))
+        eta = rng.standard_normal((self.ne, points)) if self.driven else np.zeros((self.ne, points))
+        flips = self.ne if self.driven else 0
         zero_s, zero_u = np.zeros((self.ns, points)), np.zeros((self.nf, points))
-        call = lambda s, u: [np.broadcast_to(v, (points,)) for v in  # noqa: E731
-                             self.step_fn(*s, *u, *zero_s, *zero_u, *zero_s, *xi, *np.zeros((self.ne, points)),
-                                          *self.params)]
-        base = call(s, u)
+        call = lambda s, u, eta: [np.broadcast_to(v, (points,)) for v in  # noqa: E731
+                                  self.step_fn(*s, *u, *zero_s, *zero_u, *zero_s, *xi, *eta, *self.params)]
+        base = call(s, u, eta)
         close = lambda a, b: np.allclose(a, b, rtol=1e-9, atol=1e-12)  # noqa: E731
         best = None
-        for pattern in range(1, 2 ** (self.ns + len(self.groups))):
+        for pattern in range(1, 2 ** (self.ns + len(self.groups) + flips)):
             sign_s = np.array([-1.0 if pattern >> i & 1 else 1.0 for i in range(self.ns)])
             sign_u = np.ones(self.nf)
             for j, g in enumerate(self.groups):
                 sign_u[g] = -1.0 if pattern >> (self.ns + j) & 1 else 1.0
-            out = call(sign_s[:, None] * s, sign_u[:, None] * u)
+            sign_e = np.array([-1.0 if pattern >> (self.ns + len(self.groups) + i) & 1 else 1.0 for i in range(flips)])
+            out = call(sign_s[:, None] * s, sign_u[:, None] * u, sign_e.reshape(-1, 1) * eta if flips else eta)
             if not all(close(out[i], sign_s[i] * base[i]) for i in range(self.ns)):
                 continue
             odd = np.array([close(out[self.ns + k], -base[self.ns + k]) and not close(base[self.ns + k], 0)
@@ -305,23 +308,34 @@ class SiteProcess:
                 best = odd
         return best
 
-    def run(self, u, du, xi, s0, lam, dt, burn, record_states=True):
+    def run(self, u, du, xi, s0, lam, dt, burn, record_states=True, inputs=None, keep=()):
         """Paths of states, sources, tangent sources and their lambda derivative over the window.
 
         u, du: (nf, grid, M) fields (grid = steps, or 2 steps - 1 in continuous time); lam: (M,).
-        Returns states (W, ns, M) (or None), f, df, ddf (W, nf, M)."""
+        inputs: a Generator for the input noises of a driven cell, one standard normal per eta, path and
+        step, read by the state and its tangent alike (conditional exponent, design.md "Inputs"); in
+        continuous time eta = dW / dt held over the RK4 step (the Wong-Zakai limit: Stratonovich, as the
+        sampled twin's Heun scheme). Returns states (W, ns, M) (or None), f, df, ddf (W, nf, M) and the
+        inputs at the window steps in `keep` ({j: (ne, M)}; discrete time)."""
         ns, nf, m = self.ns, self.nf, s0.shape[1]
         steps = u.shape[1] if not self.continuous else (u.shape[1] + 1) // 2
         window = steps - burn
         f, df, ddf = (np.empty((window, nf, m)) for _ in range(3))
         states = np.empty((window, ns, m)) if record_states else None
-        fixed = [*xi, *np.zeros((self.ne, m)), *self.params]
+        eta = np.zeros((self.ne, m))
+        driven = self.driven and inputs is not None
+        fixed = [*xi, *eta, *self.params]
+        kept = {}
         y = np.zeros((3 * ns, m))            # s, ds, dds
         y[:ns] = s0
         if not self.continuous:
             buf = np.empty((3 * ns + 3 * nf, m))
             decay = np.exp(-lam)
             for n in range(steps):
+                if driven:
+                    inputs.standard_normal(out=eta)
+                    if n - burn in keep:
+                        kept[n - burn] = eta.copy()
                 out = _fill(buf, self.step_fn(*y[:ns], *u[:, n], *y[ns:2 * ns], *du[:, n], *y[2 * ns:], *fixed))
                 if n >= burn:
                     j = n - burn
@@ -335,9 +349,10 @@ class SiteProcess:
                 if n % 64 == 63 and not np.all(np.isfinite(y)):
                     raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite "
                                            f"by step {n + 1}")
-            return states, f, df, ddf
+            return states, f, df, ddf, kept
         outs = np.empty((3 * nf, m))
         half = 0.5 * dt
+        zeros = [*xi, *np.zeros((self.ne, m)), *self.params]   # the sources never read white noise (cell.py)
 
         def slope(i, y):
             r = _fill(np.empty((3 * ns, m)), self.rates_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i],
@@ -350,12 +365,15 @@ class SiteProcess:
             if n >= burn:
                 j = n - burn
                 out = _fill(outs, self.outputs_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i], *y[2 * ns:],
-                                                  *fixed))
+                                                  *zeros))
                 f[j], df[j], ddf[j] = out[:nf], out[nf:2 * nf], out[2 * nf:]
                 if record_states:
                     states[j] = y[:ns]
             if n == steps - 1:
                 break
+            if driven:
+                inputs.standard_normal(out=eta)
+                eta /= np.sqrt(dt)
             k1 = slope(i, y)
             k2 = slope(i + 1, y + half * k1)
             k3 = slope(i + 1, y + half * k2)
@@ -367,14 +385,14 @@ class SiteProcess:
             if n % 64 == 63 and not np.all(np.isfinite(y)):
                 raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite by "
                                        f"t = {(n + 1) * dt:g}")
-        return states, f, df, ddf
+        return states, f, df, ddf, kept
 
-    def gate_values(self, s, u, xi):
-        """Values of the sigmoid gates among the definitions, shape (n_gates, M)."""
+    def gate_values(self, s, u, xi, eta=None):
+        """Values of the sigmoid gates among the definitions at input eta (None: zero), shape (n_gates, M)."""
         zeros = np.zeros_like(s)
         dzero = np.zeros_like(u)
-        values = self.gates_fn(*s, *u, *zeros, *dzero, *zeros, *xi, *np.zeros((self.ne,) + s.shape[1:]),
-                               *self.params)
+        eta = np.zeros((self.ne,) + s.shape[1:]) if eta is None else eta
+        values = self.gates_fn(*s, *u, *zeros, *dzero, *zeros, *xi, *eta, *self.params)
         return np.array([np.broadcast_to(v, s.shape[1:]) for v in values])
 
 
@@ -393,6 +411,7 @@ class DmftSolution:
     lyapunov_standard_error: float
     report: dict = field(default_factory=dict)
     warm: dict = field(default_factory=dict, repr=False)
+    sites: dict = field(default_factory=dict, repr=False)   # site_sample() of the last pass
 
 
 class SamplingDmft:
@@ -445,6 +464,8 @@ class SamplingDmft:
         self.xi = np.array([np.concatenate([rng.permutation(q) for _ in range(self.r)])
                             for _ in range(self.site.nx)])
         self.s0 = self.opt.init * rng.standard_normal((self.site.ns, self.paths))
+        # input noises (driven cells): a stream per pass, the same under common random numbers
+        self.input_seed = int(rng.integers(2 ** 62)) if self.site.driven else None
 
     # -- packing the iterate ---------------------------------------------------------------------
     def _shapes(self):
@@ -506,8 +527,9 @@ class SamplingDmft:
             grids.append(([_midpoints(p[0]) if fine == 2 else p[0] for p in parts], [p[1] for p in parts]))
         u = self.fields.draw(*grids[0])
         du = self.tangent.draw(*grids[1])
-        states, f, df, ddf = s.run(u, du, self.xi, self.s0, np.repeat(lam, self.m), self.dt, self.burn,
-                                   record_states)
+        inputs = None if self.input_seed is None else np.random.default_rng(self.input_seed)
+        states, f, df, ddf, eta = s.run(u, du, self.xi, self.s0, np.repeat(lam, self.m), self.dt, self.burn,
+                                        record_states, inputs, set(self._gate_picks()) if record_states else ())
         new_corr, new_kern = [], []
         for fields in s.class_fields:
             new_corr.append(_replica_correlations(np.moveaxis(f[:, fields], 0, -1), self.r, self.lags))
@@ -529,7 +551,7 @@ class SamplingDmft:
                        -LAMBDA_STEP, LAMBDA_STEP)
         kern_new = [(1 - KERNEL_MIX) * k + KERNEL_MIX * n / rho[:, None, None, None] for k, n in zip(kern, new_kern)]
         estimate = lam + step
-        return self._pack(new_corr, kern_new, estimate), {"states": states, "u": u, "step": step,
+        return self._pack(new_corr, kern_new, estimate), {"states": states, "u": u, "eta": eta, "step": step,
                                                           "variance": self._variance(new_corr), "lambda": estimate}
 
     def _variance(self, corr):
@@ -650,7 +672,8 @@ class SamplingDmft:
             states = np.moveaxis(info["states"], 0, -1)                    # (ns, M, W)
             moments.append(np.mean(states.reshape(self.site.ns, self.r, self.m, -1) ** 2, axis=(2, 3)))
             corrs.append([cross_correlation(st, st, self.lags) for st in states])
-            gates.append(self._gate_values(info["states"], info["u"]))
+            gates.append(self._gate_values(info["states"], info["u"], info["eta"]))
+            sites = self._site_sample(info["states"], info["u"], info["eta"])
             first = int(DISCARD * len(lams))
             variances.append(info["variance"])
             if len(lams) - first >= self.opt.min_passes:
@@ -662,8 +685,10 @@ class SamplingDmft:
         first = int(DISCARD * len(lams))
         if not np.isfinite(se):                # fewer averaged passes than min_passes: the error of those run
             se = self._standard_error(np.array(lams[first:]), np.array(variances[first:]))
-        return self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
-                               np.array(variances[first:]), history, quiescent, se, settled)
+        solution = self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
+                                   np.array(variances[first:]), history, quiescent, se, settled)
+        solution.sites = sites
+        return solution
 
     @staticmethod
     def _batches(series, count):
@@ -734,15 +759,31 @@ class SamplingDmft:
         return DmftSolution(self.dt, [np.mean(c, axis=0) for c in corr], state_corr, state_moments, errors,
                             self._gate_summary(gates), float(lams.mean()), se, report, warm)
 
-    def _gate_values(self, states, u):
-        """Gate values at 16 times of the window, (n_gates, 16 M), or None for a cell without gates."""
+    def _gate_picks(self):
+        """The 16 window steps at which gates are evaluated."""
+        return range(0, self.window, max(1, self.window // 16))
+
+    def _gate_values(self, states, u, eta):
+        """Gate values at 16 times of the window (at that step's input: discrete time), (n_gates, 16 M), or
+        None for a cell without gates."""
         s = self.site
         if s.gates_fn is None:
             return None
         fine = 2 if s.continuous else 1
-        picks = range(0, states.shape[0], max(1, states.shape[0] // 16))
-        return np.concatenate([s.gate_values(states[j], u[:, fine * (self.burn + j)], self.xi) for j in picks],
-                              axis=1)
+        return np.concatenate([s.gate_values(states[j], u[:, fine * (self.burn + j)], self.xi, eta.get(j))
+                               for j in self._gate_picks()], axis=1)
+
+    def _site_sample(self, states, u, eta):
+        """Stationary site values at the gate times of a pass: states (ns, K), fields (nf, K), xi (nx, K) and
+        inputs (ne, K; zero in continuous time, where the drift's Jacobian is the instantaneous one)."""
+        s = self.site
+        fine = 2 if s.continuous else 1
+        picks = list(self._gate_picks())
+        zero = np.zeros((s.ne, self.paths))
+        return {"states": np.concatenate([states[j] for j in picks], axis=1),
+                "fields": np.concatenate([u[:, fine * (self.burn + j)] for j in picks], axis=1),
+                "xi": np.tile(self.xi, len(picks)) if s.nx else np.zeros((0, self.paths * len(picks))),
+                "eta": np.concatenate([eta.get(j, zero) for j in picks], axis=1)}
 
     def _gate_summary(self, gates):
         """Mean, second moment and frozen / saturated fractions P(gate < 0.05), P(gate > 0.95) of every gate."""

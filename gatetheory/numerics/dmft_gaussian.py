@@ -9,6 +9,12 @@ conservation w2^2 / 8 + V(Delta0) = V(Delta_inf) fixes Delta0. The exponent is l
 sqrt(-E_min), E_min the ground state of -d^2/dtau^2 - W(tau), W = sum_g E[phi_g'(X) phi_g'(X')] (SCS's
 Schroedinger problem). For fixed Delta0, Q and W are Chebyshev interpolants in Delta.
 
+Local expansion (reference/anchors.md B3): the edge of the instantaneous Jacobian's bulk, -kappa +
+sqrt(W(0)) (its spectral abscissa; the sum over groups of independent U_g diag(phi_g') is a circular
+law of radius sqrt(sum_g E[phi_g'^2])), or log(|a| + sqrt(W(0))) in discrete time (its log spectral
+radius), over the stationary distribution. It is positive where the dynamics expand locally on
+average, which input noise makes possible without chaos (lambda < 0).
+
 Discrete cells (reference/anchors.md C1, leaky and constant-gate maps): the covariance X(tau) on the integer lags is
 the root of X = Phi(X) (the AR(1) filter s' = a s + D applied exactly in frequency space), found by
 Newton's method with the exact Jacobian Phi' = filter o (diag W + dQ/dX(0) e_0^T) (the plain iteration
@@ -64,6 +70,7 @@ class GaussianSolution:
     state_correlation: np.ndarray
     drive_correlation: np.ndarray
     lyapunov: float
+    local_expansion: float
     report: dict = field(default_factory=dict)
 
     @property
@@ -170,15 +177,15 @@ class GaussianClosure:
             rest, force = d0, None
         tau, delta = self._orbit(d0, rest, force)
         every = max(1, int(round(time_step / (tau[1] - tau[0]))))
+        well0 = self.moments(self.dphi, d0)[1]
         if static:                    # constant well: the infinite-box ground state is exact
-            well0 = self.moments(self.dphi, d0)[1]
             lam, e_min = float(-self.kappa + np.sqrt(well0)), float(-well0)
             drive = np.full(delta[::every].size, self.moments(self.phi, d0)[1])
         else:
             lam, e_min = self._schrodinger(self.interpolant(self.dphi, d0, 0.0, d0)(delta))
             drive = self.kappa ** 2 * delta[::every] - self.static - force(delta[::every])
         return GaussianSolution(float(tau[every] - tau[0]), delta[::every] + self.mean ** 2, drive, lam,
-                                {"method": "SCS potential (reference/anchors.md B1, B3)", "delta0": float(d0),
+                                float(-self.kappa + np.sqrt(well0)), {"method": "SCS potential (reference/anchors.md B1, B3)", "delta0": float(d0),
                                  "delta_inf": float(rest), "static": static, "E_min": e_min,
                                  "mean": float(self.mean)})
 
@@ -320,7 +327,7 @@ class GaussianClosure:
             lags *= 2
         new, state, drive = self._map(x) if x[0] > 0 else (x, np.zeros_like(x), np.zeros_like(x))
         well = self._scale() * (self._pairs(self.dphi, x) if x[0] > 0 else self.pair(self.dphi, 0.0, np.zeros(x.size)))
-        return GaussianSolution(1.0, state, drive, self._exponent(well),
+        return GaussianSolution(1.0, state, drive, self._exponent(well), float(np.log(abs(a) + np.sqrt(well[0]))),
                                 {"method": "Gaussian lag map (reference/anchors.md C1)", "lags": lags, "newton_steps": steps,
                                  "x_variance": float(x[0]), "static": bool(np.abs(x - x[0]).max() < 1e-9 * x[0])
                                  if x[0] > 0 else True})
