@@ -308,6 +308,40 @@ def test_sampling_dmft_whose_tangent_power_vanishes(tmp_path, capsys):
                                          and err.startswith("gatetheory: error: ")), err
 
 
+SMALL_DMFT = ["--json", "--paths", "64", "--iterations", "4", "--window", "32", "--burn", "16", "--min-passes", "4",
+              "--max-window", "1"]
+
+
+@pytest.mark.parametrize("update,define,time", [
+    ("(1 - z0) * h + z0 * sin(a)", {"z0": "softplus(alpha_0 * U_g0[h] + beta_0)",
+                                    "a": "g * U_h[sigmoid(h)] + sigma_b * xi_a"}, "discrete"),
+    ("(((b / b) - (xi_a - h)) + (U_a[h] / (h / g)))", None, "continuous"),
+], ids=["softplus-gate-grows", "division-by-the-state"])
+def test_sampling_dmft_whose_paths_overflow(tmp_path, capsys, update, define, time):
+    """Fuzzing: single-site paths that blow up between the 64-step finiteness checks printed 'overflow
+    encountered' RuntimeWarnings before the typed error; now the error line alone (the solution's moments,
+    correlations and exponent are checked finite before they are returned)."""
+    path = cell_file(tmp_path, update, define=define, time=time,
+                     params="g = 1.62\nb = 0.5\nsigma_b = 0.802\nalpha_0 = 2.69\nbeta_0 = 1.66")
+    one_line_error(capsys, "dynamics", path, *SMALL_DMFT)
+
+
+def test_derive_with_a_constant_state(tmp_path, capsys):
+    """Fuzzing: a state whose update is a number made SymPy's evalf call mpmath on the unevaluated
+    expectation E[.] (TypeError: >> between int and mpf); E of a number is now the number."""
+    path = cell_file(tmp_path, {"h": "tanh(g * U_h[c]) + 0.1 * g", "c": "(1.37 + 0.41)"}, states='["h", "c"]')
+    code, out, err = run(capsys, "derive", path)
+    assert code == 0 and err == "" and "q_{c} = 3.1684" in out
+    assert clean_json(capsys, "meanfield", path, "--json")["state_second_moments"]["c"] == pytest.approx(1.78 ** 2)
+
+
+def test_validate_at_widths_below_the_eigenvalue_minimum(capsys):
+    """Fuzzing: `validate gated_ct --sizes 2,3`: fewer sampled eigenvalues than the component finder needs
+    broadcast (0,) against (3,); tiny widths now validate (with their large finite-size spread) or refuse."""
+    code, out, err = run(capsys, "validate", "gated_ct", "--sizes", "2,3", "--seeds", "1", "--json")
+    assert (code == 0 and err == "") or (code == 2 and len(err.splitlines()) == 1), err
+
+
 def test_fewer_dmft_paths_than_the_warm_up(capsys):
     """--paths below the 200 warm-up paths broadcast (1, 200) into (1, 64)."""
     result = clean_json(capsys, "dynamics", "vanilla", "--solver", "sampling", "--paths", "64", "--iterations", "3",

@@ -8,6 +8,13 @@ class E(sp.Function):
 
     nargs = 1
 
+    @classmethod
+    def eval(cls, arg):
+        """E[c] = c for a number (otherwise SymPy's evalf would call mpmath's constant `E` on it)."""
+        if arg.is_number:
+            return arg
+        return None
+
     def _latex(self, printer, exp=None):
         body = r"\mathbb{E}\left[%s\right]" % printer._print(self.args[0])
         return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)

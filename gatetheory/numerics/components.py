@@ -132,6 +132,8 @@ def _real_seeds(poles, ns, quantity):
     to the MIN_EIGENVALUES-th nearest value."""
     values = np.sort(poles)
     k = MIN_EIGENVALUES
+    if len(values) < k:                                             # fewer poles than a component holds
+        return np.zeros(0, complex), np.zeros(0)
     runs = values[k - 1:] == values[:len(values) - k + 1]          # values[i] starts a run of >= k
     seeds = list(np.unique(values[:len(values) - k + 1][runs]))
     if ns > 1:

@@ -37,6 +37,7 @@ from ..derive.dmft import input_noises, site_kernels
 from ..errors import CellError, ConvergenceError, ParameterError
 from ..limits import check_memory
 from ..progress import progress_bar
+from ..serialise import require_finite
 
 FROZEN = 0.05           # a gate below this value freezes its unit (reference/gated-continuous.md sec. 3.4)
 QUIESCENT = 1e-6        # field variances below this (relative to the start): the zero fixed point
@@ -566,10 +567,14 @@ class SamplingDmft:
         zero fixed point) is returned right away without exponent (lyapunov None: the caller takes the zero
         fixed point's from the spectral theory). progress: a bar over the passes (progress.py)."""
         self.bar = progress_bar(self.opt.iterations + PREPASSES, f"dynamics {self.site.cell.name}", "pass", progress)
-        with self.bar:
-            solution = self._solve(stop_quiescent)
+        with self.bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            solution = self._solve(stop_quiescent)   # paths that blow up are refused by the checks, not warned
             self.bar.total = self.bar.n          # the stop rule ends the run before the estimate
-            return solution
+        require_finite({"state second moments": solution.state_second_moments, "lyapunov": solution.lyapunov,
+                        "field correlations": solution.field_correlations},
+                       f"DMFT of {self.site.cell.name}", nullable=() if solution.lyapunov is not None
+                       else ("lyapunov",))
+        return solution
 
     def _solve(self, stop_quiescent):
         x = self._pack(*self._start())
