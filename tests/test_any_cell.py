@@ -238,3 +238,48 @@ def test_two_implicit_states_are_solved_together():
         xi, yi = xi + fx(xi, yi, *nodes, *model.param_values)[0], yi + fy(xi, yi, *nodes, *model.param_values)[0]
     np.testing.assert_allclose(np.c_[x, y], np.c_[xi, yi], atol=1e-12)
     assert model.mean_field().solution.settles
+
+
+TWIN_INPUTS = """name = "{name}"
+time = "discrete"
+states = ["c", "h"]
+[params]
+g = 1.2
+alpha = 2.0
+beta = 0.5
+sigma_b = 0.6
+[define]
+z = "sigmoid(alpha * U_z[{gate_input}] + beta)"
+a = "tanh(g * U_z[h] + sigma_b * xi_a)"
+n = "(1 - z) * c + z * a"
+[update]
+c = "n"
+h = "tanh(n)"
+"""
+
+
+def test_one_matrix_read_with_inputs_equal_at_the_fixed_point(tmp_path):
+    """Generated cell gen54: one matrix reads tanh(c) and h, equal at every fixed point (h = tanh(c)), so its
+    two fields are one Gaussian and q_ab = q_aa = q_bb; solved with their own values, Newton stepped off the
+    PSD cone and found "no solution of q = M(q)" while the map's iteration converges. Now the same numbers
+    mean field as the cell whose gate reads h itself (same fixed points; the Jacobians differ: one gate is
+    differentiated in c, the other in h), and its spectrum near sampled networks' (generality.md: gen54)."""
+    twin, plain = tmp_path / "twin.toml", tmp_path / "plain.toml"
+    twin.write_text(TWIN_INPUTS.format(name="twin", gate_input="tanh(c)"))
+    plain.write_text(TWIN_INPUTS.format(name="plain", gate_input="h"))
+    a, b = Model(twin), Model(plain)
+    assert len(a.equations.order_parameters) == 3 and len(b.equations.order_parameters) == 1
+    assert a.mean_field().state_second_moments == pytest.approx(b.mean_field().state_second_moments, rel=1e-9)
+    assert np.isfinite(a.spectrum(n=1000).radius)
+
+
+def test_generated_cell_whose_shared_matrix_reads_equal_inputs():
+    """gen54 (validation/results/generality.md): U_z1 reads tanh(c2) and h2 = tanh(c2); the map's own
+    iteration converges to q = 0.0326 (all three order parameters), Newton on the untied map did not."""
+    from gatetheory.generate import generate_cell
+
+    params = {"alpha_z1": 2.6739, "beta_z1": 1.4139, "g_a1": 0.3054, "sigma_a1": 0.5403, "alpha_f2": 1.7299,
+              "beta_f2": -1.3088, "alpha_i2": 2.2936, "beta_i2": -0.7592, "g_a2": 0.6549, "sigma_a2": 0.8367}
+    result = Model(generate_cell(54).cell, **params).mean_field()
+    assert list(result.solution.order_parameters.values()) == pytest.approx([0.03260389] * 3, rel=1e-6)
+    assert result.solution.settles

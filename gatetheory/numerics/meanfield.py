@@ -294,6 +294,13 @@ class MeanFieldProblem:
         self.q_names = [str(s) for s in self.q]   # printed once: str() of a SymPy symbol costs microseconds
         self._memo = None   # {block, rule, q, parameters: block value} inside `reusing()` only
         self.order_terms = [_Term(self, o.integrand) for o in equations.order_parameters]
+        # order parameters with the same integrand are equal at every solution (M_i = M_j for all q): each
+        # reads its first such twin's value, so covariances stay consistent (two fields of one matrix with
+        # one input at the fixed point are one Gaussian: with their own values, a step off q_ab = q_aa =
+        # q_bb leaves the PSD cone and the clipped map has no Newton-smooth root)
+        integrands = [o.integrand for o in equations.order_parameters]
+        self.ties = [integrands.index(e) for e in integrands]
+        self._tied = self.ties != list(range(len(integrands)))
         self.moment_terms = [_Term(self, m) for m in equations.moments.values()]
         self.watch()
         self.diagonal = np.array([o.sources[0] == o.sources[1] or _same_source(cell, o) for o in
@@ -336,10 +343,14 @@ class MeanFieldProblem:
                 out |= block
         return frozenset(out)
 
+    def _tie(self, q):
+        """q (nq,) or (k, nq) with each order parameter replaced by its first twin's (`ties`)."""
+        return q[..., self.ties] if self._tied else q
+
     def mean_cov(self, q, param_values):
         """Means (n,) and covariance (n, n) of the site's Gaussians at order parameters q (theory.md sec. 2);
         for a stack q (k, nq), arrays (k, n) and (k, n, n)."""
-        q = np.asarray(q, float)
+        q = self._tie(np.asarray(q, float))
         stack = np.atleast_2d(q)
         mean, cov = self._stacked(self._cov(*stack.T, *param_values), len(stack))
         return (mean, cov) if q.ndim == 2 else (mean[0], cov[0])
@@ -438,7 +449,7 @@ class MeanFieldProblem:
     def _expect_terms(self, terms, q, param_values, base, budget, halve):
         """`_expect`'s body; a block whose value is not finite is evaluated again with its removable
         singularities filled in (`finite_call`), and what stays non-finite is noted for `refusal`."""
-        stack = np.atleast_2d(np.asarray(q, float))
+        stack = np.atleast_2d(self._tie(np.asarray(q, float)))
         values = self._cov(*stack.T, *param_values)
         out = np.ones((len(stack), len(terms)))
         done, full = {}, None
