@@ -8,8 +8,8 @@ fixed point converges and is stable). At each point `validate.differential` puts
 (moments E[s^2]) and the spectrum (radius at width n, or spectral abscissa in continuous time, and
 the slow fraction within 0.05 of 1, or of 0) beside sampled networks of width n, seeds 0, 1, 2 (and
 3, 4, 5 where the first three disagree): agree = moments within max(5 %, 3 standard errors), radius
-within max(2 %, 3 standard errors) (continuous time: against the abscissa's predicted distribution,
-validate._law_check), slow fraction within 0.03; refused = the theory raised a typed
+within max(2 %, 3 standard errors, 3 sd of its predicted distribution: validate._law_check), slow
+fraction within 0.03; refused = the theory raised a typed
 error (no fixed point, no settling solution, outside the theory); disagree = anything else, listed
 with the quantity. The issue's own cells run first. Sampled numbers are cached in
 validation/results/cache/generality.json (keyed by cell text, parameters, width and seed), so a rerun
@@ -171,11 +171,11 @@ def write_report(issue, generated, summary, args):
              f"{summary['cells']} generated cells (gatetheory.generate, seeds {args.first}..{args.first + summary['cells'] - 1}), "
              f"two settling parameter points each, sampled networks of width N = {args.n}, seeds {list(SEEDS)} "
              f"(and {list(MORE_SEEDS)} where the first three disagree). Agree: moments E[s^2] within max(5 %, 3 "
-             "standard errors of the seeds' mean), radius at width N within max(2 %, 3 standard errors); in "
-             "continuous time the spectral abscissa, often the largest of N per-site values (an extreme statistic "
-             "whose spread three seeds cannot estimate), against the predicted mean of one network's abscissa "
-             "(`width_radius_law`) within max(2 %, 3 standard errors, 3 predicted sd of a mean of S networks: "
-             "`validate._law_check`, the rule of validation/results/spectra.md); slow fraction (eigenvalue mass "
+             "standard errors of the seeds' mean), radius (continuous time: spectral abscissa) at width N within "
+             "max(2 %, 3 standard errors, 3 predicted sd of a mean of S networks): where per-site values compete "
+             "with the bulk the radius is the largest of N of them, an extreme statistic whose spread three seeds "
+             "cannot estimate, so its predicted distribution (`width_radius_law`) gives the spread "
+             "(`validate._law_check`, the rule of validation/results/spectra.md); slow fraction (eigenvalue mass "
              "within 0.05 of 1, or of 0) within 0.03. The seeds are the same for every cell, so cells with as many "
              "coupling matrices share quenched draws and their errors are correlated (see the diagnoses).",
              "", "## Summary", ""]
