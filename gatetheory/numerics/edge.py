@@ -15,6 +15,8 @@ from .quadrature import gaussian_nodes, qmc_gaussian_nodes
 
 SITE_BUDGET = 6_000
 MAX_NODES_PER_DIM = 160
+MAX_GRID_SITES = 2 ** 16   # tensor grids keep 6 nodes per dimension up to d = 6, fewer beyond (d = 8: 4^8 sites,
+#                            not 6^8 = 1.7e6 needing 11 GiB: generated cell gen55, eight Gaussian fields)
 SITE_COPIES = 8       # float64 copies of each per-site value a spectrum holds at once (measured: 41-62 bytes
                       # per value and site for gru, lstm, gated_ct and three-state cells at 300000 sites)
 
@@ -466,7 +468,7 @@ def site_values(equations, exprs, q, param_values, budget=SITE_BUDGET, truncate=
     problem = equations_problem(equations)
     mean, cov = problem.mean_cov(q, param_values)
     d = len(gaussians)
-    n = max(6, min(MAX_NODES_PER_DIM, int(budget ** (1.0 / max(d, 1)))))
+    n = max(min(6, int(MAX_GRID_SITES ** (1.0 / max(d, 1)))), min(MAX_NODES_PER_DIM, int(budget ** (1.0 / max(d, 1)))))
     points = qmc_sites or n ** d
     check_memory(8 * SITE_COPIES * points * (len(exprs) + d),
                  f"the site law on {points:.3g} sites ({'Sobol' if qmc_sites else f'a {n}^{d} grid'}, "
