@@ -20,7 +20,9 @@ every run from it is chaotic (positive exponent, stationary or still wandering b
 the extension; pooled over both sizes when both are chaotic), the abscissa of the
 stable fixed point when every run relaxes (quiescent, static, collapsing or a negative exponent), 'edge' when
 DMFT seeds disagree (the point lies within the DMFT's resolution of the branch's end: reported, not
-checked) and 'unresolved' otherwise (a failed check).
+checked) and 'unresolved' otherwise (a failed check). A small start whose DMFT converged on a static solution
+with a positive exponent where the static theory has no stable fixed point sits on an unstable fixed point
+(`unstable_static`): the network leaves it, and it is predicted to reach the large start's state.
 Sampled: Benettin exponents of width-N networks (coupling seeds 0..seeds-1), started from iid
 N(0, scale^2) states with scale SMALL_SCALE and LARGE_SCALE.
 
@@ -39,7 +41,7 @@ Checks (exit status 1 when one fails), tolerances from the spreads:
             (edge gains may lie between); the sampled large starts change sign between the same gains;
   bistable  at some g_h < 1 + e^{beta_r}: theory bistable, every sampled large start chaotic on its
             attractor (active at LIFETIME['t']), every small start quiescent;
-  input     at b_h = 0 (g_h = 1.7) neither start is chaotic (theory and every seed); at some b_h > 0
+  input     at b_h = 0 (g_h = 1.7) neither start is chaotic (theory, where not 'edge', and every seed); at some b_h > 0
             the static theory has no stable fixed point, the small-start DMFT is chaotic and every
             sampled small start is chaotic.
 
@@ -122,6 +124,13 @@ def chaotic_state(run):
     return run["branch"] in ("stationary", "unconverged") and run["lyapunov"] > 0
 
 
+def unstable_static(run, static):
+    """A run that converged on a static DMFT solution with a positive exponent where the static theory has no
+    stable fixed point: an unstable fixed point (the DMFT iteration can converge onto it from a small start,
+    the network cannot stay there)."""
+    return run["branch"] == "static" and run["lyapunov"] > 0 and not static["stable_fixed_point"]
+
+
 def relaxed_state(run):
     return run["branch"] in ("quiescent", "static", "collapsing") or (run["branch"] == "stationary"
                                                                       and run["lyapunov"] < 0)
@@ -166,6 +175,10 @@ def theory_point(params, n, quick):
 def predictions(theory):
     """Predicted exponent, spread and state per initial size, and bistability, from the runs (module doc)."""
     small, large = theory["small_runs"], theory["large_runs"]
+    # a small start whose DMFT settled on an unstable fixed point leaves it: it reaches the large start's state
+    theory["small_left_unstable"] = bool(small) and all(unstable_static(r, theory["static"]) for r in small)
+    if theory["small_left_unstable"]:
+        small = large
     # starts that all reach a chaotic state reach the same one (one stationary DMFT solution): pool them
     same = all(map(chaotic_state, small + large))
     for name, runs in (("small", small + large if same else small), ("large", small + large if same else large)):
@@ -266,7 +279,8 @@ def facts(rows):
     inputs = sorted((r for r in rows if r["params"]["g_h"] == INPUT_GAIN), key=lambda r: r["params"]["b_h"])
     quiet = [r for r in inputs if r["params"]["b_h"] == 0.0]
     # large starts judged on the state they end in (transient chaos that dies is quiescence)
-    quiet_ok = bool(quiet) and all(q["theory"][f"{k}_state"] == "fixed point"
+    # an 'edge' prediction (DMFT seeds disagree at the branch's end) is reported, not checked, as in compare()
+    quiet_ok = bool(quiet) and all(q["theory"][f"{k}_state"] in ("fixed point", "edge")
                                    and max(q["sampled"]["attractor" if k == "large" else k]["lyapunov"]) < 0
                                    for q in quiet for k in ("small", "large"))
     pushed = [r["params"]["b_h"] for r in inputs if r["params"]["b_h"] > 0
@@ -294,7 +308,9 @@ def transient(sampled):
 
 def predicted(theory, name):
     pred = theory[f"{name}_prediction"]
-    return theory[f"{name}_state"] if pred is None else f"{fmt(pred, theory[f'{name}_spread'])} ({theory[f'{name}_state']})"
+    state = theory[f"{name}_state"] + (", leaving an unstable fixed point" if name == "small" and
+                                       theory.get("small_left_unstable") else "")
+    return state if pred is None else f"{fmt(pred, theory[f'{name}_spread'])} ({state})"
 
 
 def verdict(row):
