@@ -513,3 +513,40 @@ def test_a_per_site_jacobian_that_is_singular(tmp_path, capsys):
     assert "1e-12 * h" in path.read_text()
     code, out, err = run(capsys, "meanfield", path, "--json")
     assert code in (0, 2) and "Traceback" not in err and len(err.splitlines()) == (code == 2)
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing, seed 1: a nilpotent local Jacobian, and the direct transfer operator's memory
+# --------------------------------------------------------------------------------------------
+
+def test_a_nilpotent_local_jacobian(tmp_path, capsys):
+    """Fuzzing (seed 1): h' = sin(a), c' = tanh(h + a), m' = sin(a) + 0.1 c with a = g U[c] + ...: every
+    site's local block A_i is strictly lower triangular (defective, all poles 0), its eigenvector matrix
+    singular, and `complexity` ended in LinAlgError; the pencil's resolvent at a pole is now inf (inside the
+    support). Sampled networks (N = 1000, 3 seeds): radius 0.837 +- 0.026 (sd), theory 0.819."""
+    path = cell_file(tmp_path, {"h": "sin(a)", "c": "tanh(h + a)", "m": "sin(a) + 0.1 * c"},
+                     define={"a": "g * U_h[c] + sigma_b * xi_a"}, params="g = 0.946\nsigma_b = 1.5",
+                     states='["h", "c", "m"]')
+    assert np.isfinite(clean_json(capsys, "complexity", path, "--json")["complexity"])
+    assert clean_json(capsys, "spectrum", path, "--json")["radius"] == pytest.approx(0.837, abs=0.05)
+
+
+def test_the_direct_transfer_operator_works_in_bounded_memory():
+    """Fuzzing (seed 1): a four-field cell's component trace evaluated the direct transfer operator on a 48 x 73
+    ray grid at once (4 arrays of 876 MiB, over the memory limit); it now goes in chunks of DIRECT_CHUNK_BYTES,
+    with the same values as one lambda at a time."""
+    import tracemalloc
+
+    from gatetheory.numerics.edge import site_arrays
+
+    model = Model("gru", g=1.6, alpha_r=3.0, sigma_b=1.0)
+    q = list(model.mean_field().solution.order_parameters.values())
+    sites = site_arrays(model.equations, q, model.param_values, qmc_sites=4096)
+    sites._expanded = None                                 # the direct path (no pole expansion)
+    lam = np.linspace(-1, 1, 40)[None, :] + 1j * np.linspace(0.01, 1, 24)[:, None]
+    tracemalloc.start()
+    radii = sites.transfer_radius(lam)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 ** 29                                  # 512 MiB; all at once it needs ~2 GiB here
+    assert radii[3, 7] == pytest.approx(sites.transfer_radius(lam[3, 7]), rel=1e-12)

@@ -15,6 +15,8 @@ from .quadrature import gaussian_nodes, qmc_gaussian_nodes
 
 SITE_BUDGET = 6_000
 MAX_NODES_PER_DIM = 160
+DIRECT_CHUNK_BYTES = 2 ** 27   # working memory of one chunk of the direct transfer operator (fuzzing: a 48 x 73
+#                               ray grid on 1024 sites with four fields asked for 4 arrays of 876 MiB at once)
 MAX_GRID_SITES = 2 ** 16   # tensor grids keep 6 nodes per dimension up to d = 6, fewer beyond (d = 8: 4^8 sites,
 #                            not 6^8 = 1.7e6 needing 11 GiB: generated cell gen55, eight Gaussian fields)
 SITE_COPIES = 8       # float64 copies of each per-site value a spectrum holds at once (measured: 41-62 bytes
@@ -41,7 +43,9 @@ class SiteArrays:
         if ns == 1:
             a = self.Rs * (self.B / (lam - self.A)) + self.Ru     # (.., nf, 1) * (.., 1, nf): outer product
         else:
-            a = self.Rs @ np.linalg.solve(lam * np.eye(ns) - self.A, self.B) + self.Ru
+            R = lam * np.eye(ns) - self.A                          # (L, M, ns, ns)
+            with np.errstate(invalid="ignore"):                     # lambda on a pole: not finite (callers' test)
+                a = self.Rs @ (_inverse(R.reshape(-1, ns, ns)).reshape(R.shape) @ self.B) + self.Ru
         return a.reshape(shape + a.shape[1:])
 
     def _pairs(self):
@@ -53,11 +57,18 @@ class SiteArrays:
         expansion = self._expansion()
         if expansion is not None:
             return expansion.operator(lam)
-        a = self.coupling_matrix(lam)
         pairs = self._pairs()
-        first = a[..., pairs[:, 0][:, None], pairs[:, 0][None, :]]
-        second = a[..., pairs[:, 1][:, None], pairs[:, 1][None, :]]
-        return np.tensordot(first * second.conj(), self.weights, axes=(-3, 0))
+        flat = lam.reshape(-1)
+        nf, npairs = self.Rs.shape[-2], len(pairs)
+        per = max(1, int(DIRECT_CHUNK_BYTES // (16 * len(self.weights) * (nf * nf + 3 * npairs * npairs))))
+        out = np.empty((len(flat), npairs, npairs), complex)
+        for i in range(0, len(flat), per):                 # a chunk of lambdas at a time: bounded memory
+            a = self.coupling_matrix(flat[i:i + per])
+            first = a[..., pairs[:, 0][:, None], pairs[:, 0][None, :]]
+            second = a[..., pairs[:, 1][:, None], pairs[:, 1][None, :]]
+            with np.errstate(invalid="ignore", over="ignore"):
+                out[i:i + per] = np.tensordot(first * second.conj(), self.weights, axes=(-3, 0))
+        return out.reshape(lam.shape + out.shape[1:])
 
     def _expansion(self):
         if not hasattr(self, "_expanded"):
@@ -195,7 +206,10 @@ def _spectral_radius(K):
 def _det_inv(V):
     """Determinants and inverses of the stack V (M, n, n): closed form for n = 2."""
     if V.shape[-1] != 2:
-        return np.linalg.det(V), np.linalg.inv(V)
+        det = np.linalg.det(V)
+        if not np.all(np.isfinite(det) & (det != 0)):   # a defective block (e.g. nilpotent A_i): the caller's
+            return det, None                              # condition check refuses it; inv would raise
+        return det, np.linalg.inv(V)
     a, b, c, d = V[:, 0, 0], V[:, 0, 1], V[:, 1, 0], V[:, 1, 1]
     det = a * d - b * c
     with np.errstate(divide="ignore", invalid="ignore"):     # singular: the caller's condition check refuses it
@@ -231,9 +245,23 @@ def _coupling_and_derivative(A, B, Rs, Ru, lam):
 def _inverse(R):
     """Inverses of the stack R (M, n, n): closed form for n = 2 (a stack of 2 x 2 solves costs far more)."""
     if R.shape[-1] != 2:
-        return np.linalg.inv(R)
+        try:
+            return np.linalg.inv(R)
+        except np.linalg.LinAlgError:              # lambda on a site's pole (e.g. 0 for a nilpotent A_i):
+            return _singular_inverse(R)             # inf there, as the closed form gives
     det = R[:, 0, 0] * R[:, 1, 1] - R[:, 0, 1] * R[:, 1, 0]
-    return np.stack([np.stack([R[:, 1, 1], -R[:, 0, 1]], -1), np.stack([-R[:, 1, 0], R[:, 0, 0]], -1)], -2) / det[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):   # lambda on a pole: inf (inside the support)
+        return np.stack([np.stack([R[:, 1, 1], -R[:, 0, 1]], -1), np.stack([-R[:, 1, 0], R[:, 0, 0]], -1)],
+                        -2) / det[:, None, None]
+
+
+def _singular_inverse(R):
+    """Inverses of the stack R where some are singular: those entries inf (lambda on a pole)."""
+    det = np.linalg.det(R)
+    out = np.full(R.shape, np.inf, complex)
+    ok = np.isfinite(det) & (det != 0)
+    out[ok] = np.linalg.inv(R[ok])
+    return out
 
 
 def _triangular_eigen(A):
@@ -308,7 +336,7 @@ class PoleExpansion:
             mu, V = sites.eigen()
             det, V_inv = _det_inv(V)
             # unit columns: cond(V) <= ns^(ns/2) / |det V| (Hadamard), so this bounds the condition number
-            if not np.all(np.isfinite(mu)) or np.min(np.abs(det)) * cls.MAX_CONDITION < ns ** (ns / 2):
+            if V_inv is None or not np.all(np.isfinite(mu)) or np.min(np.abs(det)) * cls.MAX_CONDITION < ns ** (ns / 2):
                 return None
             left, right = Rs @ V, V_inv @ B                               # P_ip = left[:, p] right[p, :]
         pairs = sites._pairs()
