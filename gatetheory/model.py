@@ -154,6 +154,8 @@ class Model:
         with problem.reusing():                        # moments share blocks with the last map calls
             try:
                 roots, base, error = _solutions(problem, pv, starts, base)
+            except NoFixedPointError:
+                raise
             except ConvergenceError as exc:            # no fixed point, non-finite integrands: say which
                 raise (problem.refusal() or exc) from None
             roots, left_out = _with_site_fixed_points(problem, roots, pv, base)
@@ -204,6 +206,24 @@ def _with_site_fixed_points(problem, roots, pv, base):
     return kept, len(roots) - len(kept)
 
 
+CLEARLY_MISSING = 0.1    # located solutions where this much of the coarse rule's site law has no fixed point
+
+
+def _with_site_roots(problem, pv, located):
+    """Located solutions where (nearly) every site has a per-site fixed point: those where more than
+    CLEARLY_MISSING of the coarse rule's sites have none are dropped before polishing (they would be
+    refused after it, `_with_site_fixed_points`, at the cost of the fine rules' site solves: a minute for a
+    cell with no fixed point at all); NoFixedPointError when every one is dropped."""
+    if not problem.site_solver or not located:
+        return located
+    missing = [problem.missing_mass(r[0], pv, COARSE_NODES, COARSE_BUDGET) for r in located]
+    kept = [r for r, m in zip(located, missing) if m <= CLEARLY_MISSING]
+    if not kept:
+        raise NoFixedPointError(problem.site_solver.missing_message(min(missing)) +
+                                " at every solution located (coarse rule)")
+    return kept
+
+
 def _solutions(problem, pv, starts, base):
     """Solutions of q = M(q) on the quadrature rule the error estimate asks for: located on the
     coarse map (from `starts` too, a neighbouring point's solutions, themselves polished where the
@@ -219,7 +239,8 @@ def _solutions(problem, pv, starts, base):
     else:
         if starts:  # the rule search starts a level below the neighbour's, so a stalled estimate shows
             base = max(BASE_NODES, base // 2)
-        located = locate_roots(coarse, problem.diagonal, CONTINUATION_SCALES if starts else START_SCALES, starts)
+        located = _with_site_roots(problem, pv, locate_roots(coarse, problem.diagonal,
+                                                             CONTINUATION_SCALES if starts else START_SCALES, starts))
         candidates, jacobians = [r[0] for r in located], [r[3] for r in located]   # chord steps on these
         probe = np.array(candidates) if candidates else None   # the coarse solutions choose the rule
         if starts and 0 < len(located) < len(starts):    # fewer than the neighbour had (a fold?): polish

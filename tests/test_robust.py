@@ -550,3 +550,36 @@ def test_the_direct_transfer_operator_works_in_bounded_memory():
     tracemalloc.stop()
     assert peak < 2 ** 29                                  # 512 MiB; all at once it needs ~2 GiB here
     assert radii[3, 7] == pytest.approx(sites.transfer_radius(lam[3, 7]), rel=1e-12)
+
+
+def test_a_cell_without_any_fixed_point_is_refused_in_seconds(tmp_path, capsys):
+    """Fuzzing (seed 1): dh/dt = c**64 (a root of multiplicity 64) and a c that never settles: the per-site
+    solves kept halving stalled Newton steps at every quadrature level (over 60 s of CPU). Stalled sites now
+    stop, and located solutions where most sites have no fixed point are refused before polishing."""
+    path = cell_file(tmp_path, {"h": "c**64", "c": "tanh(g * U_h[c]) + 0.1 * (exp(xi_a) + abs(h**2))"},
+                     params="g = 1.12", time="continuous", states='["h", "c"]')
+    one_line_error(capsys, "spectrum", path, "--json", names=["no fixed point", "h, c"])
+
+
+def test_the_dmft_window_growth_is_bounded(capsys):
+    """Fuzzing (seed 1): --max-window 1e9 let a noisy 16-path DMFT grow its window past a minute."""
+    one_line_error(capsys, "dynamics", "gated_ct", "--paths", "16", "--iterations", "2", "--window", "8",
+                   "--burn", "0", "--min-passes", "4", "--max-window", "1e9", names=["max_window", "64"])
+
+
+@pytest.mark.parametrize("gain", ["0", "1e-320"])
+def test_complexity_when_no_order_parameter_moves_the_fields(tmp_path, capsys, gain):
+    """Fuzzing (seed 1): g = 1e-320 (or 0) leaves no order parameter in the Kac-Rice functional, and stacking
+    its empty list of integrands raised ValueError; the sites are then independent: complexity 0."""
+    path = cell_file(tmp_path, "tanh(a)", define={"a": "g * U_h[(h)] + sigma_b * xi_a"},
+                     params=f"g = {gain}\nsigma_b = 1.01")
+    assert clean_json(capsys, "complexity", path, "--json")["complexity"] == 0.0
+
+
+def test_an_implicit_state_that_reads_no_gaussian(tmp_path, capsys):
+    """Fuzzing (seed 1): c = tanh(-1.74 b g c) is implicit (c in its own fixed-point condition) but reads no
+    Gaussian, so its per-site solve gave one value where the rule has seven nodes (reshape ValueError)."""
+    path = cell_file(tmp_path, {"h": "(U_a[c] + ((c * c) * (xi_a - xi_a)))", "c": "tanh(((-1.74 * b) * (c * g)))"},
+                     params="g = 1.7\nb = 0.5", states='["h", "c"]')
+    assert clean_json(capsys, "meanfield", path, "--json")["state_second_moments"] == {"h": 0.0, "c": 0.0}
+    assert clean_json(capsys, "spectrum", path, "--json")["radius"] == pytest.approx(1.74 * 0.5 * 1.7)

@@ -58,6 +58,12 @@ class Stationary:
     x: np.ndarray            # the full variable vector (continuation start)
 
 
+def _stacked(values, shape, count):
+    """A generated function's `count` values on the sites as (sites, count): scalars broadcast, and an
+    empty last axis when there are none (no order parameter moves the fields: g = 0, or 1e-320)."""
+    return np.stack([np.broadcast_to(np.asarray(v, float), shape) for v in values], -1) if count else np.zeros(shape + (0,))
+
+
 class KacRice:
     """The functional of one cell at one parameter point: compiled rows, integrands and covariance."""
 
@@ -122,8 +128,8 @@ class KacRice:
                 states, y, w = [x[kept] for x in states], y[:, kept], w[kept] / w[kept].sum()
                 args = list(y) + list(self.params)
             args = states + args
-        a = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._rows(*args)], -1)
-        F = np.stack([np.broadcast_to(np.asarray(v, float), w.shape) for v in self._integrands(*args)], -1)
+        a = _stacked(self._rows(*args), w.shape, self.rows_shape[0] ** 2)
+        F = _stacked(self._integrands(*args), w.shape, self.no)
         for name, values in (("Jacobian rows", a), ("integrands", F)):
             bad = ~np.all(np.isfinite(values), axis=-1)
             if bad.any():

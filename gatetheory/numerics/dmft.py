@@ -58,6 +58,7 @@ WARM_PREPASSES = 3      # ... when warm-started from a nearby point
 DISCARD = 0.25          # fraction of the full passes dropped before averaging (relaxation from the burn-in)
 BATCHES = 4             # batch means per replica for standard errors
 BURN = 0.5              # burn-in of each path: at least this fraction of the lag range
+MAX_WINDOW_GROWTH = 64  # max_window's upper bound (fuzzing: 1e9 let a noisy 16-path run grow past a minute)
 
 
 @dataclass
@@ -99,7 +100,7 @@ class DmftOptions:
                                  f"({2 * self.replicas})")
         for name, value, low, high in (("init", self.init, 0, np.inf), ("tol", self.tol, 0, np.inf),
                                        ("tol_abs", self.tol_abs, 0, np.inf),
-                                       ("max_window", self.max_window, 0.999, np.inf),
+                                       ("max_window", self.max_window, 0.999, MAX_WINDOW_GROWTH),
                                        ("dt", self.dt, 0, 1.0), ("window", self.window, 0, np.inf),
                                        ("burn", self.burn, -1e-300, np.inf)):
             if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))

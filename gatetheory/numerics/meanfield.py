@@ -80,7 +80,8 @@ class SiteSolver:
         gauss = [np.broadcast_to(np.asarray(g, float), shape).ravel() for g in gauss_values]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             states = self._scalar(gauss, param_values) if len(self.states) == 1 else self._newton(gauss, param_values)
-        return [x.reshape(shape) for x in states]
+        size = int(np.prod(shape))               # states that read no Gaussian come out as one value: broadcast
+        return [np.broadcast_to(np.ravel(x), (size,)).reshape(shape) for x in states]
 
     def on_law(self, gauss_values, param_values, shape):
         """solve() for a site law's nodes: (states, kept), kept None when every site has a fixed point,
@@ -216,10 +217,11 @@ class SiteSolver:
                 if better.all() or scale.max() < 1e-9:
                     break
                 scale = np.where(better, scale, 0.5 * scale)
-            if not better.any():
-                break
-            s[:, rows] = np.where(better, trial, x)
-            r = np.where(better, rt, r)
+            # a row no step improves has stalled at x: the same x gives the same step again (deterministic),
+            # so it is left unconverged (NaN) instead of halving 30 times more on every pass (fuzzing: a
+            # site with no root, and h = c**64, took minutes)
+            s[:, rows[better]] = trial[:, better]
+            rows, r = rows[better], rt[:, better]
         return list(np.where(converged, s, np.nan))
 
 
