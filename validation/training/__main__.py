@@ -13,6 +13,10 @@ from .report import write  # noqa: E402
 from .study import FULL, QUICK, run_study  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
+REUSED = ("Training runs (accuracies) reused from {previous} (same settings); only the predictions were recomputed. "
+          "Those runs predate `torch_twin.initialise`: their recurrent weights were copied from "
+          "`torch_twin.torch_cell(SampledNetwork(...))` (the same couplings) and their input projections drawn "
+          "N(0, input_scale^2 / d_in) from the stream [seed, 2] (the same distribution, other draws).")
 
 
 def main(argv=None):
@@ -32,7 +36,10 @@ def main(argv=None):
             parser.error(f"{stem}.json was trained with other settings: run without --theory-only")
         runs = earlier["runs"]
     results = run_study(config, log=lambda msg: print(msg, file=sys.stderr, flush=True), runs=runs)
-    command = "python -m validation.training" + (" --quick" if args.quick else "")
+    if args.theory_only:
+        results["runs_reused"] = earlier.get("runs_reused") or REUSED.format(previous="the previous full run")
+    command = "python -m validation.training" + (" --quick" if args.quick else "") + \
+        (" --theory-only" if args.theory_only else "")
     for path in write(results, config.sweeps, args.out, stem, command):
         print(path)
 
