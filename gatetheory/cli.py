@@ -103,7 +103,8 @@ DMFT_FLAGS = (("paths", int, "single-site paths per pass"), ("replicas", int, "i
               ("init", float, "scale of the starting state and fields"),
               ("tol", float, "stop when the exponent's standard error is below tol |lambda|"),
               ("min-passes", int, "averaged passes before stopping"),
-              ("max-window", float, "the window grows up to this factor while correlations have not decayed"))
+              ("max-window", float,
+               "the window grows up to this factor (at most 64) while correlations have not decayed"))
 DMFT_DEFAULTS = {"paths": 1024, "replicas": 1, "window": "256 steps, or 40 in continuous time",
                  "burn": "window / 4", "iterations": 80, "seed": 0, "dt": 0.2, "init": 1.0, "tol": 0.015,
                  "min-passes": 8, "max-window": 16.0}

@@ -61,7 +61,9 @@ class Stationary:
 def _stacked(values, shape, count):
     """A generated function's `count` values on the sites as (sites, count): scalars broadcast, and an
     empty last axis when there are none (no order parameter moves the fields: g = 0, or 1e-320)."""
-    return np.stack([np.broadcast_to(np.asarray(v, float), shape) for v in values], -1) if count else np.zeros(shape + (0,))
+    if not count:
+        return np.zeros(shape + (0,))
+    return np.stack([np.broadcast_to(np.asarray(v, float), shape) for v in values], -1)
 
 
 class KacRice:
