@@ -174,15 +174,17 @@ def complexity(model, index=None, starts=()):
 def _annealed_result(model, values, start, versions, starts=()):
     """The general variational formula: stationary points from continuation `starts`, from every
     non-degenerate mean-field law and, if those give none, from a ladder of trial Gaussian laws; the
-    largest value kept (Sigma = 0 when none is positive: the count is not exponential)."""
+    largest value kept (Sigma = 0 when none is positive: the count is not exponential). Where no field
+    reads the state (every Jacobian row through a matrix is zero) the fixed point is unique: Sigma = 0."""
     kr = kac_rice(model)
     q_names = model.equations.q_symbols
     laws, law_starts = [], []
-    for sol, q in field_solutions(model):
+    coupled = kr.rows_shape[0] > 0
+    for sol, q in field_solutions(model) if coupled else ():
         begun = kr.start_at(q[kr.orders])
         laws.append({"order_parameters": sol.order_parameters, "bound": 0.0 if begun is None else begun[1]})
         law_starts += [] if begun is None else [begun[0]]
-    points, stalled = kr.stationary_points(list(starts) + law_starts)
+    points, stalled = kr.stationary_points(list(starts) + law_starts) if coupled else ([], [])
     best = max(points, key=lambda p: p.value, default=None)
     order = {} if best is None else {
         **{q_names[o].name: float(v) for o, v in zip(kr.orders, best.q)},

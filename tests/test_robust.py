@@ -586,3 +586,11 @@ def test_an_implicit_state_that_reads_no_gaussian(tmp_path, capsys):
                      params="g = 1.7\nb = 0.5", states='["h", "c"]')
     assert clean_json(capsys, "meanfield", path, "--json")["state_second_moments"] == {"h": 0.0, "c": 0.0}
     assert clean_json(capsys, "spectrum", path, "--json")["radius"] == pytest.approx(1.74 * 0.5 * 1.7)
+
+
+def test_complexity_of_a_cell_whose_fields_do_not_read_the_state(tmp_path, capsys):
+    """Fuzzing (seed 2): h' = U_b[xi_a] (cos(-0.584) - b xi_a) reads only quenched inputs through its matrix,
+    so the Kac-Rice Jacobian has no rows and its eigen-solve got a 1-D array (LinAlgError); the fixed point
+    is then unique: complexity 0."""
+    path = cell_file(tmp_path, "(U_b[xi_a] * (cos(-0.584) - (xi_a * b)))", params="g = 2.41\nb = 0.5")
+    assert clean_json(capsys, "complexity", path, "--json")["complexity"] == 0.0
