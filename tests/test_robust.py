@@ -594,3 +594,12 @@ def test_complexity_of_a_cell_whose_fields_do_not_read_the_state(tmp_path, capsy
     is then unique: complexity 0."""
     path = cell_file(tmp_path, "(U_b[xi_a] * (cos(-0.584) - (xi_a * b)))", params="g = 2.41\nb = 0.5")
     assert clean_json(capsys, "complexity", path, "--json")["complexity"] == 0.0
+
+
+def test_a_non_finite_mean_field_jacobian_is_not_handed_to_svd(tmp_path, capsys):
+    """Fuzzing (seed 2): sqrt(h) of a negative h made the map's finite-difference Jacobian non-finite, and the
+    least-squares Newton step's SVD did not converge (LinAlgError); such a step is now NaN, its trial
+    rejected, and the refusal names the non-finite integrands."""
+    path = cell_file(tmp_path, {"h": "U_b[(xi_a * (g / c))]", "c": "tanh(g * U_h[h]) + 0.1 * (b + (h * sqrt(h)))"},
+                     define={"d": "(sin(xi_a) - abs(h))"}, params="g = 2.12\nb = 0.5", states='["h", "c"]')
+    one_line_error(capsys, "meanfield", path, "--json", names=["not finite"])

@@ -119,17 +119,25 @@ def _newton_steps(jacs, fs):
         try:
             return (-np.linalg.solve(jac, f[..., None])[..., 0]).tolist()
         except np.linalg.LinAlgError:
-            return (-(np.linalg.pinv(jac) @ f[..., None])[..., 0]).tolist()
+            return [_least_squares_step(J, r) for J, r in zip(jac, f)]
     steps = []
     for J, f in zip(jacs, fs):
         det = J[0][0] if n == 1 else J[0][0] * J[1][1] - J[0][1] * J[1][0]
         if det == 0 or not math.isfinite(det):
-            steps.append((-(np.linalg.pinv(np.array(J)) @ np.array(f))).tolist())
+            steps.append(_least_squares_step(np.array(J), np.array(f)))
         elif n == 1:
             steps.append([-f[0] / det])
         else:
             steps.append([(J[0][1] * f[1] - J[1][1] * f[0]) / det, (J[1][0] * f[0] - J[0][0] * f[1]) / det])
     return steps
+
+
+def _least_squares_step(J, f):
+    """-pinv(J) F for a singular J; NaN where J or F is not finite (the row's trial is then rejected: SVD
+    does not converge on such a matrix)."""
+    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(f))):
+        return [math.nan] * len(f)
+    return (-(np.linalg.pinv(J) @ f)).tolist()
 
 
 def newton(residual, q0, diagonal, jacobians=None, xtol=NEWTON_XTOL, max_iter=NEWTON_ITER, known=None):
