@@ -98,12 +98,11 @@ def _radius_law(model, mf, n):
 
 def _law_check(theory, law, values):
     """The seeds' mean radius against the theory's within max(2 %, 3 standard errors of the seeds' mean,
-    3 predicted sd of a mean of S networks), that sd^2 = (Var R + P(M <= b) edge_sd^2) / S from the
-    radius's predicted distribution (`_radius_law`; validation/spectra.py's law rule): the bulk edge's
-    Gumbel fluctuation where the bulk sets the radius, the order statistics of the per-site values where
-    they do."""
+    3 predicted sd of a mean of S networks: `radius_sd_of_mean`, validation/spectra.py's law rule)."""
+    from .numerics.spectrum import radius_sd_of_mean
+
     out = _check(theory, values, RADIUS_REL)
-    predicted = float(np.sqrt((law["sd"] ** 2 + law["p_bulk"] * law["edge_sd"] ** 2) / len(values)))
+    predicted = radius_sd_of_mean(law, len(values))
     out.update(law_mean=law["mean"], predicted_sd_of_mean=predicted,
                tolerance=max(out["tolerance"], STANDARD_ERRORS * predicted))
     out["agree"] = bool(abs(out["theory"] - out["mean"]) <= out["tolerance"])

@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from gatetheory.model import Model, versions  # noqa: E402
 from gatetheory.numerics.edge import site_arrays  # noqa: E402
 from gatetheory.numerics.spectrum import (edge_fluctuation_sd, edge_overshoot,  # noqa: E402
-                                          trace_boundary, width_radius_law)
+                                          radius_sd_of_mean, trace_boundary, width_radius_law)
 from gatetheory.sample import SampledNetwork  # noqa: E402
 
 RADIUS_TOL = 0.03        # relative error of the seed-mean radius
@@ -358,7 +358,7 @@ def law_check(law, radii):
     sd^2 = (Var R + P(M <= b) edge_sd^2) / S: the order-statistic spread, plus the bulk edge's own
     Gumbel fluctuation where the bulk sets R (first order in edge_sd). Round-off agreement passes."""
     diff = float(np.mean(radii) - law["mean"])
-    sd = float(np.sqrt((law["sd"] ** 2 + law["p_bulk"] * law["edge_sd"] ** 2) / len(radii)))
+    sd = radius_sd_of_mean(law, len(radii))
     return dict(predicted_mean=law["mean"], predicted_sd=law["sd"], p_bulk=law["p_bulk"], edge_sd=law["edge_sd"],
                 sd_of_mean=sd, z=diff / sd if sd > 0 else float("inf") * np.sign(diff),
                 passed=bool(abs(diff) <= LAW_Z * sd or abs(diff) < RESOLUTION))

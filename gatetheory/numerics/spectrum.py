@@ -433,6 +433,13 @@ def width_radius_law(equations, q, param_values, n, sites=EXTREME_LAW_SITES):
                 edge_sd=edge_fluctuation_sd(n, size), law_sites=sites)
 
 
+def radius_sd_of_mean(law, seeds):
+    """sd of the mean radius of `seeds` networks from `width_radius_law`'s `law`: sqrt((Var R + P(M <= b)
+    edge_sd^2) / S), the order-statistic spread plus the bulk edge's Gumbel fluctuation where the bulk sets R
+    (first order in edge_sd)."""
+    return float(np.sqrt((law["sd"] ** 2 + law["p_bulk"] * law["edge_sd"] ** 2) / seeds))
+
+
 SUPPORT_BOUND = 12.0   # whitened range standing in for the whole Gaussian law (P(|X| > 12) ~ 4e-33)
 LAW_SITES = 4096       # Sobol sites standing in for the N -> infinity site law
 
