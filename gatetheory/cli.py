@@ -104,10 +104,12 @@ DMFT_FLAGS = (("paths", int, "single-site paths per pass"), ("replicas", int, "i
               ("tol", float, "stop when the exponent's standard error is below tol |lambda|"),
               ("min-passes", int, "averaged passes before stopping"),
               ("max-window", float,
-               "the window grows up to this factor (at most 64) while correlations have not decayed"))
+               "the window grows up to this factor (at most 64) while correlations have not decayed"),
+              ("budget", float, "work cap in units of about 45 ns (at most 1e12); a run that reaches it "
+                                "stops unconverged"))
 DMFT_DEFAULTS = {"paths": 1024, "replicas": 1, "window": "256 steps, or 40 in continuous time",
                  "burn": "window / 4", "iterations": 80, "seed": 0, "dt": 0.2, "init": 1.0, "tol": 0.015,
-                 "min-passes": 8, "max-window": 16.0}
+                 "min-passes": 8, "max-window": 16.0, "budget": 6e8}
 
 
 def _cmd_dynamics(args):
@@ -117,6 +119,7 @@ def _cmd_dynamics(args):
     options = {k: v for k, v in dict(paths=args.paths, replicas=args.replicas, window=args.window, burn=args.burn,
                                      dt=args.dt, iterations=args.iterations, seed=args.seed, init=args.init,
                                      tol=args.tol, min_passes=args.min_passes, max_window=args.max_window,
+                                     budget=args.budget,
                                      method=args.solver).items() if v is not None}
     model = Model(args.cell, **parse_sets(args.set))
     if args.method != "tied":

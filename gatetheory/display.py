@@ -87,18 +87,23 @@ def dynamics_note(result, option=str):
     d = result.diagnostics
     opt, dmft = d.get("options", {}), d["dmft"]
     advice = []
+    exhausted = dmft.get("budget_exhausted")
+    more = (f"raise {o('budget')} (now {opt.get('budget', 0):.3g}; this run did {dmft.get('work', 0):.3g} units of "
+            f"about 45 ns)" if exhausted else f"raise {o('iterations')} (now {opt.get('iterations')})")
+    if exhausted:
+        advice.append("the work budget ran out before the requested error")
     if not dmft["converged"]:
         if dmft.get("decaying"):
             advice.append(f"the variances were still falling after {dmft['iterations']} iterations (this start "
-                          f"may be collapsing to the quiescent state, or only be slow): raise {o('iterations')} (now "
-                          f"{opt.get('iterations')}) to see where it ends, and compare a larger start "
-                          f"({o('branches')})")
+                          f"may be collapsing to the quiescent state, or only be slow): {more} to see where it "
+                          f"ends, and compare a larger start ({o('branches')})")
         else:
             advice.append(f"after {dmft['passes_averaged']} averaged passes the estimates still drift or miss the "
-                          f"requested error (standard error {result.lyapunov_standard_error:.2g}): raise "
-                          f"{o('iterations')} (now {opt.get('iterations')}) or {o('paths')} (now {opt.get('paths')}); "
-                          f"near a transition correlations grow long: raise {o('max_window')} (now "
-                          f"{opt.get('max_window')})")
+                          f"requested error (standard error {result.lyapunov_standard_error:.2g}): {more} or "
+                          f"{o('paths')} (now {opt.get('paths')}); "
+                          f"near a transition correlations grow long: raise "
+                          + (f"{o('budget')} (it held the window at {dmft['window']:g})" if dmft.get("window_capped")
+                             else f"{o('max_window')} (now {opt.get('max_window')})"))
     return "; ".join(advice) + "." if advice else None
 
 

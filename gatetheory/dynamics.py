@@ -150,8 +150,12 @@ def dynamics(model, method="auto", warm=None, progress=False, **options):
             solution.lyapunov, solution.lyapunov_standard_error = exponent, 0.0
             report["method"] = "zero fixed point (quiescent DMFT): spectral edge, theory.md sec. 3"
         else:                            # decaying fields but no stable zero fixed point: the full iteration
-            solution = SamplingDmft(cell, model.values, dmft_options(options), warm).solve(progress=progress)
+            spent = report["work"]           # ... with what is left of the budget (at least a quarter of it)
+            rest = dmft_options(options)
+            rest.budget = max(opt.budget - spent, opt.budget / 4)
+            solution = SamplingDmft(cell, model.values, rest, warm).solve(progress=progress)
             report = solution.report
+            report["work"] += spent
     history = report["history"]
     totals = [sum(h["variance"]) for h in history][-4:]
     report["decaying"] = bool(len(totals) > 1 and all(b < a for a, b in zip(totals, totals[1:])))

@@ -8,6 +8,7 @@ import pytest
 from gatetheory.cells import get_cell
 from gatetheory.cli import main
 from gatetheory.derive.dmft import gaussian_reduction
+from gatetheory.display import dynamics_note
 from gatetheory.dynamics import DynamicsResult, branches, dynamics
 from gatetheory.errors import OutsideTheoryError, ParameterError
 from gatetheory.lyapunov import lyapunov_spectrum, max_lyapunov, sample_dynamics
@@ -179,6 +180,39 @@ def test_dynamics_options_are_checked():
         dynamics(Model("gated_ct"), dt=0.0)
     with pytest.raises(ParameterError, match="method"):
         dynamics(model, method="exact")
+    for budget in (0.0, -1.0, float("nan"), float("inf"), 2e12):
+        with pytest.raises(ParameterError, match="budget"):
+            dynamics(model, budget=budget)
+    with pytest.raises(ParameterError, match="one DMFT pass of gru .* over a quarter of the budget"):
+        dynamics(model, method="sampling", paths=64, window=1e6)
+
+
+def test_a_work_budget_stops_the_dmft_unconverged_and_deterministic():
+    """Fuzzing (issue 15): the default DMFT of gated_ct (g_h = 2, its zero fixed point marginal: the variances
+    decay algebraically and correlations lengthen) ran 7.5 min. A budget in work units bounds every run: the
+    burn-in takes at most half, the window grows only while a full pass costs at most budget / 16, and the
+    averaging stops at the budget with converged = False; work units are counted, not timed, so the result is
+    the same twice."""
+    opts = dict(paths=128, window=40.0, budget=1e7)
+    first, again = (dynamics(Model("gated_ct"), **opts) for _ in range(2))
+    report = first.diagnostics["dmft"]
+    assert report["budget_exhausted"] and not first.converged and first.branch in ("collapsing", "unconverged")
+    assert 1e7 <= report["work"] <= 1e7 * (1 + 1 / 16)      # the last full pass costs at most budget / 16
+    assert np.isfinite(first.lyapunov_max) and np.isfinite(first.lyapunov_standard_error)
+    assert json.dumps(first.to_dict(), allow_nan=False) == json.dumps(again.to_dict(), allow_nan=False)
+    assert "--budget" in dynamics_note(first, lambda name: "--" + name.replace("_", "-"))
+
+
+def test_the_budget_holds_the_window_where_a_full_pass_would_cost_too_much():
+    """The window grows to 16 x 40 at gated_ct g_h = 3 (relaxation ~ 20-70 time units); with 2e8 units a
+    full pass may cost 1.25e7. Steps = window / dt + burn (window / 4 in steps), 256 paths, 5 x 8 units per
+    path-step: 160 costs 1.02e7, 320 costs 2.05e7, so the window is held at 160 and the run says so."""
+    result = dynamics(Model("gated_ct", g_h=3.0), paths=256, budget=2e8, iterations=6, min_passes=4)
+    report = result.diagnostics["dmft"]
+    cost = lambda window: 256 * 1.25 * window / 0.2 * 5 * 8  # noqa: E731
+    assert report["window_capped"] and cost(report["window"]) <= 2e8 / 16 < cost(2 * report["window"])
+    assert report["window"] == 160.0
+    assert result.converged or "held the window at 160" in dynamics_note(result)
 
 
 def test_cli_dynamics_json(capsys):

@@ -271,8 +271,10 @@ def test_sampled_widths_and_dmft_sizes_are_estimated(capsys):
     one_line_error(capsys, "spectrum", "gru", "--plot-n", "100000", "--plot", "/tmp/never-written.png",
                    names=["width 100000", "memory budget"])
     one_line_error(capsys, "validate", "gru", "--sizes", "200000", names=["width 200000", "memory budget"])
-    one_line_error(capsys, "dynamics", "gru", "--window", "100000000", names=["DMFT", "memory budget"])
-    one_line_error(capsys, "dynamics", "gru", "--paths", "1000000000", names=["DMFT", "memory budget"])
+    one_line_error(capsys, "dynamics", "gru", "--window", "100000000", "--paths", "16", "--budget", "1e12",
+                   names=["DMFT", "memory budget"])
+    one_line_error(capsys, "dynamics", "gru", "--window", "100000000", names=["DMFT", "quarter of the budget"])
+    one_line_error(capsys, "dynamics", "gru", "--paths", "1000000000", names=["DMFT", "quarter of the budget"])
 
 
 @pytest.mark.parametrize("gain, names", [("exp(1e3 * g)", ["variance is inf"]),

@@ -37,7 +37,8 @@ POINTS = [
     ("gated_ct", dict(g_h=1.5), "ordered"),
     ("gated_ct", dict(g_h=4.0), "chaotic"),
 ]
-THEORY = {"discrete": {}, "continuous": dict(dt=0.1)}   # the solver's own windows and stop rule (DmftOptions)
+THEORY = {"discrete": dict(budget=1e11), "continuous": dict(dt=0.1, budget=1e11)}   # the solver's own windows and
+#                                                                                  stop rule, no work cap
 SAMPLE = {"discrete": dict(steps=1000, burn=300), "continuous": dict(t=100.0, burn=50.0, dt=0.1)}
 # per-point run lengths where the relaxation outgrows the default lag range (window / 2 steps)
 LONG = {("gru", json.dumps(dict(g=3.0, alpha_z=8.0))): (dict(window=1024, burn=1024), dict(steps=4000, burn=1000))}

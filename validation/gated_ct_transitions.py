@@ -74,7 +74,8 @@ QUICK = dict(n=600, seeds=2, gains=[1.6, 1.9, 2.2], inputs=[0.0, 0.6], facts=("j
 FACTS = ("jump", "bistable", "input")
 SMALL, LARGE = 0.01, 2.0                 # DMFT option init (scale of the initial state and fields)
 SMALL_SCALE, LARGE_SCALE = 0.05, 2.0     # sampled initial states, iid N(0, scale^2) in h, z and r
-THEORY = dict(paths=1024, window=40.0, burn=20.0, dt=0.1, iterations=60)   # window, burn in time units
+THEORY = dict(paths=1024, window=40.0, burn=20.0, dt=0.1, iterations=60,   # window, burn in time units;
+              budget=1e11)   # no work cap: the claims need converged branches
 THEORY_SEEDS = 2
 EXTEND = 3           # iteration factor for a DMFT run still drifting at the end (settle)
 SAMPLE = dict(t=100.0, burn=50.0, dt=0.1)

@@ -59,6 +59,8 @@ DISCARD = 0.25          # fraction of the full passes dropped before averaging (
 BATCHES = 4             # batch means per replica for standard errors
 BURN = 0.5              # burn-in of each path: at least this fraction of the lag range
 MAX_WINDOW_GROWTH = 64  # max_window's upper bound (fuzzing: 1e9 let a noisy 16-path run grow past a minute)
+MAX_BUDGET = 1e12       # budget's upper bound (about 12 hours on one core)
+FULL_PASSES = 16        # the window grows only while a full pass costs at most budget / FULL_PASSES
 
 
 @dataclass
@@ -68,7 +70,8 @@ class DmftOptions:
     up to max_window times, while the correlations have not decayed within half of it), RK4 step dt,
     at most `iterations` full passes, stopping once the exponent's standard error is below
     max(tol_abs, tol |lambda|) after min_passes averaged passes; init scales the starting state and
-    fields; seed the random streams."""
+    fields; seed the random streams. budget caps the work (SamplingDmft.cost units, about 45 ns each on
+    one core: the default is about half a minute); a run that reaches it stops with converged = False."""
 
     paths: int = 1024
     replicas: int = 1
@@ -82,6 +85,7 @@ class DmftOptions:
     max_window: float = 16.0
     init: float = 1.0
     seed: int = 0
+    budget: float = 6e8
 
     def check(self, continuous):
         """Typed errors for out-of-range settings; fills the per-time defaults of window and burn."""
@@ -101,6 +105,7 @@ class DmftOptions:
         for name, value, low, high in (("init", self.init, 0, np.inf), ("tol", self.tol, 0, np.inf),
                                        ("tol_abs", self.tol_abs, 0, np.inf),
                                        ("max_window", self.max_window, 0.999, MAX_WINDOW_GROWTH),
+                                       ("budget", self.budget, 0, MAX_BUDGET),
                                        ("dt", self.dt, 0, 1.0), ("window", self.window, 0, np.inf),
                                        ("burn", self.burn, -1e-300, np.inf)):
             if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))
@@ -435,15 +440,38 @@ class SamplingDmft:
         self.r = self.opt.replicas
         self.warm = warm or {}
         self.window = int(round(max(self.opt.window, self.warm.get("window", 0)) / self.dt))
-        self.pass_index = 0
+        self.pass_index, self.spent, self.exhausted, self.capped = 0, 0.0, False, False
+        if self.cost(self.opt.paths, self.window) > self.opt.budget / 4:
+            raise ParameterError(f"one DMFT pass of {cell.name} at these settings ({self.opt.paths} paths, window "
+                                 f"{self.window * self.dt:g}) costs {self.cost(self.opt.paths, self.window):.3g} work "
+                                 f"units, over a quarter of the budget {self.opt.budget:.3g}: lower paths or window, "
+                                 f"or raise budget")
         self._setup(self.opt.paths // 2 // (2 * self.r) * 2 * self.r or 2 * self.r)
+
+    def _burn(self, window):
+        """Burn-in steps of each path for a window of `window` steps (module doc)."""
+        return int(round(max(self.opt.burn / self.dt, BURN * (window // 2))))
+
+    def cost(self, paths, window):
+        """Work units of one pass: paths x steps x (RK4 stages + 1) x (states + fields + 2), about 45 ns
+        each on one core (the site kernels' evaluations; measured for gated_ct, gru, lstm)."""
+        stages = 4 if self.site.continuous else 1
+        return float(paths) * (self._burn(window) + window) * (stages + 1) * (self.site.ns + self.site.nf + 2)
+
+    def _affordable(self, window):
+        """The largest of window, window / 2, ... (down to the current one) whose full pass costs at most
+        budget / FULL_PASSES: longer windows would leave too few passes to average."""
+        while window > self.window and self.cost(self.opt.paths, window) > self.opt.budget / FULL_PASSES:
+            window //= 2
+            self.capped = True
+        return max(window, self.window)
 
     def _setup(self, paths):
         """Lags, path length and field samplers for the current window and number of paths."""
         s = self.site
         self.paths, self.m = paths, paths // self.r
         self.lags = self.window // 2
-        self.burn = int(round(max(self.opt.burn / self.dt, BURN * self.lags)))
+        self.burn = self._burn(self.window)
         self.steps = self.burn + self.window
         fine = 2 if s.continuous else 1
         grid = fine * (self.steps - 1) + 1
@@ -517,6 +545,7 @@ class SamplingDmft:
         returns the next iterate (new correlations, power-iterated kernel, Newton-stepped lambda) and the
         pass's paths."""
         self._refresh(common)
+        self.spent += self.cost(self.paths, self.window)
         if getattr(self, "bar", None) is not None:
             self.bar.update()
         corr, kern, lam = self._unpack(x)
@@ -600,7 +629,8 @@ class SamplingDmft:
                 x = self._pack([np.zeros_like(c) for c in corr], kern, lam)
                 continue
             cap = int(round(self.opt.max_window * self.opt.window / self.dt))
-            window = min(self._needed_window(corr + kern), max(cap, self.window)) if it >= 2 else self.window
+            window = (self._affordable(min(self._needed_window(corr + kern), max(cap, self.window))) if it >= 2
+                      else self.window)
             if window > self.window:
                 self.window = window
                 self._setup(self.paths)
@@ -614,6 +644,9 @@ class SamplingDmft:
             previous = residual
             if change < SETTLED and it >= 2:
                 break
+            if self.spent >= self.opt.budget / 2:      # half the budget for the burn-in at most
+                self.exhausted = True
+                break
         corr, kern, lam = self._unpack(x)
         if quiescent and stop_quiescent:
             return self._quiescent(x, history)
@@ -626,6 +659,7 @@ class SamplingDmft:
         names = [v.name for v in self.site.cell.states]
         corr, kern, lam = self._unpack(x)
         report = {"method": "sampling DMFT (quiescent: zero fixed point)", "converged": True, "quiescent": True,
+                  "work": self.spent, "budget_exhausted": False,
                   "iterations": len(history), "passes_averaged": 0, "lambda_replicas": [], "paths": self.opt.paths,
                   "replicas": self.r, "window": self.window * self.dt, "burn": self.burn * self.dt, "dt": self.dt,
                   "seed": self.opt.seed, "history": history, "unit": "per unit time" if self.site.continuous
@@ -688,6 +722,9 @@ class SamplingDmft:
                 settled = self._settled(series) and self._settled(np.array(variances[first:]))
                 if settled and se <= max(self.opt.tol_abs, self.opt.tol * abs(float(series.mean()))):
                     break
+            if self.spent >= self.opt.budget and len(lams) - first >= 2:
+                self.exhausted = True
+                break
         first = int(DISCARD * len(lams))
         if not np.isfinite(se):                # fewer averaged passes than min_passes: the error of those run
             se = self._standard_error(np.array(lams[first:]), np.array(variances[first:]))
@@ -755,7 +792,8 @@ class SamplingDmft:
         state_moments = {n: float(moments[:, i].mean()) for i, n in enumerate(names)}
         errors = {n: self._standard_error(moments[:, i], variances) for i, n in enumerate(names)}
         state_corr = {n: np.mean([c[i] for c in corrs], axis=0) for i, n in enumerate(names)}
-        report = {"method": "sampling DMFT (two replicas)", "converged": bool(settled or quiescent),
+        report = {"method": "sampling DMFT (two replicas)", "converged": bool(settled and not self.exhausted or quiescent),
+                  "work": self.spent, "budget_exhausted": self.exhausted, "window_capped": self.capped,
                   "quiescent": quiescent, "iterations": len(history), "passes_averaged": len(lams),
                   "lambda_replicas": lams.mean(axis=0).tolist(), "paths": self.opt.paths, "replicas": self.r,
                   "window": self.window * self.dt, "burn": self.burn * self.dt, "dt": self.dt,
