@@ -4,6 +4,7 @@ before they are made and refused beyond a memory budget; solvers whose work grow
 linearly with a cell's structure are refused beyond a stated size. Both raise ResourceLimitError."""
 
 import contextlib
+import numbers
 import os
 import signal
 
@@ -62,3 +63,16 @@ def wall_clock_limit(seconds, error=TimeoutError):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+MAX_SLOW_EPS = 1e6   # slow-mode radius bound, like parameters' (fuzzing: 1e308 overflowed the contour's resolvent)
+
+
+def check_slow_eps(slow_eps):
+    """A slow-mode radius in (0, MAX_SLOW_EPS], or None (no slow fraction): else a ParameterError."""
+    if slow_eps is None:
+        return None
+    if isinstance(slow_eps, bool) or not isinstance(slow_eps, numbers.Real) or not 0 < slow_eps <= MAX_SLOW_EPS:
+        raise ParameterError(f"slow-mode radius slow_eps must be a number in (0, {MAX_SLOW_EPS:g}], got {slow_eps!r}")
+    return float(slow_eps)
+

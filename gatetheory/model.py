@@ -7,7 +7,7 @@ import numpy as np
 from .cells import get_cell
 from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, NoFixedPointError, ParameterError
-from .limits import MAX_ORDER_PARAMETERS, check_size
+from .limits import MAX_ORDER_PARAMETERS, check_size, check_slow_eps
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES, MISSING_MASS
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
@@ -296,8 +296,7 @@ def spectrum(model, n=1000, slow_eps=0.05, solution=None, parts=SPECTRAL_PARTS):
         raise ParameterError(f"unknown spectral part(s) {sorted(unknown) or parts!r}; known: {', '.join(SPECTRAL_PARTS)}")
     if not (isinstance(n, int) and n >= 2):
         raise ParameterError(f"network width n must be an integer >= 2, got {n!r}")
-    if slow_eps is not None and not (np.isfinite(slow_eps) and slow_eps > 0):
-        raise ParameterError(f"slow-mode radius slow_eps must be a positive number, got {slow_eps!r}")
+    slow_eps = check_slow_eps(slow_eps)
     mf = model.mean_field(lazy=True)   # stability only where the selection needs it
     index = mf.selected if solution is None else solution
     if not 0 <= index < len(mf.solutions):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .cells import get_cell
 from .errors import GateTheoryError, ParameterError
+from .limits import check_slow_eps
 from .progress import progress_bar
 from .serialise import jsonable
 from .threads import single_blas_thread
@@ -308,7 +309,7 @@ def phase_diagram(cell, x, y, quantities=("radius",), fixed=None, executor=None,
     if swept:
         raise ParameterError(f"{sorted(swept)} both swept and fixed")
     cell.resolve_params({**fixed, x_axis.name: x_axis.values[0], y_axis.name: y_axis.values[0]})
-    options = PointOptions(tuple(quantities), n=n, slow_eps=slow_eps, dynamics={**SWEEP_DYNAMICS, **(dynamics or {})})
+    options = PointOptions(tuple(quantities), n=n, slow_eps=check_slow_eps(slow_eps), dynamics={**SWEEP_DYNAMICS, **(dynamics or {})})
     derivation(cell)                     # derived once here; forked workers inherit the cache
     start = time.perf_counter()
     results, how = _run_all(solve_row, [(cell, fixed, x_axis, y_axis.name, yv, options) for yv in y_axis.values],

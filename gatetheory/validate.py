@@ -3,6 +3,7 @@
 import numpy as np
 
 from .errors import GateTheoryError, ParameterError
+from .limits import check_slow_eps
 from .progress import progress_bar
 from .sample import SampledNetwork
 
@@ -45,6 +46,7 @@ def validate(model, sizes=(500, 1000), seeds=3, slow_eps=0.05, progress=False):
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 2 or seeds < 1:
         raise ParameterError(f"validate needs widths >= 2 and at least one seed (got sizes={sizes}, seeds={seeds})")
+    slow_eps = check_slow_eps(slow_eps)
     mf = model.mean_field()
     out = ValidationReport({"cell": model.cell.name, "params": model.params, "slow_eps": slow_eps,
                             "theory": {"state_second_moments": mf.state_second_moments,

@@ -605,3 +605,16 @@ def test_a_non_finite_mean_field_jacobian_is_not_handed_to_svd(tmp_path, capsys)
     path = cell_file(tmp_path, {"h": "U_b[(xi_a * (g / c))]", "c": "tanh(g * U_h[h]) + 0.1 * (b + (h * sqrt(h)))"},
                      define={"d": "(sin(xi_a) - abs(h))"}, params="g = 2.12\nb = 0.5", states='["h", "c"]')
     one_line_error(capsys, "meanfield", path, "--json", names=["not finite"])
+
+
+@pytest.mark.parametrize("argv", [("spectrum", "mgu", "--slow-eps", "1e308"),
+                                  ("validate", "gru", "--sizes", "30", "--seeds", "1", "--slow-eps", "1e7"),
+                                  ("phase", "gru", "--x", "g:1:2:2", "--y", "alpha_z:0:1:2", "--workers", "1",
+                                   "--quantity", "slow_fraction", "--slow-eps", "inf"),
+                                  ("spectrum", "gru", "--slow-eps", "nan")])
+def test_a_slow_mode_radius_beyond_its_bound_is_refused(capsys, argv):
+    """Fuzzing, seed 3: `spectrum mgu --slow-eps 1e308` overflowed the contour's resolvent (a RuntimeWarning);
+    the radius is bounded like parameters, at 1e6 (where the slow fraction is 1 without warnings)."""
+    one_line_error(capsys, *argv, names=["slow_eps", "1e+06"])
+    code, out, err = run(capsys, "spectrum", "mgu", "--slow-eps", "1e6", "--json")
+    assert code == 0 and not err and json.loads(out)["slow_fraction"] == 1.0
