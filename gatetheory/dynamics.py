@@ -184,7 +184,7 @@ def local_expansion(model, sites, size=LAW_SITES):
     from .codegen import compile_expressions
     from .derive.pencil import jacobian_blocks
     from .numerics.edge import SiteArrays
-    from .numerics.spectrum import extreme, trace_support
+    from .numerics.spectrum import bulk_edge, trace_support
 
     cell = model.cell
     continuous = cell.time == "continuous"
@@ -203,7 +203,7 @@ def local_expansion(model, sites, size=LAW_SITES):
         k += rows * cols
     law = SiteArrays(*arrays, np.full(take.size, 1.0 / take.size), blocks.groups)
     bulk, clouds = trace_support(law, continuous)
-    edge = max([extreme(bulk.points, continuous)] + [extreme(c.points, continuous) for c in clouds])
+    edge = bulk_edge(law, bulk, clouds, continuous)
     if continuous:
         return float(edge)
     return float(np.log(edge)) if edge > 0 else None

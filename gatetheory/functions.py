@@ -59,6 +59,7 @@ ALLOWED_FUNCTIONS = {
     "cos": sp.cos,
     "erf": sp.erf,
     "abs": sp.Abs,
+    "relu": lambda x: (x + sp.Abs(x)) / 2,     # max(x, 0), written with abs: its derivative is (1 + sign x) / 2
 }
 
 

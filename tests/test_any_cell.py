@@ -300,3 +300,31 @@ def test_eight_gaussian_fields_fit_the_memory_budget():
     assert len(model.equations.gaussians) == 8
     assert site_arrays(model.equations, q, model.param_values, 200, truncate=12.0).weights.size == 4 ** 8
     assert model.spectrum(n=1000).radius == pytest.approx(0.988, abs=0.02)    # sampled: 0.988 +- 0.002
+
+
+def _toml(tmp_path, name, time, update, params):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ntime = "{time}"\nstates = ["h"]\n[params]\n{params}\n[update]\nh = "{update}"\n')
+    return path
+
+
+def test_relu_network_closed_forms(tmp_path):
+    """h' = relu(g U[h] + sigma_b xi): a ~ N(0, g^2 q + sigma_b^2) and E[relu(a)^2] = Var a / 2, so
+    q = sigma_b^2 / (2 - g^2); the Jacobian g diag(relu'(a)) U has bulk edge g sqrt(P(a > 0)) = g / sqrt 2."""
+    g, sigma_b = 1.2, 0.5
+    model = Model(_toml(tmp_path, "relu", "discrete", "relu(g * U_h[h] + sigma_b * xi_h)",
+                        f"g = {g}\nsigma_b = {sigma_b}"))
+    assert model.mean_field().state_second_moments["h"] == pytest.approx(sigma_b ** 2 / (2 - g ** 2), rel=1e-9)
+    assert model.spectrum(slow_eps=None, parts=("radius_bulk",)).radius_bulk == pytest.approx(g / np.sqrt(2), rel=1e-6)
+
+
+@pytest.mark.parametrize("time, leak, edge", [("discrete", "0.5 * h", 0.5), ("continuous", "-h", -1.0)])
+def test_a_support_without_two_dimensional_part_has_the_per_site_edge(tmp_path, time, leak, edge):
+    """Every ReLU off (bias -0.2, state 0): the random part of the Jacobian vanishes and the spectrum is the
+    per-site eigenvalue alone. The bulk edge was 0 in discrete time (wrong) and -inf in continuous time (an
+    error): it is that eigenvalue."""
+    model = Model(_toml(tmp_path, "off", time, f"{leak} + relu(g * U_h[h] - b)", "g = 1.5\nb = 0.2"))
+    result = model.spectrum(n=500)
+    assert model.mean_field().state_second_moments["h"] == 0.0
+    assert result.radius_bulk == pytest.approx(edge) and result.radius_support == pytest.approx(edge)
+    assert result.radius == pytest.approx(edge)

@@ -510,7 +510,7 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
     bulk, clouds = trace_support(law, continuous, n_rays) if {"radius_bulk", "radius_support"} & set(parts) \
         else (None, [])
     if bulk is not None:
-        out["radius_bulk"] = max([extreme(bulk.points, continuous)] + [extreme(c.points, continuous) for c in clouds])
+        out["radius_bulk"] = bulk_edge(law, bulk, clouds, continuous)
     if "radius_support" in parts:
         whole = site_arrays(equations, q, param_values, 200, truncate=SUPPORT_BOUND)
         out["radius_support"] = max(out["radius_bulk"], extreme(whole.diagonal_eigenvalues(), continuous))
@@ -533,6 +533,16 @@ def spectrum_of_solution(equations, q, param_values, n, slow_eps, n_rays=48, par
                              {k: v for k, v in slow.__dict__.items() if k != "store"}, "law_sites": LAW_SITES,
                              "edge": None if edge is None else edge.warm(),
                              "slow": None if slow is None else slow.store.plain()})
+
+
+def bulk_edge(sites, bulk, clouds, continuous):
+    """Largest extreme over the support's 2-D parts (the main bulk and its detached components); where there
+    is none (rho(K) < 1 everywhere: the random part vanishes on the support, e.g. every ReLU off) the spectrum
+    is the per-site eigenvalues alone and their extreme is the edge."""
+    points = [bulk.points] + [c.points for c in clouds]
+    if not any(np.isfinite(p).any() for p in points):
+        return extreme(sites.diagonal_eigenvalues(), continuous)
+    return max(extreme(p, continuous) for p in points)
 
 
 def _component_record(component, continuous):
