@@ -618,3 +618,13 @@ def test_a_slow_mode_radius_beyond_its_bound_is_refused(capsys, argv):
     one_line_error(capsys, *argv, names=["slow_eps", "1e+06"])
     code, out, err = run(capsys, "spectrum", "mgu", "--slow-eps", "1e6", "--json")
     assert code == 0 and not err and json.loads(out)["slow_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("command", ["meanfield", "complexity"])
+def test_a_high_power_polynomial_is_not_factored_for_minutes(tmp_path, capsys, command):
+    """Fuzzing, seed 3: dh/dt = tanh(g U[h]) + 0.1 (|b| + g h)**64 expands to a degree-64 polynomial, which
+    sp.factor took minutes on (heuristic GCDs); beyond degree 16 only common factors are pulled out. Half the
+    sites (tanh(g u) > 0) have no fixed point: a one-line refusal."""
+    path = cell_file(tmp_path, "tanh(g * U_h[h]) + 0.1 * (abs(b) + (h * g))**64", params="g = 0.658\nb = 0.5",
+                     time="continuous")
+    one_line_error(capsys, command, path, names=["0.5 of the sites", "no per-site fixed point"])
