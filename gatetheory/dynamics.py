@@ -133,6 +133,7 @@ def dynamics(model, method="auto", warm=None, progress=False, **options):
         raise ParameterError(f"dynamics method must be one of {METHODS}, got {method!r}")
     cell = model.cell
     opt = dmft_options(options)
+    opt.check(cell.time == "continuous")   # the closed form reads dt too (fuzzing: --dt 1e308 overflowed it)
     reduction = None if method == "sampling" else reduction_of(model)
     if method == "gaussian" and reduction is None:
         raise OutsideTheoryError(f"{cell.name} does not close on one Gaussian process at these parameters "

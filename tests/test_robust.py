@@ -628,3 +628,26 @@ def test_a_high_power_polynomial_is_not_factored_for_minutes(tmp_path, capsys, c
     path = cell_file(tmp_path, "tanh(g * U_h[h]) + 0.1 * (abs(b) + (h * g))**64", params="g = 0.658\nb = 0.5",
                      time="continuous")
     one_line_error(capsys, command, path, names=["0.5 of the sites", "no per-site fixed point"])
+
+
+def test_a_map_not_differentiable_at_its_solution_has_no_map_radius(tmp_path, capsys):
+    """Fuzzing, seed 3: 0.1 tanh(exp(log(h))) at q = 0 made the map's finite-difference Jacobian NaN and
+    eigvals raised; the map radius (and so `attracting`) is null there, the JSON strict."""
+    path = cell_file(tmp_path, "tanh(g * U_h[h]) + 0.1 * tanh(exp(log(h)))", params="g = 1.83", time="continuous")
+    out = clean_json(capsys, "meanfield", path, "--json")
+    assert out["solutions"][0]["map_radius"] is None and out["solutions"][0]["attracting"] is None
+
+
+def test_a_covariance_that_overflows_is_a_non_finite_refusal(tmp_path, capsys):
+    """Fuzzing, seed 3: sqrt(0.0774 / c) read by a matrix gave a non-finite field covariance, on which eigh did
+    not converge; the fields are NaN there and the refusal names the non-finite integrands."""
+    path = cell_file(tmp_path, {"h": "tanh(g * U_h[h]) + 0.1 * (sqrt((0.0774 / c)) + U_b[(c + g)])",
+                                "c": "U_b[abs((-0.523 * c))]"}, params="g = 2.14", states='["h", "c"]')
+    one_line_error(capsys, "meanfield", path, "--json", names=["not finite"])
+
+
+def test_the_closed_form_dmft_checks_its_options(capsys):
+    """Fuzzing, seed 3: `dynamics vanilla_ct --dt 1e308` reached the closed form unchecked (an OverflowError);
+    the options are checked before either solver."""
+    one_line_error(capsys, "dynamics", "vanilla_ct", "--dt", "1e308", names=["dt"])
+    one_line_error(capsys, "dynamics", "vanilla", "--paths", "0", names=["paths"])

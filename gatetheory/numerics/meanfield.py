@@ -489,6 +489,12 @@ def _symmetric_root(cov):
     of the covariance, where V sqrt(L) is not (eigh orders eigenvalues and signs eigenvectors at will,
     and a Sobol rule is not symmetric: the map jumped by its integration error when a covariance
     crossed zero or two variances crossed, and Newton's finite differences failed there)."""
+    finite = np.all(np.isfinite(cov), axis=(-2, -1))
+    if not np.all(finite):       # a non-finite covariance (a variance that overflowed): NaN fields, whose
+        root = np.full(cov.shape, np.nan)       # map values the solvers reject (fuzzing: eigh did not converge)
+        if np.any(finite):
+            root[finite] = _symmetric_root(cov[finite])
+        return root
     vals, vecs = np.linalg.eigh(cov)
     return (vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]) @ np.swapaxes(vecs, -1, -2)
 

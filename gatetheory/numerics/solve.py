@@ -38,8 +38,12 @@ def map_jacobian(mapping, q, step=1e-6):
 
 
 def map_radius(mapping, q):
-    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (theory.md sec. 2)."""
-    return float(np.max(np.abs(np.linalg.eigvals(map_jacobian(mapping, q)))))
+    """Spectral radius of dM/dq at q: below 1, iterating M is attracted to q (theory.md sec. 2); None where
+    the map's finite differences are not finite (it is not differentiable there, e.g. log(h) at h = 0)."""
+    jacobian = map_jacobian(mapping, q)
+    if not np.all(np.isfinite(jacobian)):
+        return None
+    return float(np.max(np.abs(np.linalg.eigvals(jacobian))))
 
 
 CONTINUATION_SCALES = (0.1, 10.0)   # fresh starts kept when warm starts come from a neighbouring point
