@@ -133,6 +133,9 @@ def sample_dynamics(net, k=1, steps=None, t=None, dt=0.1, burn=None, renorm=1, s
         length = steps if net.cell.time == "discrete" else t
         burn = length / 4 if length is not None else 0
     n_steps, n_burn, h = _check_run(net, steps, t, dt, burn, k, renorm)
+    if max_lag is not None and (isinstance(max_lag, bool) or not isinstance(max_lag, (int, np.integer))
+                                or max_lag < 1):
+        raise ParameterError(f"max_lag is a number of steps, an integer >= 1, got {max_lag!r}")
     state = net.initial_state(scale, state_index)
     basis, _ = _orthonormalise(np.random.default_rng([net.seed, 2, int(tangent_seed)])
                                .standard_normal((k, net.ns, net.n)))

@@ -309,3 +309,11 @@ def test_gated_ct_bistability_in_sampled_networks():
     assert large.lyapunov_max > 0.08 and large.state_second_moments["h"] > 0.1
     assert small.lyapunov_max == pytest.approx(zero_fixed_point_exponent(1.9), abs=0.015)
     assert small.state_second_moments["h"] < 1e-4
+
+
+def test_sampled_correlation_lag_range_is_a_number_of_steps():
+    """max_lag 20.0 (a continuous-time window halved) reached an FFT length as a float (validation/zoo.py)."""
+    net = SampledNetwork("vanilla_ct", 50, seed=0, g=2.0)
+    with pytest.raises(ParameterError, match="max_lag"):
+        sample_dynamics(net, t=20.0, max_lag=20.0)
+    assert all(len(c) == 21 for c in sample_dynamics(net, t=20.0, max_lag=20).correlations.values())

@@ -81,7 +81,8 @@ def summarise(values):
 def compare(cell, params, phase, n, seeds, quick):
     """One row: theory vs sampled exponent, first-state moment and relaxation time."""
     theory, t_theory = theory_point(cell, params, quick)
-    lag_steps = theory.diagnostics["options"]["window"] // 2
+    step = SAMPLE[theory.time].get("dt", 1.0) if theory.time == "continuous" else 1.0
+    lag_steps = int(round(theory.diagnostics["options"]["window"] / 2 / step))   # the theory's lag range, in steps
     runs, t_sample = sampled_point(cell, params, n, seeds, lag_steps, quick)
     state = next(iter(theory.state_second_moments))
     lam_mean, lam_sd = summarise([r.lyapunov_max for r in runs])
