@@ -143,3 +143,17 @@ def test_a_radius_set_by_per_site_values_is_checked_against_its_predicted_spread
     assert near["agree"] and near["predicted_sd_of_mean"] == pytest.approx(np.sqrt((0.0622 ** 2 + 4e-5) / 3))
     assert not _law_check(-0.7824, law, [-0.55, -0.56, -0.54])["agree"]
     assert not _law_check(-0.7824, {**law, "sd": 0.0, "edge_sd": 0.0}, [-0.719, -0.694, -0.714])["agree"]
+
+
+def test_unsettled_networks_at_a_width_radius_at_the_threshold_are_marginal():
+    """The theory settles as N -> infinity but its own width-n radius law reaches 1 (continuous: 0) within 2 sd
+    of one network: networks that do not settle are no disagreement (validation/zoo.py: mi_rnn at g = 1.2,
+    width-1000 radius 1.024; sru, 0.9997)."""
+    from gatetheory.validate import _unsettled
+
+    near = dict(mean=0.9997, sd=0.002, p_bulk=0.5, edge_sd=0.004)
+    assert _unsettled(near, False, 1000)[0] == "marginal"
+    assert _unsettled(dict(near, mean=1.024), False, 1000)[0] == "marginal"
+    assert _unsettled(dict(near, mean=0.95), False, 1000)[0] == "disagree"
+    assert _unsettled(dict(near, mean=-0.002), True, 1000)[0] == "marginal"
+    assert _unsettled(dict(near, mean=-0.1), True, 1000)[0] == "disagree"
