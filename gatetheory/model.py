@@ -7,7 +7,7 @@ import numpy as np
 from .cells import get_cell
 from .derive.meanfield import derive_mean_field
 from .errors import ConvergenceError, NoFixedPointError, ParameterError
-from .limits import MAX_ORDER_PARAMETERS, check_size, check_slow_eps
+from .limits import check_slow_eps
 from .numerics.edge import equations_problem, site_arrays, stability
 from .numerics.meanfield import BASE_NODES, COARSE_BUDGET, COARSE_NODES, MISSING_MASS
 from .numerics.solve import CONTINUATION_SCALES, START_SCALES, locate_roots, map_radius, polish_roots
@@ -145,9 +145,7 @@ class Model:
         `starts`, the neighbour's level).
         `lazy`: stability and map radius only where the selection among several solutions needs
         them (others None)."""
-        eqs = self.equations
-        check_size(len(eqs.order_parameters), MAX_ORDER_PARAMETERS,
-                   f"the number of mean-field order parameters of cell {self.cell.name}")
+        eqs = self.equations                           # (derive_mean_field refuses too many order parameters)
         problem = equations_problem(eqs)
         pv = self.param_values
         problem.watch()

@@ -650,4 +650,14 @@ def test_the_closed_form_dmft_checks_its_options(capsys):
     """Fuzzing, seed 3: `dynamics vanilla_ct --dt 1e308` reached the closed form unchecked (an OverflowError);
     the options are checked before either solver."""
     one_line_error(capsys, "dynamics", "vanilla_ct", "--dt", "1e308", names=["dt"])
+    one_line_error(capsys, "dynamics", "vanilla_ct", "--dt", "nan", names=["dt"])
     one_line_error(capsys, "dynamics", "vanilla", "--paths", "0", names=["paths"])
+
+
+@pytest.mark.parametrize("command", ["derive", "meanfield"])
+def test_too_many_order_parameters_are_refused_before_the_derivation(tmp_path, capsys, command):
+    """Fuzzing, seed 3: `derive` of 16 fields on one matrix (136 order parameters) ran over 60 s; `meanfield`
+    refused it only after deriving (50 s under load). Both now refuse before the derivation, in seconds."""
+    terms = " + ".join(f"U_h[tanh({k} * h)]" for k in range(1, 17))
+    path = cell_file(tmp_path, f"-h + tanh(g * ({terms}) / 16)", time="continuous")
+    one_line_error(capsys, command, path, names=["136", "limit of 21"])

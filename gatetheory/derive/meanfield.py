@@ -6,6 +6,7 @@ import sympy as sp
 from sympy.core.traversal import bottom_up
 
 from ..errors import CellError
+from ..limits import MAX_ORDER_PARAMETERS, check_size
 from ..spec import real_symbol
 from .expectation import E
 from .pencil import jacobian_blocks
@@ -58,6 +59,9 @@ def derive_mean_field(cell):
     """Derive the static mean-field equations of `cell` symbolically."""
     raw = [f.symbol for f in cell.fields] + list(cell.xis)
     order_parameters, q_of_pair = _order_parameters(cell)
+    check_size(len(order_parameters), MAX_ORDER_PARAMETERS,   # before the derivation, whose work grows with
+               f"the number of mean-field order parameters of cell {cell.name}")   # them (fuzzing: derive of
+    #                                                             16 fields on one matrix ran over 60 s)
     solution, implicit, implicit_residual, implicit_flow = _solve_site(cell, cell.fixed_point_residual())
 
     def site(expr):
