@@ -661,3 +661,14 @@ def test_too_many_order_parameters_are_refused_before_the_derivation(tmp_path, c
     terms = " + ".join(f"U_h[tanh({k} * h)]" for k in range(1, 17))
     path = cell_file(tmp_path, f"-h + tanh(g * ({terms}) / 16)", time="continuous")
     one_line_error(capsys, command, path, names=["136", "limit of 21"])
+
+
+def test_a_component_seed_on_a_pole_is_inside_the_support(tmp_path, capsys):
+    """Fuzzing, seed 3: detached-component seeds are per-site eigenvalues; evaluating K exactly at one gave
+    inf - inf in the pole expansion (divide-by-zero warnings) and eigvals refused the NaN. rho is inf at a
+    pole (inside the support), without warnings."""
+    path = cell_file(tmp_path, {"h": "tanh(g * U_h[h]) + 0.1 * c",
+                                "c": "tanh(g * U_h[c]) + 0.1 * (tanh((xi_a - -0.114)) * h)"},
+                     params="g = 2.97", time="continuous", states='["h", "c"]')
+    out = clean_json(capsys, "spectrum", path, "--json")
+    assert out["radius_bulk"] == pytest.approx(0.3999, abs=1e-3)

@@ -200,6 +200,11 @@ def _spectral_radius(K):
             return np.where(disc >= 0, np.abs(half) + np.sqrt(np.maximum(disc, 0.0)), np.sqrt(np.maximum(det, 0.0)))
         root = np.sqrt(half * half - det)
         return np.maximum(np.abs(half + root), np.abs(half - root))
+    finite = np.all(np.isfinite(K), axis=(-2, -1))
+    if not np.all(finite):        # lambda at a pole (a per-site eigenvalue hit exactly): rho is infinite there
+        out = np.full(len(K), np.inf)            # (fuzzing: eigvals refused the NaN of inf - inf)
+        out[finite] = _spectral_radius(K[finite])
+        return out
     return np.max(np.abs(np.linalg.eigvals(K)), axis=-1)
 
 
@@ -370,16 +375,17 @@ class PoleExpansion:
         return self._flat(lam.reshape(-1)).reshape(lam.shape + self.shape)
 
     def _flat(self, flat_lam):
-        """K at the 1-D lambda, entries flattened (L, E)."""
-        if self.real is not None:
-            return self.real.values(flat_lam) + self.const
-        u = 1.0 / (flat_lam[:, None, None] - self.mu[None])              # (L, M, ns)
-        n_lam = len(u)
-        quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
-        flat = u.reshape(n_lam, -1)
-        K = np.empty((n_lam, len(self.const)), complex)
-        K[:] = self.const
-        K[:, self.live] += quad + flat @ self.lin + flat.conj() @ self.conj_lin
+        """K at the 1-D lambda, entries flattened (L, E); not finite at a pole mu (spectral_radius: inf)."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.real is not None:
+                return self.real.values(flat_lam) + self.const
+            u = 1.0 / (flat_lam[:, None, None] - self.mu[None])              # (L, M, ns)
+            n_lam = len(u)
+            quad = (u[..., :, None] * u.conj()[..., None, :]).reshape(n_lam, -1) @ self.quad
+            flat = u.reshape(n_lam, -1)
+            K = np.empty((n_lam, len(self.const)), complex)
+            K[:] = self.const
+            K[:, self.live] += quad + flat @ self.lin + flat.conj() @ self.conj_lin
         return K
 
     def spectral_radius(self, lam):
