@@ -103,8 +103,10 @@ def _unsettled(law, continuous, n):
     """Verdict where the theory settles (N -> infinity) and most sampled networks do not: "marginal" when its
     own width-n radius law reaches the stability threshold (1, or 0 in continuous time) within MARGINAL_SDS
     sd of one network (finite networks then settle or not by chance: nothing to compare), else "disagree"."""
+    from .numerics.spectrum import radius_sd_of_mean
+
     threshold = 0.0 if continuous else 1.0
-    sd = float(np.sqrt(law["sd"] ** 2 + law["p_bulk"] * law["edge_sd"] ** 2))
+    sd = radius_sd_of_mean(law, 1)
     where = f"width-{n} radius {law['mean']:.4f} +- {sd:.2g} (one network) against {threshold:g}"
     if law["mean"] + MARGINAL_SDS * sd >= threshold:
         return "marginal", f"the theory settles as N -> infinity, but its {where}: the sampled networks do not settle"

@@ -86,9 +86,7 @@ class SiteArrays:
             radii = expansion.spectral_radius(lam.reshape(-1)).reshape(lam.shape)
         else:
             op = self.transfer_operator(lam)
-            finite = np.all(np.isfinite(op), axis=(-2, -1))      # not finite: lambda on a site's pole, where
-            radii = np.full(finite.shape, np.inf)                 # rho(K) diverges (inside the support)
-            radii[finite] = np.max(np.abs(np.linalg.eigvals(op[finite])), axis=-1)
+            radii = _spectral_radius(op.reshape((-1,) + op.shape[-2:])).reshape(lam.shape)
         return radii if lam.ndim else float(radii)
 
     def edge_density(self, lam, sites=None):
@@ -186,10 +184,16 @@ def _core(flat, n):
 
 
 def _spectral_radius(K):
-    """Largest |eigenvalue| of each matrix in the stack K (L, k, k): closed form for k <= 2."""
+    """Largest |eigenvalue| of each matrix in the stack K (L, k, k): closed form for k <= 2; inf where K is
+    not finite (lambda on a site's pole, where rho(K) diverges: inside the support)."""
     k = K.shape[-1]
     if k == 0:
         return np.zeros(len(K))
+    finite = np.all(np.isfinite(K), axis=(-2, -1))
+    if not np.all(finite):        # (fuzzing: eigvals refused the NaN of inf - inf at a component seed)
+        out = np.full(len(K), np.inf)
+        out[finite] = _spectral_radius(K[finite])
+        return out
     if k == 1:
         return np.abs(K[:, 0, 0])
     if k == 2:
@@ -200,11 +204,6 @@ def _spectral_radius(K):
             return np.where(disc >= 0, np.abs(half) + np.sqrt(np.maximum(disc, 0.0)), np.sqrt(np.maximum(det, 0.0)))
         root = np.sqrt(half * half - det)
         return np.maximum(np.abs(half + root), np.abs(half - root))
-    finite = np.all(np.isfinite(K), axis=(-2, -1))
-    if not np.all(finite):        # lambda at a pole (a per-site eigenvalue hit exactly): rho is infinite there
-        out = np.full(len(K), np.inf)            # (fuzzing: eigvals refused the NaN of inf - inf)
-        out[finite] = _spectral_radius(K[finite])
-        return out
     return np.max(np.abs(np.linalg.eigvals(K)), axis=-1)
 
 
