@@ -303,6 +303,31 @@ def test_kac_rice_on_a_fractional_power_of_the_state(tmp_path, capsys):
     one_line_error(capsys, "complexity", path, "--json", names=["Kac-Rice", "not finite"])
 
 
+GRU_WITH_SIGMA = ("--set", "g=3", "--set", "alpha_r=3", "--set", "beta_r=0", "--set", "alpha_z=0")   # Sigma = 0.041
+
+
+def test_the_kac_rice_solve_has_a_work_budget(capsys, monkeypatch):
+    """Fuzzing, seed 5: Powell's method spun for 95 s on a two-state cell with three matrices. The
+    stationarity solve counts its work (site x field^2 units, not seconds: the refusal is the same
+    every time) and gives up with a typed error past the budget."""
+    from gatetheory.numerics import annealed
+    assert clean_json(capsys, "complexity", "gru", *GRU_WITH_SIGMA, "--json")["complexity"] > 0.04
+    monkeypatch.setattr(annealed, "WORK_BUDGET", 1e5)
+    first = one_line_error(capsys, "complexity", "gru", *GRU_WITH_SIGMA, "--json", names=["Kac-Rice", "work budget"])
+    assert one_line_error(capsys, "complexity", "gru", *GRU_WITH_SIGMA, "--json") == first
+
+
+@pytest.mark.slow
+def test_the_fuzzed_kac_rice_cell_is_refused_within_the_limit(tmp_path, capsys):
+    """The seed-5 cell itself (about 15 s CPU at the default budget, against 95 s and counting before)."""
+    path = cell_file(tmp_path, {"h": "(1 - z1) * h + z1 * sin(a)", "c": "(1 - z0) * c + z0 * tanh(h + a) + 0.1 * abs(g)"},
+                     define={"z0": "tanh(alpha_0 * U_g0[h] + beta_0)", "z1": "tanh(alpha_1 * U_g1[c] + beta_1)",
+                             "a": "g * U_h[(h * z1)] + sigma_b * xi_a"},
+                     params="g = 1.05\nsigma_b = 1.03\nalpha_0 = 1.76\nbeta_0 = 2.34\nalpha_1 = 0.679\nbeta_1 = 2.34",
+                     states='["h", "c"]')
+    one_line_error(capsys, "complexity", path, "--json", names=["Kac-Rice", "work budget"])
+
+
 def test_sampling_dmft_whose_tangent_power_vanishes(tmp_path, capsys):
     """Fuzzing: erf(h) * h has no linear part, the tangent's power is 0 and 0 / 0 printed a RuntimeWarning
     before the (typed) error; now only the error line (or a clean result)."""

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import root
 
 from ..codegen import compile_expressions
-from ..errors import NonFiniteError
+from ..errors import NonFiniteError, ResourceLimitError
 from .meanfield import nodes_per_dim
 from .quadrature import _tensor, composite_normal_rule, sobol_normal
 
@@ -40,6 +40,8 @@ PINV_RCOND = 1e-12
 FLOWED_TO_TRIVIAL = 1e-3 # a failed start ending with sum tr(S T) below this ran into the trivial law
 TRIAL_SCALES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)   # q ladder of trial Gaussian laws
 PRUNE = 1e-15            # tensor nodes whose weight is below this fraction of the largest are dropped
+WORK_BUDGET = 1.5e8      # site x field^2 units of inner evaluations per functional (one parameter point): about
+#                          30 s at 3 fields (220 ns a unit), 570 LSTM evaluations (typical points take 50-90)
 
 
 @dataclass
@@ -110,6 +112,7 @@ class KacRice:
         self.sizes = [len(b) for b in self.blocks]
         self.tri = [np.triu_indices(m) for m in self.sizes]
         self.gauge = 0
+        self.work = 0            # inner-evaluation units spent (WORK_BUDGET)
 
     # -- site law ---------------------------------------------------------------------------------
 
@@ -166,6 +169,11 @@ class KacRice:
     def inner(self, a, theta):
         """Per site ln det K, K = 1 + T a^T S a, and the stationarity integrands a K^-1 T a^T, a^T S a K^-1
         (arrays laid out (k, l, site))."""
+        self.work += a.shape[-1] * self.nf ** 2
+        if self.work > WORK_BUDGET:
+            raise ResourceLimitError(
+                f"the Kac-Rice stationarity solve exceeded its work budget ({WORK_BUDGET:.3g} site x field^2 units: "
+                f"{self.nf} fields on {a.shape[-1]} sites) without converging; no complexity at this point")
         S, T, Sf, Tf = self.unpack(theta)
         aT = a.transpose(1, 0, 2)
         B = _mm(_mm(aT, Sf), a)
