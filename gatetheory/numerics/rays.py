@@ -10,9 +10,9 @@ SECTIONS = np.arange(1, 8) / 8            # 8 parts in one call (a bracket in an
 
 def _scan(sites, center, directions, grid, chunk=1):
     """Per ray, the first scan radius (from outside in) with rho(K) >= 1: its index into its row of
-    `grid` (rays, radii) (-1 if none) and rho(K) - 1 there and at the previous radius. Rays not yet
-    inside are evaluated at their next radii in one call: `chunk` of them, more once fewer rays are
-    left (as many points per call as the first)."""
+    `grid` (rays, radii; nan: not evaluated, the row's end) (-1 if none) and rho(K) - 1 there and at
+    the previous radius. Rays not yet inside are evaluated at their next radii in one call: `chunk`
+    of them, more once fewer rays are left (as many points per call as the first)."""
     first = np.full(len(directions), -1)
     f_in, f_out, last = (np.full(len(directions), np.nan) for _ in range(3))
     open_ = np.arange(len(directions))
@@ -20,7 +20,9 @@ def _scan(sites, center, directions, grid, chunk=1):
     while j0 < grid.shape[1] and open_.size:
         step = max(chunk, budget // open_.size)
         r = grid[open_, j0:j0 + step]
-        v = sites.transfer_radius(center + r * directions[open_, None]) - 1.0
+        live = np.isfinite(r)
+        v = np.full(r.shape, np.nan)
+        v[live] = sites.transfer_radius(center + (r * directions[open_, None])[live]) - 1.0
         inside = v >= 0
         hit = inside.any(axis=1)
         j = np.argmax(inside, axis=1)                                   # first inside radius per ray
@@ -28,19 +30,33 @@ def _scan(sites, center, directions, grid, chunk=1):
         rows = open_[hit]
         first[rows], f_in[rows], f_out[rows] = j0 + j[hit], v[hit, j[hit]], before[hit]
         last[open_] = v[:, -1]
-        open_ = open_[~hit]
+        open_ = open_[~hit & live[:, -1]]
         j0 += step
     return first, f_in, f_out
 
 
-def outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120, chunk=1):
+def _skip_outside(grid, bounds):
+    """Each row of `grid` (decreasing radii) without its radii beyond the row's bound (where rho(K) < 1
+    is known) but the last of them (the bracket's outer end), shifted left and padded with nan."""
+    begin = np.maximum(np.sum(grid > np.asarray(bounds, float)[:, None], axis=1) - 1, 0)
+    cols = begin[:, None] + np.arange(grid.shape[1])
+    return np.where(cols < grid.shape[1], np.take_along_axis(grid, np.minimum(cols, grid.shape[1] - 1), axis=1),
+                    np.nan)
+
+
+def outermost_roots(sites, center, directions, r_max, rtol=1e-11, grid=None, iterations=120, chunk=1,
+                    bounds=None):
     """Per ray, the largest r in (0, r_max] with rho(K) = 1 (inside >= 1): a scan from outside in
     (default grid: RADIAL_SCAN radii to r_max, then ~0; or one row of radii per ray; `chunk` radii
     per call) brackets the outermost crossing, then batched Chandrupatla steps refine all
-    unconverged rays at once. Rays inside at their first radius get it; rays never inside, nan."""
+    unconverged rays at once. Rays inside at their first radius get it; rays never inside, nan.
+    `bounds`: per ray, a radius beyond which rho(K) < 1 is known (`dominance.ray_bounds`): the scan
+    skips the grid's radii beyond it but one (the same brackets, fewer evaluations)."""
     if grid is None:
         grid = np.append(r_max * (np.arange(RADIAL_SCAN, 0, -1) / RADIAL_SCAN) ** 1.5, 1e-9 * r_max)
     grid = np.broadcast_to(grid, (len(directions), np.shape(grid)[-1]))
+    if bounds is not None:
+        grid = _skip_outside(grid, bounds)
     first, f_in, f_out = _scan(sites, center, directions, grid, chunk)
     radii = np.where(first == 0, grid[:, 0], np.nan)
     open_ = np.flatnonzero(first > 0)

@@ -65,7 +65,7 @@ def trace_boundary(sites, center=None, n_rays=48):
         center = bulk_center(sites)
     r_max = outer_scale(sites, center)
     angles = ray_angles(n_rays)
-    radii = outermost_roots(sites, center, np.exp(1j * angles), r_max)
+    radii = outermost_roots(sites, center, np.exp(1j * angles), r_max, bounds=ray_bounds(sites, center, angles))
     return Boundary(center, angles, radii)
 
 
