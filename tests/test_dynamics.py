@@ -50,6 +50,30 @@ def test_vanilla_ct_closed_form_is_scs(g, delta0, lam):
     assert result.lyapunov_max == pytest.approx(lam, rel=1e-3)      # 1e-4 absolute at the step 0.02
 
 
+def _steep_vanilla_reference(g):
+    """(E[x^2], lambda) of x' = tanh(g U x) by adaptive 1-D quadrature (scipy.integrate.quad): q = E[tanh(g sqrt(q)
+    z)^2], lambda = 1/2 log(g^2 E[sech^4(g sqrt(q) z)]), independent of the closure's composite rules."""
+    from scipy.integrate import quad
+    from scipy.optimize import brentq
+
+    def mean(f, s):
+        return 2 * quad(lambda x: f(x) * np.exp(-x * x / (2 * s * s)) / (np.sqrt(2 * np.pi) * s), 0, 12 * s,
+                        limit=500, points=[0.5, 1, 2, 4])[0]
+    q = brentq(lambda q: mean(lambda x: np.tanh(x) ** 2, g * np.sqrt(q)) - q, 1e-3, 1.0, xtol=1e-14)
+    return q, 0.5 * np.log(g * g * mean(lambda x: np.cosh(x) ** -4, g * np.sqrt(q)))
+
+
+@pytest.mark.parametrize("g", [10.0, 30.0])
+def test_a_steep_nonlinearity_is_resolved_by_the_closure(g):
+    """tanh(g x) at g = 30 has features 1/30 of the standard deviation wide, which the closure's default rule
+    stepped over (g = 100 gave lambda 0.89 for about 2, g = 300 a negative one); the rule is now refined until
+    phi's and phi''s moments converge. Reference to 1e-7 (quad's own accuracy at g = 30)."""
+    q, lam = _steep_vanilla_reference(g)
+    result = dynamics(Model("vanilla", g=g))
+    assert result.state_second_moments["x"] == pytest.approx(q, rel=1e-8)
+    assert result.lyapunov_max == pytest.approx(lam, abs=1e-6)
+
+
 def test_zero_fixed_points_and_the_discrete_edge_of_chaos():
     """Below onset the Gaussian solutions are quiescent with the zero fixed point's exponent: log g for
     x' = tanh(g U x); -1 + g for SCS; log(1 - z + z g r) for a constant-gate GRU (theory.md sec. 3)."""

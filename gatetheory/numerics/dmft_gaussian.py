@@ -44,21 +44,27 @@ MAX_LAGS = 1 << 14
 BOX = 4000                 # half width (steps) of the discrete two-replica box
 NEWTON_STEPS = 60
 PLAIN = 30
+RUNAWAY_STEPS = 6          # plain iterations each multiplying the variance by RUNAWAY_FACTOR or more, in a row:
+RUNAWAY_FACTOR = 1.5       # the state runs away (a ReLU network at g > sqrt 2 doubles it each step)
 TOL = 1e-11
 QUIESCENT = 1e-14          # X variance below which the solution is the quiescent state
 
 
-def gaussian_rule(var):
+RULE_RTOL = 1e-9           # the quadrature is refined until phi's and phi''s 1-D moments change less than this
+
+
+def gaussian_rule(var, factor=1):
     """Nodes and weights for E over N(0, 1) of a tanh-like function of sqrt(var) z: Gauss-Hermite at small
     variance, composite Gauss-Legendre with panels growing like sqrt(var) (relative error < 1e-7 up to
-    var = 20 for the two-time products of tanh')."""
+    var = 20 for the two-time products of tanh'); `factor` times the nodes for finer features
+    (`GaussianDmft._rule`)."""
     if not np.isfinite(var):
         raise NonFiniteError(f"the dynamic mean field's field variance is {var} (the cell's gains overflow)")
-    if var <= 0.5:
+    if var <= 0.5 and factor == 1:
         return standard_normal_rule(64)
-    nodes = 10 * int(np.ceil(8 + 6 * np.sqrt(min(var, 1e30))))
+    nodes = factor * 10 * int(np.ceil(8 + 6 * np.sqrt(min(max(var, 0.5), 1e30))))
     check_memory(16.0 * nodes ** 2, f"the Gaussian closure's two-time quadrature at field variance {var:.3g} "
-                 f"({nodes} nodes per axis)")
+                 f"({nodes} nodes per axis{f', refined {factor}-fold to resolve fine features of phi' if factor > 1 else ''})")
     return composite_normal_rule(nodes)
 
 
@@ -92,6 +98,7 @@ class GaussianClosure:
         self._fns = lambda x: [np.broadcast_to(v, np.shape(x)) for v in fns(x, *pv)]   # noqa: E731
         self.n_phi = n
         self.kind, self.continuous = reduction.kind, cell.time == "continuous"
+        self.factor = 1                    # node multiplier of gaussian_rule (_rule), only ever raised
         # the state's (filtered_field) or v's (filtered_nonlinearity) mean
         self.mean = self.constant / (-self.leak if self.continuous else 1 - self.leak) \
             if reduction.kind == "filtered_field" else 0.0
@@ -102,11 +109,30 @@ class GaussianClosure:
     def dphi(self, x):
         return self._fns(x)[self.n_phi:]
 
+    def _rule(self, var):
+        """gaussian_rule(var) with its nodes doubled until the 1-D moments E[phi_g^2] and E[phi_g'^2] change by
+        less than RULE_RTOL: a gain inside phi (tanh(300 x)) makes features far finer than the standard
+        deviation, which the default rule steps over (vanilla at g = 300 gave lambda = -4.7 for +3.2)."""
+        def moments(rule):
+            x, w = rule
+            return np.array([float((v * v) @ w) for v in self._fns(self.mean + np.sqrt(max(var, 0.0)) * x)])
+        rule = gaussian_rule(var, self.factor)
+        if var <= 0:
+            return rule
+        current = moments(rule)
+        while True:
+            finer = gaussian_rule(var, 2 * self.factor)
+            refined = moments(finer)
+            if np.all(np.abs(refined - current) <= RULE_RTOL * np.maximum(np.abs(refined), 1e-300)):
+                return rule
+            self.factor *= 2
+            rule, current = finer, refined
+
     def pair(self, fns, var0, cov):
         """sum_g E[fn_g(X) fn_g(X')], X, X' ~ N(mean, var0) with covariance cov (array): X = mean +
         sqrt|cov| z0 + sqrt(var0 - |cov|) z1, X' with +-z0 and its own z1."""
         cov = np.clip(np.atleast_1d(np.asarray(cov, float)), -var0, var0)
-        x, w = gaussian_rule(var0)
+        x, w = self._rule(var0)
         check_memory(24.0 * cov.size * x.size ** 2, f"the Gaussian closure's two-time quadrature ({cov.size} lags, "
                      f"{x.size} nodes per axis)")
         a = np.sqrt(np.abs(cov))[:, None, None]
@@ -129,7 +155,7 @@ class GaussianClosure:
     # -- continuous filtered field: the particle in a potential --------------------------------------
     def moments(self, fns, var):
         """(sum_g E[fn_g(X)]^2, sum_g E[fn_g(X)^2]) for X ~ N(mean, var): Q at covariance 0 and var."""
-        x, w = gaussian_rule(var)
+        x, w = self._rule(var)
         values = fns(self.mean + np.sqrt(var) * x)
         return sum(float(v @ w) ** 2 for v in values), sum(float((v * v) @ w) for v in values)
 
@@ -314,8 +340,14 @@ class GaussianClosure:
         lags = 1 if a == 0 else max(32, int(np.ceil(30 / -np.log(abs(a)))))   # a = 0: lag 1 is static
         x = np.full(lags + 1, 0.0)
         x[0] = 1.0
+        growing = 0
         for _ in range(PLAIN):    # plain iterations from a large white start: into the chaotic branch's basin
-            x = self._map(x)[0]
+            last, x = x[0], self._map(x)[0]
+            growing = growing + 1 if x[0] >= RUNAWAY_FACTOR * last else 0
+            if growing >= RUNAWAY_STEPS:
+                raise NoFixedPointError(f"the Gaussian dynamic mean field's variance grows without bound (x"
+                                        f"{RUNAWAY_FACTOR:g} or more in each of {RUNAWAY_STEPS} steps, now {x[0]:.3g}): "
+                                        f"the state runs away, with no stationary state")
         steps = 0
         while True:
             x, done = self._newton(x)
