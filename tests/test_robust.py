@@ -328,6 +328,25 @@ def test_the_fuzzed_kac_rice_cell_is_refused_within_the_limit(tmp_path, capsys):
     one_line_error(capsys, "complexity", path, "--json", names=["Kac-Rice", "work budget"])
 
 
+RELU_GATED = REPO / "validation" / "zoo" / "relu_gated.toml"
+RELU_VANILLA = REPO / "validation" / "zoo" / "relu_vanilla.toml"
+
+
+def test_a_runaway_state_is_refused_by_the_closed_form(capsys):
+    """x' = relu(g U x + b) at g = 2 doubles its variance every step (sampled networks diverge): the closure
+    grew its quadrature until the memory budget stopped it; it now names the runaway. Below sqrt 2 it answers."""
+    one_line_error(capsys, "dynamics", RELU_VANILLA, "--set", "g=2", "--json", names=["grows without bound", "runs away"])
+    assert clean_json(capsys, "dynamics", RELU_VANILLA, "--set", "g=1.3", "--json")["state_second_moments"]["h"] == \
+        pytest.approx(1 / (2 - 1.3 ** 2), rel=1e-6)
+
+
+def test_a_runaway_state_is_refused_by_the_sampling_dmft(capsys):
+    """A gated ReLU at g = 1.8 (sampled networks reach E[h^2] ~ 1e32) returned E[h^2] = 347 and lambda = 0.028
+    from unsettled passes whose field variance grew 1.2 -> 733; growth over the averaged passes is refused."""
+    one_line_error(capsys, "dynamics", RELU_GATED, "--set", "g=1.8", "--paths", "128", "--budget", "3e7", "--json",
+                   names=["relu_gated", "grew", "runs away"])
+
+
 def test_sampling_dmft_whose_tangent_power_vanishes(tmp_path, capsys):
     """Fuzzing: erf(h) * h has no linear part, the tangent's power is 0 and 0 / 0 printed a RuntimeWarning
     before the (typed) error; now only the error line (or a clean result)."""
