@@ -459,7 +459,7 @@ class MeanFieldProblem:
             for idx, fn, independent, solves in term.groups:
                 if (idx, fn) not in done:
                     n = nodes_per_dim(len(idx), base, budget)
-                    n = max(2, n // 2) if halve else n
+                    n = max(3, n // 2 | 1) if halve else n      # odd: a node at each mean (tanh(100 u) below)
                     rule = _sobol_size(budget, halve) if len(idx) >= SOBOL_DIMS else n
                     key = (idx, fn, rule, stack.tobytes(), tuple(param_values))
                     memo = self._memo if self._memo is not None else {}
