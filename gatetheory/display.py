@@ -93,7 +93,12 @@ def dynamics_note(result, option=str):
     if exhausted:
         advice.append("the work budget ran out before the requested error")
     if not dmft["converged"]:
-        if dmft.get("decaying"):
+        if result.branch == "growing":
+            advice.append(f"the field variance grew {dmft['variance_growth']:.3g}-fold over the averaged passes and was "
+                          f"still rising: either the state runs away (sampled networks then diverge too, and the "
+                          f"exponent and moments above describe no stationary state) or it rises more slowly than "
+                          f"the budget allows: {more} to tell")
+        elif dmft.get("decaying"):
             advice.append(f"the variances were still falling after {dmft['iterations']} iterations (this start "
                           f"may be collapsing to the quiescent state, or only be slow): {more} to see where it "
                           f"ends, and compare a larger start ({o('branches')})")

@@ -112,7 +112,7 @@ def settle(model, result, options):
     """A run still drifting after its iterations (near the chaotic branch's saddle-node the DMFT iteration
     is slow) is repeated with EXTEND times the iterations; the summary keeps the first branch."""
     summary = branch_summary(result)
-    if result.branch in ("collapsing", "unconverged"):
+    if result.branch in ("collapsing", "growing", "unconverged"):
         opts = result.diagnostics["options"]
         longer = dict(options, iterations=EXTEND * options["iterations"])
         summary = dict(branch_summary(dynamics(model, init=opts["init"], seed=opts["seed"], **longer)),
@@ -122,7 +122,7 @@ def settle(model, result, options):
 
 def chaotic_state(run):
     """Positive exponent on a branch that did not collapse within its (extended) iterations."""
-    return run["branch"] in ("stationary", "unconverged") and run["lyapunov"] > 0
+    return run["branch"] in ("stationary", "growing", "unconverged") and run["lyapunov"] > 0
 
 
 def unstable_static(run, static):
