@@ -105,7 +105,7 @@ DMFT_FLAGS = (("paths", int, "single-site paths per pass"), ("replicas", int, "i
               ("min-passes", int, "averaged passes before stopping"),
               ("max-window", float,
                "the window grows up to this factor (at most 64) while correlations have not decayed"),
-              ("budget", float, "work cap in units of about 45 ns (at most 1e12); a run that reaches it "
+              ("budget", float, "work cap in units of 45-100 ns (at most 1e12); a run that reaches it "
                                 "stops unconverged"))
 DMFT_DEFAULTS = {"paths": 1024, "replicas": 1, "window": "256 steps, or 40 in continuous time",
                  "burn": "window / 4", "iterations": 80, "seed": 0, "dt": 0.2, "init": 1.0, "tol": 0.015,

@@ -89,7 +89,7 @@ def dynamics_note(result, option=str):
     advice = []
     exhausted = dmft.get("budget_exhausted")
     more = (f"raise {o('budget')} (now {opt.get('budget', 0):.3g}; this run did {dmft.get('work', 0):.3g} units of "
-            f"about 45 ns)" if exhausted else f"raise {o('iterations')} (now {opt.get('iterations')})")
+            f"45-100 ns)" if exhausted else f"raise {o('iterations')} (now {opt.get('iterations')})")
     if exhausted:
         advice.append("the work budget ran out before the requested error")
     if not dmft["converged"]:
