@@ -774,7 +774,9 @@ class SamplingDmft:
     def _needed_window(self, cov):
         """A window whose lag range holds the decay of every correlation: the lag where the replica-mean
         connected part falls to DECAYED of its lag-0 value, extrapolated exponentially from the last lag
-        where it is still above max(RELIABLE, 5 sampling errors), must lie within TAIL of the lags."""
+        where its envelope |.| is still above max(RELIABLE, 5 sampling errors), must lie within TAIL of the
+        lags (the envelope: an oscillator's correlation (coRNN) crosses zero within a quarter period, long before
+        it decays)."""
         need, samples = 0.0, self.paths * self.window
         for c in cov:
             d = np.einsum("rkkl->kl", c) / c.shape[0]
@@ -783,13 +785,9 @@ class SamplingDmft:
                 if not row[0] > 0:
                     continue
                 noise = np.sqrt(max(2 * np.sum(row ** 2) - row[0] ** 2, 0.0) / samples) / row[0]
-                below = np.nonzero(row / row[0] < max(RELIABLE, 5 * noise))[0]
-                if not below.size:
-                    need = max(need, 2.0 * self.lags / TAIL)
-                    continue
-                j = max(int(below[0]), 1)
-                value = max(row[j] / row[0], 1e-3)
-                need = max(need, j * np.log(1 / DECAYED) / max(np.log(1 / value), 1e-3) / TAIL)
+                last = int(np.nonzero(np.abs(row) / row[0] >= max(RELIABLE, 5 * noise))[0][-1])
+                value = max(abs(row[last]) / row[0], 1e-3)
+                need = max(need, last * np.log(1 / DECAYED) / max(np.log(1 / value), 1e-3) / TAIL)
         if need <= self.lags:
             return self.window
         return int(2 ** np.ceil(np.log2(2 * need / self.window))) * self.window
