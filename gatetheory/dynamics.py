@@ -16,7 +16,7 @@ import numpy as np
 
 from .derive.dmft import gaussian_reduction, site_kernels
 from .errors import GateTheoryError, OutsideTheoryError, ParameterError
-from .numerics.dmft import RUNAWAY, DmftOptions, SamplingDmft, relaxation_times
+from .numerics.dmft import GROWING, DmftOptions, SamplingDmft, relaxation_times
 from .numerics.dmft_gaussian import GaussianClosure
 from .version import versions
 
@@ -70,7 +70,7 @@ class DynamicsResult:
     def branch(self):
         """Where the DMFT went from its start: quiescent (zero fixed point), static (converged without
         temporal fluctuations: a fixed point), stationary (converged, fluctuating), collapsing (variances
-        still falling: the branch does not exist), growing (the field variance rose over RUNAWAY-fold across
+        still falling: the branch does not exist), growing (the field variance rose over GROWING-fold across
         the averaged passes: the state runs away, or rises too slowly for the budget) or unconverged."""
         report = self.diagnostics["dmft"]
         if report["quiescent"]:
@@ -79,7 +79,7 @@ class DynamicsResult:
             return "static" if self.fluctuation < STATIC else "stationary"
         if report["decaying"]:
             return "collapsing"
-        return "growing" if report.get("variance_growth", 1.0) > RUNAWAY else "unconverged"
+        return "growing" if report.get("variance_growth", 1.0) > GROWING else "unconverged"
 
     def to_dict(self):
         out = asdict(self)

@@ -61,7 +61,7 @@ BURN = 0.5              # burn-in of each path: at least this fraction of the la
 MAX_WINDOW_GROWTH = 64  # max_window's upper bound (fuzzing: 1e9 let a noisy 16-path run grow past a minute)
 MAX_BUDGET = 1e12       # budget's upper bound (about 12 hours on one core)
 FULL_PASSES = 16        # the window grows only while a full pass costs at most budget / FULL_PASSES
-RUNAWAY = 2.0           # unconverged averaged passes whose last third's field variance is this many times the
+GROWING = 2.0           # unconverged averaged passes whose last third's field variance is this many times the
 #                         first third's are "growing" (dynamics.py): the state runs away (a gated ReLU at g = 1.8
 #                         grew 1.2 -> 733 in 31 passes; sampled networks reach 1e32), or rises too slowly for the budget
 

@@ -57,7 +57,7 @@ def gaussian_rule(var, factor=1):
     """Nodes and weights for E over N(0, 1) of a tanh-like function of sqrt(var) z: Gauss-Hermite at small
     variance, composite Gauss-Legendre with panels growing like sqrt(var) (relative error < 1e-7 up to
     var = 20 for the two-time products of tanh'); `factor` times the nodes for finer features
-    (`GaussianDmft._rule`)."""
+    (`GaussianClosure._rule`)."""
     if not np.isfinite(var):
         raise NonFiniteError(f"the dynamic mean field's field variance is {var} (the cell's gains overflow)")
     if var <= 0.5 and factor == 1:
@@ -99,6 +99,7 @@ class GaussianClosure:
         self.n_phi = n
         self.kind, self.continuous = reduction.kind, cell.time == "continuous"
         self.factor = 1                    # node multiplier of gaussian_rule (_rule), only ever raised
+        self._checked = (None, None, None)  # (variance, factor, rule) of the last rule _rule checked
         # the state's (filtered_field) or v's (filtered_nonlinearity) mean
         self.mean = self.constant / (-self.leak if self.continuous else 1 - self.leak) \
             if reduction.kind == "filtered_field" else 0.0
@@ -116,6 +117,8 @@ class GaussianClosure:
         def moments(rule):
             x, w = rule
             return np.array([float((v * v) @ w) for v in self._fns(self.mean + np.sqrt(max(var, 0.0)) * x)])
+        if self._checked[:2] == (var, self.factor):   # pair() is called at one variance many times (interpolants)
+            return self._checked[2]
         rule = gaussian_rule(var, self.factor)
         if var <= 0:
             return rule
@@ -124,6 +127,7 @@ class GaussianClosure:
             finer = gaussian_rule(var, 2 * self.factor)
             refined = moments(finer)
             if np.all(np.abs(refined - current) <= RULE_RTOL * np.maximum(np.abs(refined), 1e-300)):
+                self._checked = (var, self.factor, rule)
                 return rule
             self.factor *= 2
             rule, current = finer, refined
