@@ -48,7 +48,7 @@ DYNAMICS_QUANTITIES = {
 MOMENT_PREFIX = "moment_"     # moment_<state>: E[state^2] at the selected solution
 # dynamic mean field settings of a sweep (user options override): the sign and size of lambda to 5 %,
 # correlations followed over at most 4 times the default window (near a critical line they diverge)
-SWEEP_DYNAMICS = dict(tol=0.05, min_passes=4, max_window=4.0)
+SWEEP_DYNAMICS = dict(tol=0.05, tol_abs=0.002, min_passes=4, max_window=4.0, paths=512, budget=1.5e8)
 
 
 def known_quantities(cell):

@@ -281,8 +281,9 @@ def test_gated_ct_small_start_relaxes_to_the_zero_fixed_point():
 
 def test_gated_ct_is_bistable_below_the_zero_fixed_point_line():
     """g_h = 1.9 < 2: the small start stays at the stable zero solution, the large one is chaotic
-    (sampled N = 1000: +0.133 +- 0.005, validation/gated_ct_transitions.py)."""
-    both = branches(Model("gated_ct", g_h=1.9, **GATED), **TINY_CT)
+    (sampled N = 1000: +0.133 +- 0.005, validation/gated_ct_transitions.py). The large start relaxes over
+    about 25 passes (field variance 0.29 -> 0.16): 8 end while it still falls, which the drift test reports."""
+    both = branches(Model("gated_ct", g_h=1.9, **GATED), **dict(TINY_CT, iterations=30))
     assert both.small.lyapunov_max < 0 and both.small.branch == "quiescent"
     assert both.large.branch == "stationary" and both.large.lyapunov_max > 0.05
     assert both.bistable and both.to_dict()["bistable"]

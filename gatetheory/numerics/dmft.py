@@ -50,11 +50,12 @@ RELIABLE = 0.03         # lowest connected correlation level (relative) the wind
 STATIC_SIGMAS = 3.0     # a static part of the tangent kernel is kept when it exceeds this many standard errors
 KERNEL_MIX = 0.8        # power iteration: k <- (1 - m) k + m k_new / rho
 LAMBDA_STEP = 0.25      # a Newton step moves lambda by at most this much per pass
-PREPASSES = 12          # at most this many burn-in passes (common random phases, half the paths; cold start)
+PREPASSES = 12          # at most this many burn-in passes (common random phases, half the paths)
 SETTLED = 1e-3          # ... which end when the correlations change by less than this (relative)
 ALIGNED = 0.9           # successive residuals this aligned (cosine) mark a slow mode to extrapolate
 EXTRAPOLATE = 10.0      # at most this many residuals per extrapolation
-WARM_PREPASSES = 3      # ... when warm-started from a nearby point
+WARM_PREPASSES = 4      # ... when warm-started from a nearby point (the full passes' drift test,
+#                         _first_settled, takes over where that is not enough)
 DISCARD = 0.25          # fraction of the full passes dropped before averaging (relaxation from the burn-in)
 BATCHES = 4             # batch means per replica for standard errors
 BURN = 0.5              # burn-in of each path: at least this fraction of the lag range
@@ -444,6 +445,7 @@ class SamplingDmft:
         self.warm = warm or {}
         self.window = int(round(max(self.opt.window, self.warm.get("window", 0)) / self.dt))
         self.pass_index, self.spent, self.exhausted, self.capped = 0, 0.0, False, False
+        self.warm_correlations = False        # _start: a warm start's correlations are the first iterate
         if self.cost(self.opt.paths, self.window) > self.opt.budget / 4:
             raise ParameterError(f"one DMFT pass of {cell.name} at these settings ({self.opt.paths} paths, window "
                                  f"{self.window * self.dt:g}) costs {self.cost(self.opt.paths, self.window):.3g} work "
@@ -480,6 +482,7 @@ class SamplingDmft:
         grid = fine * (self.steps - 1) + 1
         self.fields = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
         self.tangent = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
+        self._common = None
         # normals of both samplers, the FFT's complex paths, fields and tangents, states and their tangents
         check_memory(8 * paths * self.fields.size * (4 * s.nf + 4 * s.ns + 4),
                      f"the DMFT of {s.cell.name} ({paths} paths of {grid} steps)")
@@ -489,6 +492,9 @@ class SamplingDmft:
         phases every time (stream [seed, 0]; the burn-in's deterministic map)."""
         if not common:
             self.pass_index += 1
+        elif self._common == (self.paths, self.fields.size):
+            return                       # the same stream [seed, 0] for the same shapes: drawn already
+        self._common = (self.paths, self.fields.size) if common else None
         rng = np.random.default_rng([self.opt.seed, 0 if common else self.pass_index])
         self.fields.refresh(rng, phases=common)
         self.tangent.refresh(rng, phases=common)
@@ -532,6 +538,7 @@ class SamplingDmft:
             kern, lam = [self._resize(k) for k in warm["kern"]], np.array(warm["lam"], float)
             if np.sum(self._variance(warm["corr"])) > 0:
                 corr = [self._resize(c) for c in warm["corr"]]
+                self.warm_correlations = True
         return corr, kern, lam
 
     def _resize(self, c):
@@ -615,7 +622,7 @@ class SamplingDmft:
         scale0 = max(float(np.mean(self._variance(self._unpack(x)[0]))), 1e-300)
         size = sum(int(np.prod(s)) for s in self._shapes())
         quiescent, good, previous, totals = False, None, None, []
-        for it in range(PREPASSES if self.warm.get("lags") is None else WARM_PREPASSES):
+        for it in range(WARM_PREPASSES if self.warm_correlations else PREPASSES):
             try:
                 gx, info = self._pass(x, common=True)
             except ConvergenceError:
@@ -630,10 +637,14 @@ class SamplingDmft:
             quiescent = quiescent or self._vanishing(totals, scale0 * self.r)
             if quiescent:
                 x = self._pack([np.zeros_like(c) for c in corr], kern, lam)
+                if stop_quiescent:        # the caller takes the exponent from the spectral theory
+                    break
                 continue
             cap = int(round(self.opt.max_window * self.opt.window / self.dt))
-            window = (self._affordable(min(self._needed_window(corr + kern), max(cap, self.window))) if it >= 2
-                      else self.window)
+            # the kernel's envelope is e^{(lambda* - lambda) tau} off while lambda is (one Newton step) off
+            lambda_known = float(np.max(np.abs(info["step"]))) * self.lags <= 1.0
+            window = (self._affordable(min(self._needed_window(corr + kern if lambda_known else corr),
+                                           max(cap, self.window))) if it >= 2 else self.window)
             if window > self.window:
                 self.window = window
                 self._setup(self.paths)
@@ -653,9 +664,21 @@ class SamplingDmft:
         corr, kern, lam = self._unpack(x)
         if quiescent and stop_quiescent:
             return self._quiescent(x, history)
+        if not quiescent:
+            self.window = self._settled_window(self._needed_lags(corr + kern))
         self._setup(self.opt.paths)
-        x = self._pack(corr, kern, lam)
+        x = self._pack([self._resize(c) for c in corr], [self._resize(k) for k in kern], lam)
         return self._average(x, history, quiescent)
+
+    def _settled_window(self, need):
+        """The window of the full passes: the burn-in's, halved (down to the starting window) while the
+        settled iterate's decay (`need` lags, _needed_lags) fits twice over in the halved lag range. The
+        burn-in grows the window for its transients (a kernel at a lambda still off by a few percent, GRU:
+        355 lags against 134 at the end), and every full pass pays for it."""
+        window, base = self.window, int(round(self.opt.window / self.dt))
+        while window // 2 >= max(base, 16) and 2 * need <= window // 4:
+            window //= 2
+        return window
 
     def _quiescent(self, x, history):
         """The zero fixed point: zero moments and correlations, no exponent (solve's doc)."""
@@ -667,8 +690,8 @@ class SamplingDmft:
                   "replicas": self.r, "window": self.window * self.dt, "burn": self.burn * self.dt, "dt": self.dt,
                   "seed": self.opt.seed, "history": history, "unit": "per unit time" if self.site.continuous
                   else "per step"}
-        warm = {"corr": corr, "kern": kern, "lam": lam, "lags": self.lags, "window": self.window * self.dt}
-        zeros = {n: 0.0 for n in names}
+        warm = {"corr": corr, "kern": kern, "lam": lam, "lags": self.lags, "window": self.opt.window}   # no decay
+        zeros = {n: 0.0 for n in names}                                                                # to hold
         return DmftSolution(self.dt, [np.zeros(c.shape[1:]) for c in corr], {n: np.zeros(self.lags + 1) for n in names},
                             zeros, dict(zeros), {}, None, None, report, warm)
 
@@ -717,8 +740,8 @@ class SamplingDmft:
             corrs.append([cross_correlation(st, st, self.lags) for st in states])
             gates.append(self._gate_values(info["states"], info["u"], info["eta"]))
             sites = self._site_sample(info["states"], info["u"], info["eta"])
-            first = int(DISCARD * len(lams))
             variances.append(info["variance"])
+            first = self._first_settled(lams, variances)
             if len(lams) - first >= self.opt.min_passes:
                 series = np.array(lams[first:])
                 se = self._standard_error(series, np.array(variances[first:]))
@@ -728,7 +751,7 @@ class SamplingDmft:
             if self.spent >= self.opt.budget and len(lams) - first >= 2:
                 self.exhausted = True
                 break
-        first = int(DISCARD * len(lams))
+        first = self._first_settled(lams, variances)
         if not np.isfinite(se):                # fewer averaged passes than min_passes: the error of those run
             se = self._standard_error(np.array(lams[first:]), np.array(variances[first:]))
         solution = self._summarise(x, np.array(lams[first:]), np.array(moments[first:]), corrs[first:], gates[first:],
@@ -763,20 +786,40 @@ class SamplingDmft:
 
     def _settled(self, series):
         """No drift: the means of the first and second halves of the averaged passes agree within 2.5
-        standard errors of their difference (batch means within each half); series (passes, R)."""
+        standard errors of their difference (batch means within each half), and no linear trend (_trend_free);
+        series (passes, R)."""
         half = series.shape[0] // 2
         if half < 2:
             return False
         first, second = series[:half], series[half:]
         spread = np.hypot(self._standard_error(first), self._standard_error(second))
-        return bool(abs(second.mean() - first.mean()) <= 2.5 * spread + 1e-12)
+        return bool(abs(second.mean() - first.mean()) <= 2.5 * spread + 1e-12) and _trend_free(series)
+
+    def _first_settled(self, lams, variances):
+        """The first averaged pass: after the first DISCARD of them, and after any pass from which on the
+        exponent and field variances still drift (the smallest such start, up to half the passes; an
+        iterate still relaxing from its start, e.g. a warm start near the unstable zero solution, would
+        bias the mean)."""
+        n = len(lams)
+        for first in range(int(DISCARD * n), n // 2 + 1):
+            if n - first < 4 or all(_trend_free(np.array(v[first:])) for v in (lams, variances)):
+                return first
+        return n // 2
 
     def _needed_window(self, cov):
-        """A window whose lag range holds the decay of every correlation: the lag where the replica-mean
-        connected part falls to DECAYED of its lag-0 value, extrapolated exponentially from the last lag
-        where its envelope |.| is still above max(RELIABLE, 5 sampling errors), must lie within TAIL of the
-        lags (the envelope: an oscillator's correlation (coRNN) crosses zero within a quarter period, long before
-        it decays)."""
+        """A window whose lag range holds the decay of every correlation (_needed_lags): this one, or the
+        smallest power-of-two multiple of it that does."""
+        need = self._needed_lags(cov)
+        if need <= self.lags:
+            return self.window
+        return int(2 ** np.ceil(np.log2(2 * need / self.window))) * self.window
+
+    def _needed_lags(self, cov):
+        """The lag range that holds the decay of every correlation: the lag where the replica-mean connected
+        part falls to DECAYED of its lag-0 value, extrapolated exponentially from the last lag where its
+        envelope |.| is still above max(RELIABLE, 5 sampling errors), over TAIL (the envelope: an oscillator's
+        correlation (coRNN) crosses zero within a quarter period, long before it decays; _envelope_end drops
+        a lobe isolated from it)."""
         need, samples = 0.0, self.paths * self.window
         for c in cov:
             d = np.einsum("rkkl->kl", c) / c.shape[0]
@@ -785,12 +828,10 @@ class SamplingDmft:
                 if not row[0] > 0:
                     continue
                 noise = np.sqrt(max(2 * np.sum(row ** 2) - row[0] ** 2, 0.0) / samples) / row[0]
-                last = int(np.nonzero(np.abs(row) / row[0] >= max(RELIABLE, 5 * noise))[0][-1])
+                last = _envelope_end(np.abs(row) / row[0] >= max(RELIABLE, 5 * noise))
                 value = max(abs(row[last]) / row[0], 1e-3)
                 need = max(need, last * np.log(1 / DECAYED) / max(np.log(1 / value), 1e-3) / TAIL)
-        if need <= self.lags:
-            return self.window
-        return int(2 ** np.ceil(np.log2(2 * need / self.window))) * self.window
+        return need
 
     # -- results -----------------------------------------------------------------------------------
     def _summarise(self, x, lams, moments, corrs, gates, variances, history, quiescent, se, settled):
@@ -846,6 +887,37 @@ class SamplingDmft:
                        "frozen_fraction": float(np.mean(v < FROZEN)),
                        "saturated_fraction": float(np.mean(v > 1 - FROZEN))}
                 for v, name in zip(values, self.site.gate_names)}
+
+
+def _trend_free(series, sigmas=2.5):
+    """No linear trend over the passes of a series (passes, R) (replica mean): the least-squares slope
+    within `sigmas` standard errors, from the residuals about the line with their lag-1 autocorrelation
+    phi (variance factor (1 + phi) / (1 - phi), phi in [0, 0.9]). A relaxing iterate lies close to its
+    line and fails; the batch-mean errors of _settled, inflated by the same drift, do not catch it."""
+    y = np.asarray(series, float).reshape(len(series), -1).mean(axis=1)
+    n = y.size
+    if n < 4:
+        return True
+    x = np.arange(n) - (n - 1) / 2
+    slope = float(x @ y / (x @ x))
+    e = y - y.mean() - slope * x
+    var = float(e @ e) / (n - 2)
+    phi = float(np.clip(e[1:] @ e[:-1] / max(float(e @ e), 1e-300), 0.0, 0.9))
+    return abs(slope) <= sigmas * np.sqrt(var / (x @ x) * (1 + phi) / (1 - phi)) + 1e-300
+
+
+def _envelope_end(above):
+    """Last lag of the envelope that starts at lag 0: lags flagged `above`, each within a gap no longer than
+    max(8, the envelope's extent so far) of the previous one. An oscillator's zero crossings are short gaps;
+    a lobe far beyond the decay is not part of it (the burn-in's common random numbers freeze the iterate's
+    sampling error, and its extrapolation along slow modes can grow a lobe of a few percent there: GRU at
+    g = 3 had one at lag 300 after decaying to 1e-3 by lag 72, and quadrupled its window for it)."""
+    last = 0
+    for lag in np.nonzero(above)[0]:
+        if lag - last > max(8, last):
+            break
+        last = int(lag)
+    return last
 
 
 def _autocorrelation_time(series):
