@@ -221,7 +221,7 @@ def evaluate_point(cell, params, options, warm=None):
 
 def _dynamics_values(model, wanted, options, warm):
     """The wanted DMFT quantities at one point and the DMFT's warm start for the next."""
-    result = model.dynamics(warm=None if warm is None else warm.get("dynamics"), **options.dynamics)
+    result = model.dynamics(warm=None if warm is None else warm.get("dynamics"), local=False, **options.dynamics)
     tau = result.relaxation_time.get(model.cell.states[0].name)
     values = {"lyapunov_max": float(result.lyapunov_max),
               "relaxation_time": float("nan") if tau is None else float(tau)}

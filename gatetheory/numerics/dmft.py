@@ -59,6 +59,7 @@ WARM_PREPASSES = 4      # ... when warm-started from a nearby point (the full pa
 DISCARD = 0.25          # fraction of the full passes dropped before averaging (relaxation from the burn-in)
 BATCHES = 4             # batch means per replica for standard errors
 BURN = 0.5              # burn-in of each path: at least this fraction of the lag range
+SHRINK = 1.5            # the full passes halve the window while the decay fits this many times in the halved lags
 MAX_WINDOW_GROWTH = 64  # max_window's upper bound (fuzzing: 1e9 let a noisy 16-path run grow past a minute)
 MAX_BUDGET = 1e12       # budget's upper bound (about 12 hours on one core)
 FULL_PASSES = 16        # the window grows only while a full pass costs at most budget / FULL_PASSES
@@ -119,6 +120,8 @@ class DmftOptions:
         if self.window / step < 16:
             raise ParameterError(f"DMFT window {self.window} is shorter than 16 steps")
 
+
+_COMMON = {}            # the burn-in's common random numbers, kept for the next solve with the same shapes
 
 # -- correlations, Gaussian fields --------------------------------------------------------------
 def cross_correlation(a, b, max_lag):
@@ -482,7 +485,6 @@ class SamplingDmft:
         grid = fine * (self.steps - 1) + 1
         self.fields = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
         self.tangent = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
-        self._common = None
         # normals of both samplers, the FFT's complex paths, fields and tangents, states and their tangents
         check_memory(8 * paths * self.fields.size * (4 * s.nf + 4 * s.ns + 4),
                      f"the DMFT of {s.cell.name} ({paths} paths of {grid} steps)")
@@ -492,9 +494,12 @@ class SamplingDmft:
         phases every time (stream [seed, 0]; the burn-in's deterministic map)."""
         if not common:
             self.pass_index += 1
-        elif self._common == (self.paths, self.fields.size):
-            return                       # the same stream [seed, 0] for the same shapes: drawn already
-        self._common = (self.paths, self.fields.size) if common else None
+        key = (self.opt.seed, self.paths, self.r, self.fields.size, self.fields.length, tuple(map(len, self.site.groups)),
+               self.site.nx, self.site.ns, self.opt.init, self.site.driven)
+        if common and _COMMON.get("key") == key:     # the same stream [seed, 0] for the same shapes: drawn
+            self.fields.normals, self.fields.static_normals, self.tangent.normals, self.tangent.static_normals, \
+                self.xi, self.s0, self.input_seed = _COMMON["draws"]           # already (this solve, or the
+            return                                                             # previous one of a sweep)
         rng = np.random.default_rng([self.opt.seed, 0 if common else self.pass_index])
         self.fields.refresh(rng, phases=common)
         self.tangent.refresh(rng, phases=common)
@@ -505,6 +510,9 @@ class SamplingDmft:
         self.s0 = self.opt.init * rng.standard_normal((self.site.ns, self.paths))
         # input noises (driven cells): a stream per pass, the same under common random numbers
         self.input_seed = int(rng.integers(2 ** 62)) if self.site.driven else None
+        if common:
+            _COMMON.update(key=key, draws=(self.fields.normals, self.fields.static_normals, self.tangent.normals,
+                                           self.tangent.static_normals, self.xi, self.s0, self.input_seed))
 
     # -- packing the iterate ---------------------------------------------------------------------
     def _shapes(self):
@@ -672,11 +680,11 @@ class SamplingDmft:
 
     def _settled_window(self, need):
         """The window of the full passes: the burn-in's, halved (down to the starting window) while the
-        settled iterate's decay (`need` lags, _needed_lags) fits twice over in the halved lag range. The
+        settled iterate's decay (`need` lags, _needed_lags) fits SHRINK times over in the halved lag range. The
         burn-in grows the window for its transients (a kernel at a lambda still off by a few percent, GRU:
         355 lags against 134 at the end), and every full pass pays for it."""
         window, base = self.window, int(round(self.opt.window / self.dt))
-        while window // 2 >= max(base, 16) and 2 * need <= window // 4:
+        while window // 2 >= max(base, 16) and SHRINK * need <= window // 4:
             window //= 2
         return window
 
