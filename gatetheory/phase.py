@@ -46,8 +46,11 @@ DYNAMICS_QUANTITIES = {
     "relaxation_time": "1/e time of the first state's connected correlation (dynamic mean field; NaN when quiescent)",
 }
 MOMENT_PREFIX = "moment_"     # moment_<state>: E[state^2] at the selected solution
-# dynamic mean field settings of a sweep (user options override): the sign and size of lambda to 5 %,
-# correlations followed over at most 4 times the default window (near a critical line they diverge)
+# dynamic mean field settings of a sweep (user options override): lambda to 5 % or 0.002 (the GRU's chaos
+# boundary within a grid step of 0.075 in g), 512 paths, correlations followed over at most 4 times the
+# default window and a quarter of the default budget: near a critical line, where the correlation time
+# diverges, a point stops after ~4 s (converged: false) and its window is held where a pass would cost over
+# budget / 16 (window_capped; validation/lyapunov_diagram.py checks the boundary against the exact line)
 SWEEP_DYNAMICS = dict(tol=0.05, tol_abs=0.002, min_passes=4, max_window=4.0, paths=512, budget=1.5e8)
 
 

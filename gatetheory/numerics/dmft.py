@@ -54,7 +54,7 @@ PREPASSES = 12          # at most this many burn-in passes (common random phases
 SETTLED = 1e-3          # ... which end when the correlations change by less than this (relative)
 ALIGNED = 0.9           # successive residuals this aligned (cosine) mark a slow mode to extrapolate
 EXTRAPOLATE = 10.0      # at most this many residuals per extrapolation
-WARM_PREPASSES = 4      # ... when warm-started from a nearby point (the full passes' drift test,
+WARM_PREPASSES = 3      # ... when warm-started from a nearby point (the full passes' drift test,
 #                         _first_settled, takes over where that is not enough)
 DISCARD = 0.25          # fraction of the full passes dropped before averaging (relaxation from the burn-in)
 BATCHES = 4             # batch means per replica for standard errors
@@ -431,11 +431,13 @@ class DmftSolution:
 class SamplingDmft:
     """Sampling DMFT of one cell at one parameter point (module doc).
 
-    Passes with fresh random numbers iterate (C, k, lambda) -> (C_new, power-iterated k, Newton step in
-    lambda). The first passes (burn-in; PREPASSES, fewer when warm-started) use a quarter of the paths; of
-    the full passes the first third is discarded as well and the rest averaged. The iteration stops when
-    the exponent's standard error is below max(tol_abs, tol |lambda|) and the averaged passes show no
-    drift, or after `iterations` full passes."""
+    Passes iterate (C, k, lambda) -> (C_new, power-iterated k, Newton step in lambda). The first passes
+    (burn-in: at most PREPASSES, WARM_PREPASSES from a neighbour's correlations) use half the paths and
+    common random phases, and set the window (grown for the decay, then fitted to the settled iterate); of
+    the full passes, with fresh random numbers, the first DISCARD (more while the rest still drift) are
+    dropped and the rest averaged. The iteration stops when the exponent's standard error is below
+    max(tol_abs, tol |lambda|) and the averaged passes show no drift (halves and linear trend), or after
+    `iterations` full passes."""
 
     def __init__(self, cell, values, options=None, warm=None):
         if not cell.fields:
