@@ -498,10 +498,11 @@ class SamplingDmft:
             self.pass_index += 1
         key = (self.opt.seed, self.paths, self.r, self.fields.size, self.fields.length, tuple(map(len, self.site.groups)),
                self.site.nx, self.site.ns, self.opt.init, self.site.driven)
-        if common and _COMMON.get("key") == key:     # the same stream [seed, 0] for the same shapes: drawn
+        kept = _COMMON.get("entry")                  # one read: a (key, draws) pair another thread may replace
+        if common and kept is not None and kept[0] == key:   # the same stream [seed, 0] for the same shapes:
             self.fields.normals, self.fields.static_normals, self.tangent.normals, self.tangent.static_normals, \
-                self.xi, self.s0, self.input_seed = _COMMON["draws"]           # already (this solve, or the
-            return                                                             # previous one of a sweep)
+                self.xi, self.s0, self.input_seed = kept[1]       # drawn already (this solve, or the previous
+            return                                                # one of a sweep)
         rng = np.random.default_rng([self.opt.seed, 0 if common else self.pass_index])
         self.fields.refresh(rng, phases=common)
         self.tangent.refresh(rng, phases=common)
@@ -513,8 +514,8 @@ class SamplingDmft:
         # input noises (driven cells): a stream per pass, the same under common random numbers
         self.input_seed = int(rng.integers(2 ** 62)) if self.site.driven else None
         if common:
-            _COMMON.update(key=key, draws=(self.fields.normals, self.fields.static_normals, self.tangent.normals,
-                                           self.tangent.static_normals, self.xi, self.s0, self.input_seed))
+            _COMMON["entry"] = (key, (self.fields.normals, self.fields.static_normals, self.tangent.normals,
+                                      self.tangent.static_normals, self.xi, self.s0, self.input_seed))
 
     # -- packing the iterate ---------------------------------------------------------------------
     def _shapes(self):
