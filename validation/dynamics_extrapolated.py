@@ -9,13 +9,12 @@ Sampled runs are cached per point, N, seed and run length in validation/results/
 (re-runs compute only what is missing; --theory-only recomputes only the theory from the cache).
 Writes validation/results/dynamics_extrapolated.{json,md}.
 
-    OMP_NUM_THREADS=1 python validation/dynamics_extrapolated.py [--theory-only]
+    OMP_NUM_THREADS=1 python -m validation.dynamics_extrapolated [--theory-only]
 """
 
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +23,8 @@ from gatetheory.lyapunov import sample_dynamics
 from gatetheory.model import Model, versions
 from gatetheory.sample import SampledNetwork
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .claims_common import RESULTS
+
 CACHE = RESULTS / "dynamics_extrapolated_samples.json"
 SIZES = (500, 1000, 2000)
 POINTS = [   # cell, params, sampled run lengths, coupling seeds per N; about 60 CPU-minutes in all, per-N se

@@ -503,6 +503,8 @@ class SamplingDmft:
             self.fields.normals, self.fields.static_normals, self.tangent.normals, self.tangent.static_normals, \
                 self.xi, self.s0, self.input_seed = kept[1]       # drawn already (this solve, or the previous
             return                                                # one of a sweep)
+        if common:
+            _COMMON.clear()                          # not held beside the new draws (check_memory counts one set)
         rng = np.random.default_rng([self.opt.seed, 0 if common else self.pass_index])
         self.fields.refresh(rng, phases=common)
         self.tangent.refresh(rng, phases=common)
