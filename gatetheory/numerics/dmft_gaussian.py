@@ -25,8 +25,9 @@ tridiagonal operator, or lambda = 1/2 log W(0) when a = 0.
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.polynomial.chebyshev import Chebyshev, chebval
+from numpy.polynomial.chebyshev import Chebyshev
 from scipy.fft import irfft, next_fast_len, rfft
+from scipy.integrate import solve_ivp
 from scipy.linalg import eigh_tridiagonal
 from scipy.optimize import brentq
 from scipy.sparse.linalg import LinearOperator, gmres
@@ -51,6 +52,7 @@ QUIESCENT = 1e-14          # X variance below which the solution is the quiescen
 
 
 RULE_RTOL = 1e-9           # the quadrature is refined until phi's and phi''s 1-D moments change less than this
+RULES_KEPT = 64            # checked rules kept (per variance)
 
 
 def gaussian_rule(var, factor=1):
@@ -93,44 +95,42 @@ class GaussianClosure:
         scalars = compile_expressions([reduction.leak, reduction.constant, reduction.static, reduction.white,
                                        reduction.gamma2], params)(*pv)
         self.leak, self.constant, self.static, self.white, self.gamma2 = (float(v) for v in scalars)
-        n = len(reduction.phis)
-        fns = compile_expressions(list(reduction.phis) + list(reduction.dphis), [reduction.x, *params])
-        self._fns = lambda x: [np.broadcast_to(v, np.shape(x)) for v in fns(x, *pv)]   # noqa: E731
-        self.n_phi = n
+        compiled = [compile_expressions(list(exprs), [reduction.x, *params]) for exprs in (reduction.phis, reduction.dphis)]
+        self.phi, self.dphi = (lambda x, fn=fn: [np.broadcast_to(v, np.shape(x)) for v in fn(x, *pv)]  # noqa: E731
+                               for fn in compiled)
         self.kind, self.continuous = reduction.kind, cell.time == "continuous"
-        self.factor = 1                    # node multiplier of gaussian_rule (_rule), only ever raised
-        self._checked = (None, None, None)  # (variance, factor, rule) of the last rule _rule checked
+        self._rules = {}                   # variance -> the rule _rule checked there
         # the state's (filtered_field) or v's (filtered_nonlinearity) mean
         self.mean = self.constant / (-self.leak if self.continuous else 1 - self.leak) \
             if reduction.kind == "filtered_field" else 0.0
 
-    def phi(self, x):
-        return self._fns(x)[:self.n_phi]
-
-    def dphi(self, x):
-        return self._fns(x)[self.n_phi:]
-
     def _rule(self, var):
         """gaussian_rule(var) with its nodes doubled until the 1-D moments E[phi_g^2] and E[phi_g'^2] change by
         less than RULE_RTOL: a gain inside phi (tanh(300 x)) makes features far finer than the standard
-        deviation, which the default rule steps over (vanilla at g = 300 gave lambda = -4.7 for +3.2)."""
+        deviation, which the default rule steps over (vanilla at g = 300 gave lambda = -4.7 for +3.2). Found
+        afresh at each variance (the 1-D checks are cheap beside the two-time quadrature, whose cost grows
+        with the square of the nodes: tanh needs the doubled rule at variance 3, not at 2)."""
         def moments(rule):
             x, w = rule
-            return np.array([float((v * v) @ w) for v in self._fns(self.mean + np.sqrt(max(var, 0.0)) * x)])
-        if self._checked[:2] == (var, self.factor):   # pair() is called at one variance many times (interpolants)
-            return self._checked[2]
-        rule = gaussian_rule(var, self.factor)
-        if var <= 0:
-            return rule
-        current = moments(rule)
-        while True:
-            finer = gaussian_rule(var, 2 * self.factor)
-            refined = moments(finer)
-            if np.all(np.abs(refined - current) <= RULE_RTOL * np.maximum(np.abs(refined), 1e-300)):
-                self._checked = (var, self.factor, rule)
-                return rule
-            self.factor *= 2
-            rule, current = finer, refined
+            z = self.mean + np.sqrt(max(var, 0.0)) * x
+            return np.array([float((v * v) @ w) for v in (*self.phi(z), *self.dphi(z))])
+        if var in self._rules:                # pair() is called at one variance many times (interpolants)
+            return self._rules[var]
+        factor = 1
+        rule = gaussian_rule(var, factor)
+        if var > 0:
+            current = moments(rule)
+            while True:
+                finer = gaussian_rule(var, 2 * factor)
+                refined = moments(finer)
+                if np.all(np.abs(refined - current) <= RULE_RTOL * np.maximum(np.abs(refined), 1e-300)):
+                    break
+                factor *= 2
+                rule, current = finer, refined
+        if len(self._rules) >= RULES_KEPT:
+            self._rules.clear()
+        self._rules[var] = rule
+        return rule
 
     def pair(self, fns, var0, cov):
         """sum_g E[fn_g(X) fn_g(X')], X, X' ~ N(mean, var0) with covariance cov (array): X = mean +
@@ -233,29 +233,22 @@ class GaussianClosure:
         return brentq(resid, grid[j], grid[j + 1], xtol=TOL)
 
     def _orbit(self, d0, rest, force):
-        """Delta(tau) on the Schroedinger grid: Delta'' = force(Delta) from Delta0 with slope -w2 / 2 (RK4 on
-        half steps) until it turns back or reaches Delta_inf (the homoclinic approach is unstable; past that
+        """Delta(tau) on the Schroedinger grid: Delta'' = force(Delta) from Delta0 with slope -w2 / 2 (DOP853,
+        dense output) until it turns back or reaches Delta_inf (the homoclinic approach is unstable; past that
         point Delta is within ~1e-6 of Delta_inf and is set to it)."""
         step = SCHRODINGER_STEP / self.kappa
         tau = np.arange(0.0, HALF_WIDTH / self.kappa, step)
-        delta = np.full(tau.size, rest)
         if force is None or d0 - rest <= 1e-12 * max(d0, 1.0):
             return tau, np.full(tau.size, d0)
-        coef, (lo, hi) = force.coef, force.domain
-        accel = lambda d: chebval((2 * d - lo - hi) / (hi - lo), coef)  # noqa: E731
-        h = step / 2
-        y, v = d0, -self.white / 2 - 1e-12
-        delta[0] = y
-        for i in range(1, tau.size):
-            for _ in range(2):
-                k1y, k1v = v, accel(y)
-                k2y, k2v = v + 0.5 * h * k1v, accel(y + 0.5 * h * k1y)
-                k3y, k3v = v + 0.5 * h * k2v, accel(y + 0.5 * h * k2y)
-                k4y, k4v = v + h * k3v, accel(y + h * k3y)
-                y, v = y + h / 6 * (k1y + 2 * k2y + 2 * k3y + k4y), v + h / 6 * (k1v + 2 * k2v + 2 * k3v + k4v)
-            if v >= 0 or y <= rest:
-                break
-            delta[i] = y
+        turns = lambda t, y: y[1]          # noqa: E731  (the slope comes back up to zero)
+        arrives = lambda t, y: y[0] - rest  # noqa: E731  (Delta reaches its rest value)
+        turns.terminal = arrives.terminal = True
+        turns.direction, arrives.direction = 1, -1
+        path = solve_ivp(lambda t, y: (y[1], force(y[0])), (0.0, tau[-1]), [d0, -self.white / 2 - 1e-12],
+                         method="DOP853", rtol=1e-12, atol=1e-14 * d0, dense_output=True, events=(turns, arrives))
+        delta = np.full(tau.size, rest)
+        inside = tau < path.t[-1]
+        delta[inside] = path.sol(tau[inside])[0]
         return tau, delta
 
     def _schrodinger(self, well):
