@@ -42,6 +42,18 @@ class _NumpyCode(NumPyPrinter):
         return "erf(%s)" % self._print(expr.args[0])      # SymPy's printer says math.erf: scalars only
 
 
+class _SingleCode(_NumpyCode):
+    """NumPy code whose tanh and sigmoid run in single precision (relative error 6e-8, 3x faster for tanh
+    on machines without a double-precision SIMD tanh), for Monte Carlo paths whose sampling error is
+    ~1e-2 (the DMFT's single-site process); the arithmetic around them stays in double precision."""
+
+    def _print_tanh(self, expr):
+        return "numpy.tanh(numpy.asarray(%s, numpy.float32))" % self._print(expr.args[0])
+
+    def _print_sigmoid(self, expr):
+        return "expit(numpy.asarray(%s, numpy.float32))" % self._print(expr.args[0])
+
+
 class _MpmathCode(MpmathPrinter):
     def _print_sigmoid(self, expr):
         return "(1/(1 + mpmath.exp(-(%s))))" % self._print(expr.args[0])
@@ -50,7 +62,7 @@ class _MpmathCode(MpmathPrinter):
         return "mpmath.log(1 + mpmath.exp(%s))" % self._print(expr.args[0])
 
 
-_PRINTERS = {"numpy": _NumpyCode, "mpmath": _MpmathCode}
+_PRINTERS = {"numpy": _NumpyCode, "single": _SingleCode, "mpmath": _MpmathCode}
 
 
 def cache_dir():
@@ -140,12 +152,13 @@ def generate_source(exprs, args, backend):
     stray = set().union(*(e.free_symbols for e in exprs)) - set(names) if exprs else set()
     if stray:
         raise ValueError(f"expressions use symbols not among the arguments: {sorted(map(str, stray))}")
+    numpy_code = backend != "mpmath"
     printer = _PRINTERS[backend]({"fully_qualified_modules": True, "standard": "python3"}) \
-        if backend == "numpy" else _PRINTERS[backend]()
+        if numpy_code else _PRINTERS[backend]()
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"))
-    indent = "        " if backend == "numpy" else "    "
+    indent = "        " if numpy_code else "    "
     lines = [f"def generated({', '.join(map(str, names))}):"]
-    if backend == "numpy":
+    if numpy_code:
         lines.append("    with numpy.errstate(all='ignore'):")
     lines += [f"{indent}{sym} = {printer.doprint(value)}" for sym, value in replacements]
     lines.append(f"{indent}return ({''.join(printer.doprint(e) + ', ' for e in reduced)})")

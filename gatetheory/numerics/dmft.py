@@ -134,10 +134,13 @@ def cross_correlation(a, b, max_lag):
 
 
 def _replica_correlations(x, replicas, lags):
-    """C[r, k, l, tau] = <x_k(t + tau) x_l(t)> over the paths of each replica; x is (fields, M, T)."""
-    g, m, t = x.shape
+    """C[r, k, l, tau] = <x_k(t + tau) x_l(t)> over the paths of each replica; x is (T, fields, M) (as
+    recorded: transposed once into the zero-padded FFT buffer)."""
+    t, g, m = x.shape
     n = next_fast_len(t + lags + 1)
-    spec = rfft(x.reshape(g, replicas, m // replicas, t), n, axis=-1)
+    padded = np.zeros((g, m, n))
+    padded[..., :t] = x.transpose(1, 2, 0)
+    spec = rfft(padded.reshape(g, replicas, m // replicas, n), axis=-1, overwrite_x=True)
     cross = np.einsum("krpw,lrpw->rklw", spec, np.conj(spec))
     out = irfft(cross, n, axis=-1)[..., :lags + 1]
     return out / ((m // replicas) * (t - np.arange(lags + 1)))
@@ -235,19 +238,27 @@ class GaussianFields:
         and static parts (R, G, G)."""
         out = np.empty((self.nf, self.length, self.paths), dtype=np.float32)    # single precision: far below
         roots = {}                                                                  # the sampling error
+        r, half = self.replicas, self.paths // self.replicas // 2
         for gi, (g, cls) in enumerate(zip(self.groups, self.classes)):
             if cls not in roots:
-                roots[cls] = self._roots(connected[cls], static[cls])
+                root, static_root = self._roots(connected[cls], static[cls])
+                roots[cls] = root * np.float32(self.size), static_root            # ifft's 1 / size undone
             root, static_root = roots[cls]
             normals = self.normals[gi]
             if len(g) == 1:
                 z = root[:, None, None, :] * normals                           # (R, 1, half, size)
             else:
                 z = np.einsum("rwij,rjpw->ripw", root, normals)
-            paths = self.size * ifft(z, axis=-1)[..., :self.length]
-            real = np.concatenate([paths.real, paths.imag], axis=2)             # (R, G, m, length)
-            real += np.einsum("rij,rjp->rip", static_root, self.static_normals[gi])[..., None]
-            out[g] = np.moveaxis(real, 0, 1).reshape(len(g), self.paths, self.length).transpose(0, 2, 1)
+            paths = ifft(z, axis=-1, overwrite_x=True)[..., :self.length]      # (R, G, half, length)
+            # path index r m + p: the real parts make the replica's first half paths, the imaginary the second
+            contiguous = list(g) == list(range(g[0], g[0] + len(g)))
+            block = out[g[0]:g[0] + len(g)] if contiguous else np.empty((len(g), self.length, self.paths), np.float32)
+            split = block.reshape(len(g), self.length, r, 2, half)
+            split[:, :, :, 0] = paths.real.transpose(1, 3, 0, 2)
+            split[:, :, :, 1] = paths.imag.transpose(1, 3, 0, 2)
+            block += np.einsum("rij,rjp->irp", static_root, self.static_normals[gi]).reshape(len(g), 1, self.paths)
+            if not contiguous:
+                out[g] = block
         return out
 
 
@@ -270,9 +281,10 @@ class SiteProcess:
         self.ns, self.nf, self.nx = len(cell.states), len(cell.fields), len(cell.xis)
         self.ne = len(input_noises(cell))
         self.continuous = cell.time == "continuous"
-        self.step_fn = compile_expressions(kernels.step, kernels.args)
-        self.rates_fn = compile_expressions(kernels.rates, kernels.args)
-        self.outputs_fn = compile_expressions(kernels.outputs, kernels.args)
+        # the paths' tanh and sigmoid in single precision (codegen._SingleCode), as the fields are drawn
+        self.step_fn = compile_expressions(kernels.step, kernels.args, "single")
+        self.rates_fn = compile_expressions(kernels.rates, kernels.args, "single")
+        self.outputs_fn = compile_expressions(kernels.outputs, kernels.args, "single")
         self.gates_fn = compile_expressions(kernels.gates, kernels.args) if kernels.gates else None
         self.gate_names = kernels.gate_names
         groups = {}
@@ -343,23 +355,27 @@ class SiteProcess:
         y = np.zeros((3 * ns, m))            # s, ds, dds
         y[:ns] = s0
         if not self.continuous:
-            buf = np.empty((3 * ns + 3 * nf, m))
             decay = np.exp(-lam)
+            after = np.empty_like(y)         # the next (s, ds, dds): the outputs may be views of y's rows
+            rows = [(k, ns + k, 2 * ns + nf + k, 3 * ns + 2 * nf + k) for k in range(nf)]
             for n in range(steps):
                 if driven:
                     inputs.standard_normal(out=eta)
                     if n - burn in keep:
                         kept[n - burn] = eta.copy()
-                out = _fill(buf, self.step_fn(*y[:ns], *u[:, n], *y[ns:2 * ns], *du[:, n], *y[2 * ns:], *fixed))
-                if n >= burn:
+                out = self.step_fn(*y[:ns], *u[:, n], *y[ns:2 * ns], *du[:, n], *y[2 * ns:], *fixed)
+                if n >= burn:                # outputs straight into the records (no staging buffer)
                     j = n - burn
-                    f[j], df[j], ddf[j] = out[ns:ns + nf], out[2 * ns + nf:2 * ns + 2 * nf], out[3 * ns + 2 * nf:]
+                    for k, a, b, c in rows:
+                        f[j, k], df[j, k], ddf[j, k] = out[a], out[b], out[c]
                     if record_states:
                         states[j] = y[:ns]
-                y[:ns] = out[:ns]
-                np.multiply(decay, out[ns + nf:2 * ns + nf], out=y[ns:2 * ns])
-                np.multiply(decay, out[2 * ns + 2 * nf:3 * ns + 2 * nf], out=y[2 * ns:])
-                y[2 * ns:] -= y[ns:2 * ns]
+                for i in range(ns):
+                    after[i] = out[i]
+                    np.multiply(decay, out[ns + nf + i], out=after[ns + i])
+                    np.multiply(decay, out[2 * ns + 2 * nf + i], out=after[2 * ns + i])
+                after[2 * ns:] -= after[ns:2 * ns]
+                y, after = after, y
                 if n % 64 == 63 and not np.all(np.isfinite(y)):
                     raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite "
                                            f"by step {n + 1}")
@@ -586,8 +602,8 @@ class SamplingDmft:
                                         record_states, inputs, set(self._gate_picks()) if record_states else ())
         new_corr, new_kern = [], []
         for fields in s.class_fields:
-            new_corr.append(_replica_correlations(np.moveaxis(f[:, fields], 0, -1), self.r, self.lags))
-            new_kern.append(_replica_correlations(np.moveaxis(df[:, fields], 0, -1), self.r, self.lags))
+            new_corr.append(_replica_correlations(f[:, fields], self.r, self.lags))
+            new_kern.append(_replica_correlations(df[:, fields], self.r, self.lags))
         # rho(lambda) = sum <df^2> / sum <du^2> per replica (sample moments: du's sampling error cancels)
         weights = np.zeros(s.nf)
         for c, fields in enumerate(s.class_fields):
