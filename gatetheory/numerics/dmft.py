@@ -263,13 +263,6 @@ class GaussianFields:
 
 
 # -- the single-site process ---------------------------------------------------------------------
-def _fill(buf, values):
-    """Rows of buf from a generated function's tuple (scalars broadcast)."""
-    for i, v in enumerate(values):
-        buf[i] = v
-    return buf
-
-
 class SiteProcess:
     """Compiled single-site kernels of a cell (derive/dmft.py) and the path integrator."""
 
@@ -380,23 +373,31 @@ class SiteProcess:
                     raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite "
                                            f"by step {n + 1}")
             return states, f, df, ddf, kept
-        outs = np.empty((3 * nf, m))
         half = 0.5 * dt
         zeros = [*xi, *np.zeros((self.ne, m)), *self.params]   # the sources never read white noise (cell.py)
+        k1, k2, k3, k4, probe, scaled = (np.empty((3 * ns, m)) for _ in range(6))   # reused every step
 
-        def slope(i, y):
-            r = _fill(np.empty((3 * ns, m)), self.rates_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i],
-                                                          *y[2 * ns:], *fixed))
-            r[ns:] -= lam * y[ns:]
+        def slope(i, y, r):
+            """r = the rates at grid point i (tangents rescaled by e^{-lambda t}), in place."""
+            for row, v in zip(r, self.rates_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i], *y[2 * ns:], *fixed)):
+                row[...] = v
+            np.multiply(lam, y[ns:], out=scaled[ns:])
+            r[ns:] -= scaled[ns:]
             r[2 * ns:] -= y[ns:2 * ns]
             return r
+
+        def shifted(k, h):
+            """y + h k into the probe buffer."""
+            np.multiply(k, h, out=probe)
+            return np.add(probe, y, out=probe)
+        rows = [(k, nf + k, 2 * nf + k) for k in range(nf)]
         for n in range(steps):
             i = 2 * n
-            if n >= burn:
+            if n >= burn:                    # outputs straight into the records (no staging buffer)
                 j = n - burn
-                out = _fill(outs, self.outputs_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i], *y[2 * ns:],
-                                                  *zeros))
-                f[j], df[j], ddf[j] = out[:nf], out[nf:2 * nf], out[2 * nf:]
+                out = self.outputs_fn(*y[:ns], *u[:, i], *y[ns:2 * ns], *du[:, i], *y[2 * ns:], *zeros)
+                for k, a, b in rows:
+                    f[j, k], df[j, k], ddf[j, k] = out[k], out[a], out[b]
                 if record_states:
                     states[j] = y[:ns]
             if n == steps - 1:
@@ -404,14 +405,16 @@ class SiteProcess:
             if driven:
                 inputs.standard_normal(out=eta)
                 eta /= np.sqrt(dt)
-            k1 = slope(i, y)
-            k2 = slope(i + 1, y + half * k1)
-            k3 = slope(i + 1, y + half * k2)
-            k4 = slope(i + 2, y + dt * k3)
+            slope(i, y, k1)
+            slope(i + 1, shifted(k1, half), k2)
+            slope(i + 1, shifted(k2, half), k3)
+            slope(i + 2, shifted(k3, dt), k4)
             k2 += k3
             k1 += k4
-            k1 += 2 * k2
-            y += (dt / 6) * k1
+            k2 *= 2
+            k1 += k2
+            k1 *= dt / 6
+            y += k1
             if n % 64 == 63 and not np.all(np.isfinite(y)):
                 raise ConvergenceError(f"DMFT single-site paths of {self.cell.name} became non-finite by "
                                        f"t = {(n + 1) * dt:g}")
