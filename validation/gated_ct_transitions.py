@@ -46,16 +46,18 @@ Checks (exit status 1 when one fails), tolerances from the spreads:
             sampled small start is chaotic.
 
     python validation/gated_ct_transitions.py [--n 1000] [--seeds 3] [--quick] [--gains 1.8,1.9]
-        [--inputs 0.3] [--reuse sampled|all]
+        [--inputs 0.3] [--reuse sampled|all] [--jobs 2]
 """
 
 import argparse
 import json
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gatetheory.dynamics import branches, dynamics
 from gatetheory.lyapunov import sample_dynamics
@@ -417,6 +419,7 @@ def main():
     parser.add_argument("--gains", help="comma-separated subset of the gain scan")
     parser.add_argument("--inputs", help="comma-separated subset of the input scan")
     parser.add_argument("--name", help="results file stem (default gated_ct_transitions[_quick])")
+    parser.add_argument("--jobs", type=int, default=1, help="points computed at once (processes)")
     parser.add_argument("--reuse", choices=("sampled", "all"),
                         help="take sampled runs (and with 'all' the theory) from the previous results file "
                              "where N, seeds and settings match")
@@ -429,25 +432,35 @@ def main():
     previous = json.loads(path.read_text()) if args.reuse and path.exists() else {}
     reusable = {json.dumps(r["params"], sort_keys=True): r for r in previous.get("rows", [])
                 if (previous["n"], previous["seeds"], previous["quick"]) == (args.n, args.seeds, args.quick)}
-    rows = []
     RESULTS.mkdir(exist_ok=True)
     gains, inputs = (QUICK["gains"], QUICK["inputs"]) if args.quick else (GAINS, INPUTS)
-    for scan, plist in points(subset(args.gains, gains), subset(args.inputs, inputs)):
-        for params in plist:
-            old = reusable.get(json.dumps(params, sort_keys=True), {})
-            theory = predictions(old["theory"]) if args.reuse == "all" and old.get("theory", {}).get("options") \
-                == theory_options(args.quick) else theory_point(params, args.n, args.quick)
-            sampled = old["sampled"] if old.get("sampled", {}).get("options") == sample_options(args.quick) \
-                else sampled_point(params, args.n, args.seeds, args.quick)
-            if max(sampled["large"]["lyapunov"]) > 0 and "lifetime" not in sampled:
-                sampled["lifetime"] = chaos_lifetime(params, args.n, args.seeds)
-            sampled["attractor"] = attractor(sampled)
-            rows.append({"scan": scan, "params": params, "theory": theory, "sampled": sampled,
-                         "checks": compare(theory, sampled, args.n, args.seeds)})
-            print(table_row(rows[-1]), flush=True)
+    todo = [(scan, params, reusable.get(json.dumps(params, sort_keys=True), {}))
+            for scan, plist in points(subset(args.gains, gains), subset(args.inputs, inputs)) for params in plist]
+    rows = []
+    # points in parallel (one BLAS thread each: the sampled networks' products would oversubscribe the
+    # cores), rows written in scan order
+    with ProcessPoolExecutor(args.jobs, initializer=threadpool_limits if args.jobs > 1 else None,
+                             initargs=(1,) if args.jobs > 1 else ()) as pool:
+        for row in pool.map(evaluate, todo, [args] * len(todo)):
+            rows.append(row)
+            print(table_row(row), flush=True)
             ok = write(rows, args, path)
     print(json.dumps(facts(rows), indent=1))
     return 0 if ok else 1
+
+
+def evaluate(item, args):
+    """One point's row: theory and sampled runs (each taken from the previous results where --reuse allows)."""
+    scan, params, old = item
+    theory = predictions(old["theory"]) if args.reuse == "all" and old.get("theory", {}).get("options") \
+        == theory_options(args.quick) else theory_point(params, args.n, args.quick)
+    sampled = old["sampled"] if old.get("sampled", {}).get("options") == sample_options(args.quick) \
+        else sampled_point(params, args.n, args.seeds, args.quick)
+    if max(sampled["large"]["lyapunov"]) > 0 and "lifetime" not in sampled:
+        sampled["lifetime"] = chaos_lifetime(params, args.n, args.seeds)
+    sampled["attractor"] = attractor(sampled)
+    return {"scan": scan, "params": params, "theory": theory, "sampled": sampled,
+            "checks": compare(theory, sampled, args.n, args.seeds)}
 
 
 def write(rows, args, path):
