@@ -6,8 +6,9 @@ time: RK4 with dt = 0.1, so t = 100, burn-in t / 4 as in `sample_dynamics`), and
 inside a sweep (a row of SWEEP neighbouring gains, each point warm-started from its left neighbour with
 the settings `gatetheory phase` uses, phase.SWEEP_DYNAMICS: 512 paths, tolerance 5 % or 0.002). Also the
 exponents with their standard errors: the cold point's, the sweep's (at its middle gain, the cold point's)
-and the sampled network's, so that each speed-up is read with the precision it buys. Theory timings are repeated
-REPEATS times and the median kept (the machine is shared). Writes validation/results/bench_dynamics.{json,md}.
+and the sampled network's, so that each speed-up is read with the precision it buys. The three are run in
+REPEATS interleaved rounds and their medians kept (the machine is shared, and its speed drifts). Writes
+validation/results/bench_dynamics.{json,md}.
 
     python -m validation.bench_dynamics [--only gru,lstm] [--n 1000] [--steps 1000]
 """
@@ -31,7 +32,7 @@ POINTS = [("vanilla", dict(g=2.0), "g"), ("vanilla_ct", dict(g=2.0), "g"),
           ("gated_ct", dict(g_h=4.0), "g_h")]
 SWEEP = 6            # points in the warm-started row (the first one cold, not counted)
 STEP = 0.05          # gain step between neighbouring points of the row
-REPEATS = 2          # cold theory timings per point (median kept)
+REPEATS = 3          # interleaved rounds of cold point, sampled network and sweep row (medians kept)
 DT = 0.1             # sampled continuous-time step
 
 
@@ -64,23 +65,38 @@ def sweep(cell, params, name):
 
 
 def bench(cell, params, name, n, steps):
-    cold = [timed(lambda: dynamics(Model(cell, **params))) for _ in range(REPEATS)]
+    """Cold point, sweep row and sampled network, interleaved REPEATS times (the machine's speed drifts by
+    up to 2x over seconds here): ratios of medians, and the range of the per-round ratios."""
+    cold, nets, sweeps = [], [], []
+    for _ in range(REPEATS):
+        cold.append(timed(lambda: dynamics(Model(cell, **params))))
+        nets.append(sampled(cell, params, n, steps))
+        sweeps.append(sweep(cell, params, name))
     theory, t_cold = cold[0][0], float(np.median([c[1] for c in cold]))
-    t_sweep, row, middle = sweep(cell, params, name)
-    net, t_net = sampled(cell, params, n, steps)
+    net, t_net = nets[0][0], float(np.median([c[1] for c in nets]))
+    t_sweep, (_, row, middle) = float(np.median([s[0] for s in sweeps])), sweeps[0]
+    rounds = {"cold": [b[1] / a[1] for a, b in zip(cold, nets)], "sweep": [b[1] / a[0] for a, b in zip(sweeps, nets)]}
     return {"cell": cell, "params": params, "method": theory.lyapunov_method,
             "lambda_theory": theory.lyapunov_max, "lambda_theory_se": theory.lyapunov_standard_error,
             "lambda_sweep": middle.lyapunov_max, "lambda_sweep_se": middle.lyapunov_standard_error,
             "lambda_sampled": net.lyapunov_max, "lambda_sampled_se": net.standard_errors[0],
             "seconds_theory_cold": t_cold, "seconds_theory_sweep": t_sweep, "seconds_sampled": t_net,
             "speedup_cold": t_net / t_cold, "speedup_sweep": t_net / t_sweep, "sweep_lambdas": row,
+            "speedup_rounds": rounds,
             "n": n, "steps": steps, "theory_diagnostics": {k: theory.diagnostics["dmft"].get(k) for k in
                                                          ("iterations", "window", "paths", "converged")}}
 
 
+def spread(row, kind):
+    """Range of the per-round speed-ups."""
+    values = row.get("speedup_rounds", {}).get(kind)
+    return f"{min(values):.1f}-{max(values):.1f}x" if values else "one round"
+
+
 def markdown(rows):
     lines = ["# Dynamics benchmark: dynamic mean field vs one sampled network", "",
-             "Per point, in one process: `dynamics()` cold (median of 2) and per point inside a warm-started row "
+             f"Per point, in one process, {REPEATS} interleaved rounds (medians; in brackets the range of the per-round "
+             "ratios): `dynamics()` cold and per point inside a warm-started row "
              f"of {SWEEP - 1} gains (step {STEP}) at the settings of `gatetheory phase` ({SWEEP_DYNAMICS}), against "
              f"one sampled network (N = n, seed 0) over the stated steps (Benettin; continuous time RK4 with dt = {DT}). "
              "Exponents with standard errors (theory: batch means over passes; sampled: 10 blocks); 'in sweep' is "
@@ -93,7 +109,8 @@ def markdown(rows):
                      f"{r['lambda_theory_se']:.4f} | {r['lambda_sweep']:.4f} ± {r['lambda_sweep_se']:.4f} | "
                      f"{r['lambda_sampled']:.4f} ± {r['lambda_sampled_se']:.4f} "
                      f"({r['n']}, {r['steps']}) | {r['seconds_theory_cold']:.2f} | {r['seconds_theory_sweep']:.2f} | "
-                     f"{r['seconds_sampled']:.2f} | {r['speedup_cold']:.1f}x | {r['speedup_sweep']:.1f}x |")
+                     f"{r['seconds_sampled']:.2f} | {r['speedup_cold']:.1f}x ({spread(r, 'cold')}) | "
+                     f"{r['speedup_sweep']:.1f}x ({spread(r, 'sweep')}) |")
     return "\n".join(lines) + "\n"
 
 
