@@ -74,3 +74,17 @@ def test_the_kept_common_random_numbers_change_no_answer():
     dynamics(Model("gru", g=3.0), seed=1, **small)
     assert dynamics(Model("gru", g=3.0), **small).lyapunov_max == first
     assert dynamics(Model("gru", g=3.0), **small).lyapunov_max == first
+
+
+def test_the_window_grows_only_as_far_as_the_full_passes_fit_in_memory(monkeypatch):
+    """The burn-in runs on half the paths, so it could grow the window past what the full passes can hold
+    (gated_ct g_h = 2.2 from a small start grew to 16 000 grid points and was refused 4 GiB for its full
+    passes). GRU g = 3, alpha_z = alpha_r = 2 grows to 1024 steps; with a 0.2 GiB budget its full pass
+    (1024 paths) fits at 512 steps (0.14 GiB) but not at 1024 (0.27 GiB): the window is capped there and
+    the run completes, reporting it."""
+    monkeypatch.setenv("GATETHEORY_MEMORY_GIB", "0.2")
+    result = dynamics(Model("gru", g=3.0, alpha_z=2.0, alpha_r=2.0), iterations=4, min_passes=4)
+    report = result.diagnostics["dmft"]
+    assert max(h["window"] for h in report["history"]) <= 512
+    assert report["window_capped"]
+    assert np.isfinite(result.lyapunov_max)

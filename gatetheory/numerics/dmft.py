@@ -35,7 +35,7 @@ from scipy.special import ndtri
 from ..codegen import compile_expressions
 from ..derive.dmft import input_noises, site_kernels
 from ..errors import CellError, ConvergenceError, ParameterError
-from ..limits import check_memory
+from ..limits import check_memory, memory_budget
 from ..progress import progress_bar
 from ..serialise import require_finite
 
@@ -475,6 +475,8 @@ class SamplingDmft:
                                  f"{self.window * self.dt:g}) costs {self.cost(self.opt.paths, self.window):.3g} work "
                                  f"units, over a quarter of the budget {self.opt.budget:.3g}: lower paths or window, "
                                  f"or raise budget")
+        check_memory(self._bytes(self.opt.paths, self.window), f"the DMFT of {cell.name}'s full passes ("
+                     f"{self.opt.paths} paths of {self._grid(self.window)[0]} steps)")   # refused now, not after the burn-in
         self._setup(self.opt.paths // 2 // (2 * self.r) * 2 * self.r or 2 * self.r)
 
     def _burn(self, window):
@@ -489,11 +491,25 @@ class SamplingDmft:
 
     def _affordable(self, window):
         """The largest of window, window / 2, ... (down to the current one) whose full pass costs at most
-        budget / FULL_PASSES: longer windows would leave too few passes to average."""
-        while window > self.window and self.cost(self.opt.paths, window) > self.opt.budget / FULL_PASSES:
+        budget / FULL_PASSES (longer windows would leave too few passes to average) and fits in the memory
+        budget (limits.py: the burn-in's half paths fit windows the full passes could not hold)."""
+        while window > self.window and (self.cost(self.opt.paths, window) > self.opt.budget / FULL_PASSES
+                                        or self._bytes(self.opt.paths, window) > memory_budget()):
             window //= 2
             self.capped = True
         return max(window, self.window)
+
+    def _grid(self, window):
+        """(field grid points, lags on it, FFT size) of a pass with this window."""
+        fine = 2 if self.site.continuous else 1
+        grid = fine * (self._burn(window) + window - 1) + 1
+        return grid, fine * (window // 2), next_fast_len(grid + fine * (window // 2) + 1)
+
+    def _bytes(self, paths, window):
+        """Memory of a pass: normals of both samplers, the FFT's complex paths, fields and tangents, states
+        and their tangents."""
+        s = self.site
+        return 8 * paths * self._grid(window)[2] * (4 * s.nf + 4 * s.ns + 4)
 
     def _setup(self, paths):
         """Lags, path length and field samplers for the current window and number of paths."""
@@ -502,13 +518,10 @@ class SamplingDmft:
         self.lags = self.window // 2
         self.burn = self._burn(self.window)
         self.steps = self.burn + self.window
-        fine = 2 if s.continuous else 1
-        grid = fine * (self.steps - 1) + 1
-        self.fields = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
-        self.tangent = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, fine * self.lags)
-        # normals of both samplers, the FFT's complex paths, fields and tangents, states and their tangents
-        check_memory(8 * paths * self.fields.size * (4 * s.nf + 4 * s.ns + 4),
-                     f"the DMFT of {s.cell.name} ({paths} paths of {grid} steps)")
+        grid, lags, _ = self._grid(self.window)
+        self.fields = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, lags)
+        self.tangent = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, lags)
+        check_memory(self._bytes(paths, self.window), f"the DMFT of {s.cell.name} ({paths} paths of {grid} steps)")
 
     def _refresh(self, common=False):
         """Random numbers: fresh Gaussian ones (stream [seed, pass]), or with common=True the same random
