@@ -199,7 +199,12 @@ class GaussianFields:
     def __init__(self, groups, classes, nf, replicas, paths, length, lags):
         self.groups, self.classes, self.nf = groups, classes, nf
         self.replicas, self.paths, self.length = replicas, paths, length
-        self.size = next_fast_len(length + lags + 1)
+        self.size = self.period(length, lags)
+
+    @staticmethod
+    def period(length, lags):
+        """The circulant embedding's period: exact correlations up to `lags` on paths of `length` points."""
+        return next_fast_len(length + lags + 1)
 
     def refresh(self, rng, phases=False):
         """New complex normals (real and imaginary parts make two paths) and static normals; with phases,
@@ -500,16 +505,15 @@ class SamplingDmft:
         return max(window, self.window)
 
     def _grid(self, window):
-        """(field grid points, lags on it, FFT size) of a pass with this window."""
+        """(field grid points, lags on it) of a pass with this window."""
         fine = 2 if self.site.continuous else 1
-        grid = fine * (self._burn(window) + window - 1) + 1
-        return grid, fine * (window // 2), next_fast_len(grid + fine * (window // 2) + 1)
+        return fine * (self._burn(window) + window - 1) + 1, fine * (window // 2)
 
     def _bytes(self, paths, window):
         """Memory of a pass: normals of both samplers, the FFT's complex paths, fields and tangents, states
         and their tangents."""
         s = self.site
-        return 8 * paths * self._grid(window)[2] * (4 * s.nf + 4 * s.ns + 4)
+        return 8 * paths * GaussianFields.period(*self._grid(window)) * (4 * s.nf + 4 * s.ns + 4)
 
     def _setup(self, paths):
         """Lags, path length and field samplers for the current window and number of paths."""
@@ -518,7 +522,7 @@ class SamplingDmft:
         self.lags = self.window // 2
         self.burn = self._burn(self.window)
         self.steps = self.burn + self.window
-        grid, lags, _ = self._grid(self.window)
+        grid, lags = self._grid(self.window)
         self.fields = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, lags)
         self.tangent = GaussianFields(s.groups, s.classes, s.nf, self.r, paths, grid, lags)
         check_memory(self._bytes(paths, self.window), f"the DMFT of {s.cell.name} ({paths} paths of {grid} steps)")
